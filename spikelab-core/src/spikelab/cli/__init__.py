@@ -1,0 +1,1 @@
+"""The ``spikelab`` command line."""

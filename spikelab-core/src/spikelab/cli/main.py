@@ -1,0 +1,45 @@
+"""``spikelab`` entry point: sub-commands come from the command hook (built-ins included)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from spikelab import __version__
+from spikelab.errors import SpikeLabError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from spikelab.plugins import get_plugin_manager
+
+    parser = argparse.ArgumentParser(
+        prog="spikelab", description="Spike sorting and curation for MEAs and probes."
+    )
+    parser.add_argument("--version", action="version", version=f"spikelab {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, command in sorted(get_plugin_manager().commands().items()):
+        sub = subparsers.add_parser(name, help=command.help, description=command.help)
+        command.configure(sub)
+        sub.set_defaults(_run=command.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit code."""
+    from spikelab.logging import configure_logging
+
+    configure_logging()
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "_run", None) is None:
+        parser.print_help()
+        return 2
+    try:
+        return int(args._run(args) or 0)
+    except SpikeLabError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,507 @@
+"""Pipeline configuration: frozen attrs sub-configs, flat overrides, JSON round-trip, presets.
+
+:class:`SortingPipelineConfig` is composed of :class:`RecordingConfig`, :class:`SorterConfig`,
+:class:`WaveformConfig`, :class:`CurationConfig`, :class:`FigureConfig` and
+:class:`ExecutionConfig`. Configs are immutable: :meth:`SortingPipelineConfig.override` returns a
+new one. Flat names (``fr_min=0.1``, ``n_jobs=8``) are routed to the sub-config that owns them;
+names a backend declares (``batch_size`` for Kilosort4, ``NT`` for Kilosort2) go into
+``sorter.sorter_params``.
+
+Presets (``KILOSORT4``, ``KILOSORT2``, ``RT_SORT``, ...) are contributed by the backend
+distributions and resolved lazily on attribute access::
+
+    from spikelab.spike_sorting.config import KILOSORT4
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from typing import Any
+
+import attrs
+import cattrs
+
+from spikelab.errors import ConfigError, UnknownParameterError
+from spikelab.spike_sorting._knobs import (
+    fraction_open,
+    frozen_dict,
+    knob,
+    non_negative,
+    one_of,
+    percentage,
+    positive,
+)
+
+SCHEMA_VERSION = 1
+
+
+@attrs.frozen(kw_only=True)
+class RecordingConfig:
+    """How recordings are opened and cut before sorting."""
+
+    stream_id: str | None = knob(None, "Stream to read from a multi-stream file (e.g. 'well000').")
+    rec_name: str | None = knob(None, "Maxwell recording name when wells hold several ('rec0000').")
+    hdf5_plugin_path: str | None = knob(
+        None, "Folder holding HDF5 compression filters; exported as HDF5_PLUGIN_PATH."
+    )
+    first_n_mins: float | None = knob(None, "Sort only the first N minutes.", validator=positive)
+    start_time_s: float | None = knob(None, "Start of the window to sort (s).", validator=non_negative)
+    end_time_s: float | None = knob(None, "End of the window to sort (s).", validator=positive)
+    freq_min: float = knob(300.0, "High-pass corner of the band-pass filter (Hz).", validator=positive)
+    freq_max: float = knob(6000.0, "Low-pass corner of the band-pass filter (Hz).", validator=positive)
+    gain_to_uv: float | None = knob(None, "Override the file's gain to µV.", validator=positive)
+    offset_to_uv: float | None = knob(None, "Override the file's offset to µV.")
+
+    def __attrs_post_init__(self) -> None:
+        if self.freq_min >= self.freq_max:
+            raise ValueError(
+                f"freq_min ({self.freq_min}) must be below freq_max ({self.freq_max})."
+            )
+        if (
+            self.start_time_s is not None
+            and self.end_time_s is not None
+            and self.end_time_s <= self.start_time_s
+        ):
+            raise ValueError(
+                f"end_time_s ({self.end_time_s}) must be after start_time_s ({self.start_time_s})."
+            )
+
+
+@attrs.frozen(kw_only=True)
+class SorterConfig:
+    """Which backend sorts, and its own parameters."""
+
+    sorter_name: str = knob("kilosort4", "Backend name: 'kilosort4', 'kilosort2', 'rt_sort', ...")
+    sorter_path: str | None = knob(None, "Sorter source folder (Kilosort2: the repository path).")
+    sorter_params: dict[str, Any] = knob(
+        factory=dict,
+        converter=frozen_dict,
+        doc="Backend parameters, merged over the backend's defaults.",
+    )
+    use_docker: bool = knob(False, "Run the backend in its Docker image.")
+    docker_image: str | None = knob(None, "Docker image to use instead of the backend's default.")
+
+
+@attrs.frozen(kw_only=True)
+class WaveformConfig:
+    """Waveform extraction after sorting (feeds SNR, std_norm, merging and footprints)."""
+
+    ms_before: float = knob(1.0, "Window before the spike peak (ms).", validator=positive)
+    ms_after: float = knob(2.0, "Window after the spike peak (ms).", validator=positive)
+    max_waveforms_per_unit: int = knob(
+        300, "Spikes sampled per unit for templates and metrics.", validator=positive
+    )
+    chunk_duration_s: float = knob(
+        1.0, "Chunk length streamed through memory (s); bounds peak memory.", validator=positive
+    )
+    template_min_amplitude_uv: float = knob(
+        5.0, "Channels whose template peak-to-peak is below this are left out of footprints (µV).",
+        validator=non_negative,
+    )
+
+
+@attrs.frozen(kw_only=True)
+class CurationConfig:
+    """Which quality criteria the pipeline applies (None disables a criterion)."""
+
+    curate: bool = knob(True, "Apply curation at all.")
+    spikes_min: int | None = knob(50, "Minimum spike count per unit.", validator=non_negative)
+    fr_min: float | None = knob(0.05, "Minimum firing rate (Hz).", validator=non_negative)
+    isi_viol_max: float | None = knob(
+        1.0, "Maximum ISI violations, in percent of spikes (1.0 means 1 %).", validator=non_negative
+    )
+    isi_threshold_ms: float = knob(1.5, "Refractory period for ISI violations (ms).", validator=positive)
+    snr_min: float | None = knob(5.0, "Minimum SNR.", validator=non_negative)
+    std_norm_max: float | None = knob(
+        1.0, "Maximum normalised waveform standard deviation.", validator=non_negative
+    )
+    merge_duplicates: bool = knob(False, "Merge duplicate units on nearby electrodes first.")
+    merge_dist_um: float = knob(24.8, "Maximum distance between duplicates (µm).", validator=positive)
+    merge_cosine_threshold: float = knob(
+        0.5, "Minimum waveform cosine similarity to merge.", validator=non_negative
+    )
+    merge_max_isi_increase: float = knob(
+        0.04, "Reject a merge that raises the ISI violation fraction by more.", validator=non_negative
+    )
+
+
+@attrs.frozen(kw_only=True)
+class FigureConfig:
+    """Figures written beside the report."""
+
+    create_figures: bool = knob(True, "Write footprint and quality-distribution PNGs.")
+    dpi: int = knob(110, "Figure resolution.", validator=positive)
+    max_units_in_footprint_figure: int = knob(
+        36, "Units drawn in the footprint overview.", validator=positive
+    )
+
+
+@attrs.frozen(kw_only=True)
+class ExecutionConfig:
+    """How the pipeline runs: caching, resources, safeguards, retries, canary, reports."""
+
+    # general
+    n_jobs: int = knob(-1, "Worker processes for chunked work (-1: all cores allowed).")
+    total_memory: str | None = knob(None, "Memory budget for chunked work, e.g. '16G'.")
+    progress_bar: bool = knob(True, "Show progress bars on long stages.")
+    random_seed: int = knob(1, "Seed for every random choice (waveform sampling, ...).")
+    log_level: str = knob("info", "structlog level.", validator=one_of("debug", "info", "warning", "error"))
+    isolation: str = knob(
+        "process",
+        "Run the sorter in a child process ('process', stoppable by watchdogs) or in this one ('inline').",
+        validator=one_of("process", "inline"),
+    )
+    # caching
+    recompute_recording: bool = knob(False, "Rewrite the cached binary recording.")
+    recompute_sorting: bool = knob(False, "Sort again even if a valid cached sort exists.")
+    reextract_waveforms: bool = knob(False, "Extract waveforms again even if cached.")
+    delete_inter: bool = knob(
+        False, "After success, delete what this run created in the intermediate folder."
+    )
+    # failures
+    raise_on_failure: bool = knob(
+        True, "After the batch, raise the first failure's classified exception."
+    )
+    oom_retry_max: int = knob(2, "Retries after an out-of-memory failure.", validator=non_negative)
+    oom_retry_factor: float | None = knob(
+        0.5, "Factor applied to the backend's batch knob on each OOM retry.", validator=fraction_open
+    )
+    # canary
+    canary_first_n_s: float = knob(
+        0.0, "Sort the first N seconds first as a smoke test (0 disables).", validator=non_negative
+    )
+    # preflight
+    preflight: bool = knob(True, "Run preflight checks before each sort.")
+    preflight_strict: bool = knob(False, "Treat preflight warnings as failures.")
+    preflight_min_free_inter_gb: float = knob(
+        1.0, "Floor on free space in the intermediate folder (GB), on top of the estimate.",
+        validator=non_negative,
+    )
+    preflight_min_free_results_gb: float = knob(
+        0.5, "Floor on free space in the results folder (GB).", validator=non_negative
+    )
+    preflight_min_available_ram_gb: float = knob(
+        2.0, "Minimum available host RAM (GB).", validator=non_negative
+    )
+    preflight_min_free_vram_gb: float = knob(
+        2.0, "Minimum free GPU memory for GPU backends (GB).", validator=non_negative
+    )
+    # host RAM watchdog
+    host_ram_watchdog: bool = knob(True, "Stop the sort when host RAM use crosses the abort level.")
+    host_ram_warn_pct: float = knob(85.0, "Warn above this host RAM use (%).", validator=percentage)
+    host_ram_abort_pct: float = knob(92.0, "Stop the sort above this host RAM use (%).", validator=percentage)
+    host_ram_poll_interval_s: float = knob(0.5, "Host RAM poll interval (s).", validator=positive)
+    # GPU watchdog
+    gpu_watchdog: bool = knob(True, "Watch GPU memory and temperature (through NVML).")
+    gpu_warn_pct: float = knob(85.0, "Warn above this GPU memory use (%).", validator=percentage)
+    gpu_abort_pct: float = knob(95.0, "Stop the sort above this GPU memory use (%).", validator=percentage)
+    gpu_warn_temp_c: float = knob(85.0, "Warn above this GPU temperature (°C).", validator=positive)
+    gpu_abort_temp_c: float = knob(92.0, "Stop the sort above this GPU temperature (°C).", validator=positive)
+    gpu_poll_interval_s: float = knob(2.0, "GPU poll interval (s).", validator=positive)
+    # disk watchdog
+    disk_watchdog: bool = knob(True, "Stop the sort when free disk falls below the abort level.")
+    disk_warn_free_gb: float = knob(5.0, "Warn below this free space (GB).", validator=non_negative)
+    disk_abort_free_gb: float = knob(1.0, "Stop the sort below this free space (GB).", validator=non_negative)
+    disk_poll_interval_s: float = knob(5.0, "Disk poll interval (s).", validator=positive)
+    # inactivity watchdog
+    sorter_inactivity_timeout: bool = knob(True, "Stop a sorter whose log goes silent too long.")
+    sorter_inactivity_base_s: float = knob(600.0, "Silence tolerated for any recording (s).", validator=positive)
+    sorter_inactivity_per_min_s: float = knob(
+        30.0, "Extra silence tolerated per minute of recording (s).", validator=non_negative
+    )
+    sorter_inactivity_max_s: float = knob(7200.0, "Cap on the silence tolerance (s).", validator=positive)
+    # I/O stall watchdog
+    io_stall_watchdog: bool = knob(True, "Stop the sort when I/O byte counters stop advancing.")
+    io_stall_s: float = knob(300.0, "Seconds without I/O progress that count as a stall.", validator=positive)
+    io_stall_poll_interval_s: float = knob(10.0, "I/O counter poll interval (s).", validator=positive)
+    # sleep blocker
+    prevent_system_sleep: bool = knob(True, "Block system sleep during sorts (systemd-inhibit).")
+    # reports
+    generate_sorting_report: bool = knob(True, "Write sorting_report.md and recording_report.json.")
+    save_raw_pkl: bool = knob(False, "Also save the uncurated SpikeData.")
+
+    def __attrs_post_init__(self) -> None:
+        for warn, abort in (
+            ("host_ram_warn_pct", "host_ram_abort_pct"),
+            ("gpu_warn_pct", "gpu_abort_pct"),
+            ("gpu_warn_temp_c", "gpu_abort_temp_c"),
+        ):
+            if getattr(self, warn) > getattr(self, abort):
+                raise ValueError(
+                    f"{warn} ({getattr(self, warn)}) must not exceed {abort} ({getattr(self, abort)})."
+                )
+        if self.disk_abort_free_gb > self.disk_warn_free_gb:
+            raise ValueError(
+                f"disk_abort_free_gb ({self.disk_abort_free_gb}) must not exceed "
+                f"disk_warn_free_gb ({self.disk_warn_free_gb})."
+            )
+
+
+_GROUPS: dict[str, type] = {
+    "recording": RecordingConfig,
+    "sorter": SorterConfig,
+    "waveform": WaveformConfig,
+    "curation": CurationConfig,
+    "figures": FigureConfig,
+    "execution": ExecutionConfig,
+}
+
+#: Flat names that differ from the field they set (kept for users of the older SpikeLab).
+FLAT_ALIASES: dict[str, tuple[str, str]] = {
+    "sorter": ("sorter", "sorter_name"),
+    "kilosort_path": ("sorter", "sorter_path"),
+    "kilosort_params": ("sorter", "sorter_params"),
+    "waveforms_ms_before": ("waveform", "ms_before"),
+    "waveforms_ms_after": ("waveform", "ms_after"),
+    "figures_dpi": ("figures", "dpi"),
+}
+
+
+def _build_flat_map() -> dict[str, tuple[str, str]]:
+    flat: dict[str, tuple[str, str]] = {}
+    for group, cls in _GROUPS.items():
+        for field in attrs.fields(cls):
+            if field.name in flat:
+                raise AssertionError(f"flat name {field.name!r} is ambiguous")  # a developer error
+            flat[field.name] = (group, field.name)
+    flat.update(FLAT_ALIASES)
+    return flat
+
+
+FLAT_MAP: dict[str, tuple[str, str]] = _build_flat_map()
+
+
+def _backend_param_names(sorter_name: str) -> set[str]:
+    """Parameter names the named backend accepts as flat overrides (empty if not installed)."""
+    from spikelab.plugins import get_plugin_manager
+
+    backend = get_plugin_manager().sorters().get(sorter_name)
+    return set(backend.param_names) if backend is not None else set()
+
+
+@attrs.frozen(kw_only=True)
+class SortingPipelineConfig:
+    """The whole pipeline configuration.
+
+    Parameters
+    ----------
+    recording, sorter, waveform, curation, figures, execution
+        The sub-configs; each defaults to its own defaults.
+    """
+
+    recording: RecordingConfig = attrs.field(factory=RecordingConfig)
+    sorter: SorterConfig = attrs.field(factory=SorterConfig)
+    waveform: WaveformConfig = attrs.field(factory=WaveformConfig)
+    curation: CurationConfig = attrs.field(factory=CurationConfig)
+    figures: FigureConfig = attrs.field(factory=FigureConfig)
+    execution: ExecutionConfig = attrs.field(factory=ExecutionConfig)
+
+    @property
+    def sorter_name(self) -> str:
+        return self.sorter.sorter_name
+
+    def override(self, **flat: Any) -> SortingPipelineConfig:
+        """Return a copy with flat-named knobs changed.
+
+        Each name is routed to the sub-config that owns it (``fr_min`` -> curation,
+        ``n_jobs`` -> execution, ``kilosort_path`` -> sorter.sorter_path). Names the active
+        backend declares as parameters (``batch_size``, ``NT``, ...) are merged into
+        ``sorter.sorter_params``; so is a ``sorter_params`` dict.
+
+        Raises
+        ------
+        UnknownParameterError
+            For a name no sub-config or backend knows, listing close matches.
+        ConfigError
+            For a value a knob rejects (the message names the knob).
+        """
+        if not flat:
+            return self
+        sorter_name = flat.get("sorter", flat.get("sorter_name", self.sorter.sorter_name))
+        backend_params = None
+        changes: dict[str, dict[str, Any]] = {}
+        extra_params: dict[str, Any] = {}
+        for name, value in flat.items():
+            if name in FLAT_MAP:
+                group, field = FLAT_MAP[name]
+                if field == "sorter_params":
+                    extra_params.update(value or {})
+                else:
+                    changes.setdefault(group, {})[field] = value
+                continue
+            if backend_params is None:
+                backend_params = _backend_param_names(sorter_name)
+            if name in backend_params:
+                extra_params[name] = value
+                continue
+            candidates = list(FLAT_MAP) + sorted(backend_params)
+            close = difflib.get_close_matches(name, candidates, n=3, cutoff=0.6)
+            hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
+            raise UnknownParameterError(
+                f"Unknown parameter {name!r} for sorter {sorter_name!r}.{hint} "
+                "See SortingPipelineConfig (or the backend's default_params) for the valid names."
+            )
+        if extra_params:
+            merged = dict(self.sorter.sorter_params)
+            merged.update(extra_params)
+            changes.setdefault("sorter", {})["sorter_params"] = merged
+        updated = {}
+        for group, values in changes.items():
+            try:
+                updated[group] = attrs.evolve(getattr(self, group), **values)
+            except (ValueError, TypeError) as exc:
+                raise ConfigError(f"{exc} @ $.{group}") from exc
+        return attrs.evolve(self, **updated)
+
+    @classmethod
+    def from_kwargs(cls, **flat: Any) -> SortingPipelineConfig:
+        """Build a config from defaults and flat-named knobs."""
+        return cls().override(**flat)
+
+    # -- serialisation ------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (with ``schema_version``)."""
+        data = _CONVERTER.unstructure(self)
+        data["schema_version"] = SCHEMA_VERSION
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SortingPipelineConfig:
+        """Rebuild a config from :meth:`to_dict` output; unknown keys are errors.
+
+        Raises
+        ------
+        ConfigError
+            Naming every bad value or key with its path, e.g. ``... @ $.execution.n_jobs``.
+        """
+        data = dict(data)
+        version = data.pop("schema_version", SCHEMA_VERSION)
+        if version != SCHEMA_VERSION:
+            raise ConfigError(f"Config schema_version {version} is not supported (expected {SCHEMA_VERSION}).")
+        try:
+            return _CONVERTER.structure(data, cls)
+        except cattrs.BaseValidationError as exc:
+            messages = cattrs.transform_error(exc, path="$", format_exception=_format_error)
+            raise ConfigError("Invalid configuration: " + "; ".join(messages)) from exc
+
+    def to_json(self, **kwargs: Any) -> str:
+        return json.dumps(self.to_dict(), indent=kwargs.pop("indent", 2), sort_keys=True, **kwargs)
+
+    @classmethod
+    def from_json(cls, text: str) -> SortingPipelineConfig:
+        return cls.from_dict(json.loads(text))
+
+    def flat_items(self) -> dict[str, Any]:
+        """Every knob by its flat name (for reports and the CLI)."""
+        return {
+            name: getattr(getattr(self, group), field)
+            for name, (group, field) in FLAT_MAP.items()
+            if name not in FLAT_ALIASES
+        }
+
+
+def _format_error(exc: BaseException, type_: Any) -> str:
+    if isinstance(exc, KeyError):
+        return f"required field missing {exc}"
+    if isinstance(exc, cattrs.ForbiddenExtraKeysError):
+        return f"extra fields found ({', '.join(sorted(exc.extra_fields))})"
+    text = str(exc)
+    return text if text else f"invalid value for type, expected {getattr(type_, '__name__', type_)}"
+
+
+def _make_converter() -> cattrs.Converter:
+    converter = cattrs.Converter(forbid_extra_keys=True, detailed_validation=True)
+
+    def structure_strict_float(value: Any, _type: type) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise TypeError(f"expected a number, got {value!r}")
+        return float(value)
+
+    def structure_strict_int(value: Any, _type: type) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError(f"expected an integer, got {value!r}")
+        return value
+
+    def structure_strict_bool(value: Any, _type: type) -> bool:
+        if not isinstance(value, bool):
+            raise TypeError(f"expected true or false, got {value!r}")
+        return value
+
+    def structure_strict_str(value: Any, _type: type) -> str:
+        if not isinstance(value, str):
+            raise TypeError(f"expected a string, got {value!r}")
+        return value
+
+    converter.register_structure_hook(float, structure_strict_float)
+    converter.register_structure_hook(int, structure_strict_int)
+    converter.register_structure_hook(bool, structure_strict_bool)
+    converter.register_structure_hook(str, structure_strict_str)
+
+    def structure_params(value: Any, _type: type) -> dict:
+        if not isinstance(value, dict):
+            raise TypeError(f"expected a mapping, got {value!r}")
+        return dict(value)
+
+    converter.register_structure_hook_func(lambda t: t == dict[str, Any], structure_params)
+    return converter
+
+
+_CONVERTER = _make_converter()
+
+
+# -- presets -----------------------------------------------------------------------------------
+#: Presets SpikeLab documents, and the distribution that provides each.
+KNOWN_PRESETS: dict[str, str] = {
+    "KILOSORT4": "spikelab-ks4",
+    "KILOSORT4_DOCKER": "spikelab-ks4",
+    "KILOSORT2": "spikelab-ks2",
+    "KILOSORT2_DOCKER": "spikelab-ks2",
+    "RT_SORT": "spikelab-rtsort",
+    "RT_SORT_MEA": "spikelab-rtsort",
+    "RT_SORT_NEUROPIXELS": "spikelab-rtsort",
+}
+
+
+def get_preset(name: str) -> SortingPipelineConfig:
+    """The preset called ``name``, from whichever installed backend contributes it.
+
+    Raises
+    ------
+    ImportError
+        When a documented preset's backend is not installed (naming the ``pip install``).
+    KeyError
+        For a name no backend contributes.
+    """
+    from spikelab.plugins import get_plugin_manager
+
+    presets = get_plugin_manager().presets()
+    if name in presets:
+        return presets[name]()
+    if name in KNOWN_PRESETS:
+        dist = KNOWN_PRESETS[name]
+        raise ImportError(
+            f"The {name} preset is provided by {dist}, which is not installed: `pip install {dist}`."
+        )
+    raise KeyError(f"No preset called {name!r}; installed presets: {sorted(presets) or 'none'}.")
+
+
+def __getattr__(name: str) -> SortingPipelineConfig:
+    if name.isupper():
+        try:
+            return get_preset(name)
+        except KeyError:
+            pass
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = [
+    "CurationConfig",
+    "ExecutionConfig",
+    "FigureConfig",
+    "RecordingConfig",
+    "SortingPipelineConfig",
+    "SorterConfig",
+    "WaveformConfig",
+    "get_preset",
+]

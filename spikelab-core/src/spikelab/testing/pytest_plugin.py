@@ -1,0 +1,30 @@
+"""pytest plugin (entry point ``pytest11: spikelab``): registers the fake sorter and fixtures."""
+
+from __future__ import annotations
+
+import pytest
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    from spikelab.plugins import get_plugin_manager
+    from spikelab.testing import fake_backend
+
+    manager = get_plugin_manager()
+    if "spikelab.testing.fake_backend" not in {info.name for info in manager.plugin_info()}:
+        manager.register(fake_backend, name="spikelab.testing.fake_backend")
+
+
+@pytest.fixture(scope="session")
+def tiny_ground_truth():
+    """``(recording, sorting)`` from :func:`spikelab.testing.tiny_recording` with seed 0."""
+    from spikelab.testing.recordings import tiny_recording
+
+    return tiny_recording(seed=0)
+
+
+@pytest.fixture
+def fresh_plugin_manager():
+    """A new, empty-but-for-built-ins plugin manager (no entry points)."""
+    from spikelab.plugins import SpikeLabPluginManager
+
+    return SpikeLabPluginManager(autoload=False)
