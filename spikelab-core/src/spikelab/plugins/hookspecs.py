@@ -16,7 +16,7 @@ Call semantics
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,7 +29,7 @@ if TYPE_CHECKING:  # heavy or circular imports only for type checkers
     from spikelab.spike_sorting._exceptions import SpikeSortingClassifiedError
     from spikelab.spike_sorting.backend import SorterBackend, SortJob
     from spikelab.spike_sorting.config import RecordingConfig
-    from spikelab.spike_sorting.guards.base import WatchdogFactory
+    from spikelab.spike_sorting.guards.base import Watchdog, WatchdogFactory
     from spikelab.spikedata.metrics import CurationMetric
 
 PROJECT_NAME = "spikelab"
@@ -89,8 +89,20 @@ def spikelab_list_streams(source: Path) -> list[str] | None:
 
 
 @hookspec(firstresult=True)
-def spikelab_run_sort(backend: SorterBackend, job: SortJob) -> Path | None:
-    """Run one sort (wrappers may time, lock or guard it); returns the sorter output folder."""
+def spikelab_run_sort(
+    backend: SorterBackend, job: SortJob, watchdogs: Sequence[Watchdog]
+) -> Path | None:
+    """Run one sort (wrappers may time, lock or guard it); returns the sorter output folder.
+
+    Parameters
+    ----------
+    backend : SorterBackend
+        The backend to run.
+    job : SortJob
+        Folders, log and parameters of this sort.
+    watchdogs : sequence of Watchdog
+        Live guards to start beside the sorter; a tripped one stops it with its error.
+    """
 
 
 @hookspec

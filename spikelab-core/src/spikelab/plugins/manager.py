@@ -6,7 +6,7 @@ import importlib
 import importlib.metadata as importlib_metadata
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from spikelab.spike_sorting._exceptions import SpikeSortingClassifiedError
     from spikelab.spike_sorting.backend import SorterBackend, SortJob
     from spikelab.spike_sorting.config import RecordingConfig, SortingPipelineConfig
-    from spikelab.spike_sorting.guards.base import WatchdogFactory
+    from spikelab.spike_sorting.guards.base import Watchdog, WatchdogFactory
     from spikelab.spikedata.metrics import CurationMetric
 
 log = structlog.get_logger("spikelab.plugins")
@@ -202,9 +202,11 @@ class SpikeLabPluginManager:
         """Stream ids of a multi-stream file, from the first reader that knows its format."""
         return self.hook.spikelab_list_streams(source=Path(source))
 
-    def run_sort(self, backend: SorterBackend, job: SortJob) -> Path | None:
+    def run_sort(
+        self, backend: SorterBackend, job: SortJob, watchdogs: Sequence[Watchdog] = ()
+    ) -> Path | None:
         """Run one sort through the ``spikelab_run_sort`` chain (wrappers included)."""
-        return self.hook.spikelab_run_sort(backend=backend, job=job)
+        return self.hook.spikelab_run_sort(backend=backend, job=job, watchdogs=list(watchdogs))
 
     # -- introspection ---------------------------------------------------------------------
     def plugin_info(self) -> list[PluginInfo]:

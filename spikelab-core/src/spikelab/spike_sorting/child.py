@@ -1,0 +1,210 @@
+"""Run a backend's ``run(job)`` in a child process that watchdogs can stop.
+
+The child is a fresh interpreter (``python -m spikelab.spike_sorting.child``), not a
+multiprocessing spawn, so the user's own script is never re-imported: the guide's examples work
+without an ``if __name__ == "__main__"`` guard.
+
+The child's stdout and stderr (file descriptors, so C extensions and MATLAB too) are appended
+to the job's log. A failure in the child comes back as a :class:`SorterProcessError` carrying
+the child's traceback text and exit code, chained from the original exception when it can be
+unpickled; a tripped watchdog kills the whole process tree and raises its classified error.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import psutil
+import structlog
+
+from spikelab.spike_sorting._exceptions import SorterProcessError
+
+if TYPE_CHECKING:
+    from spikelab.spike_sorting.backend import SortJob
+    from spikelab.spike_sorting.guards.base import Watchdog
+
+log = structlog.get_logger("spikelab.sort")
+
+_RESULT_NAME = ".spikelab_child_outcome.pkl"
+
+
+def _child_main(job_file: str) -> int:
+    """Entry of the child process: ``python -m spikelab.spike_sorting.child JOB.pkl``."""
+    with open(job_file, "rb") as handle:
+        run, job, outcome_path = pickle.load(handle)
+    logging.basicConfig(
+        level=logging.INFO,
+        stream=sys.stderr,
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+        force=True,
+    )
+    try:
+        run(job)
+    except BaseException as exc:  # the parent needs every failure, KeyboardInterrupt included
+        text = traceback.format_exc()
+        sys.stderr.write(text)
+        sys.stderr.flush()
+        try:
+            payload = pickle.dumps((exc, text))
+            pickle.loads(payload)
+        except Exception:
+            payload = pickle.dumps((None, text))
+        tmp = outcome_path + ".tmp"
+        with open(tmp, "wb") as handle:
+            handle.write(payload)
+        os.replace(tmp, outcome_path)
+        return 1
+    return 0
+
+
+def kill_process_tree(pid: int, grace_s: float = 3.0) -> list[int]:
+    """Terminate ``pid`` and all its descendants, killing what survives ``grace_s``.
+
+    Returns the pids that were signalled.
+    """
+    try:
+        root = psutil.Process(pid)
+        procs = root.children(recursive=True) + [root]
+    except psutil.NoSuchProcess:
+        return []
+    for proc in procs:
+        with contextlib.suppress(psutil.Error):
+            proc.terminate()
+    _, alive = psutil.wait_procs(procs, timeout=grace_s)
+    for proc in alive:
+        with contextlib.suppress(psutil.Error):
+            proc.kill()
+    psutil.wait_procs(alive, timeout=grace_s)
+    return [proc.pid for proc in procs]
+
+
+def _tail(path: Path, n_bytes: int = 4000) -> str:
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(0, 2)
+            handle.seek(max(0, handle.tell() - n_bytes))
+            return handle.read().decode("utf-8", errors="replace")
+    except OSError:
+        return ""
+
+
+def run_in_child(
+    run: Callable[[SortJob], None],
+    job: SortJob,
+    *,
+    sorter: str,
+    watchdogs: Sequence[Watchdog] = (),
+    poll_interval_s: float = 0.2,
+) -> None:
+    """Run ``run(job)`` in a spawned child process, guarded by ``watchdogs``.
+
+    Raises
+    ------
+    SpikeSortingClassifiedError
+        The first tripped watchdog's error (the child's process tree is killed first).
+    SorterProcessError
+        When the child fails or dies; its traceback and the log tail are attached.
+    """
+    job.sorter_folder.mkdir(parents=True, exist_ok=True)
+    job.log_path.parent.mkdir(parents=True, exist_ok=True)
+    outcome_path = job.sorter_folder / _RESULT_NAME
+    outcome_path.unlink(missing_ok=True)
+    job_file = job.sorter_folder / ".spikelab_child_job.pkl"
+    job_file.write_bytes(pickle.dumps((run, job, str(outcome_path))))
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p and os.path.isdir(p))
+    env["PYTHONUNBUFFERED"] = "1"
+    log_handle = open(job.log_path, "ab")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "spikelab.spike_sorting.child", str(job_file)],
+        stdin=subprocess.DEVNULL,
+        stdout=log_handle,
+        stderr=subprocess.STDOUT,
+        env=env,
+        start_new_session=True,
+    )
+    log_handle.close()
+    log.debug("sorter_child_started", sorter=sorter, pid=process.pid)
+    started = []
+    try:
+        for watchdog in watchdogs:
+            watchdog.start(process.pid)
+            started.append(watchdog)
+        while True:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(poll_interval_s)
+            for watchdog in started:
+                error = watchdog.tripped()
+                if error is not None:
+                    killed = kill_process_tree(process.pid)
+                    process.wait(5)
+                    log.warning(
+                        "sorter_stopped_by_watchdog",
+                        sorter=sorter,
+                        watchdog=watchdog.name,
+                        status=error.status,
+                        killed_pids=killed,
+                    )
+                    raise error
+            if process.returncode is not None:
+                break
+    except BaseException:
+        if process.poll() is None:
+            kill_process_tree(process.pid)
+            process.wait(5)
+        raise
+    finally:
+        for watchdog in started:
+            with contextlib.suppress(Exception):
+                watchdog.stop()
+    job_file.unlink(missing_ok=True)
+    if process.returncode == 0:
+        return
+    original, text = None, None
+    if outcome_path.is_file():
+        with contextlib.suppress(Exception):
+            original, text = pickle.loads(outcome_path.read_bytes())
+        outcome_path.unlink(missing_ok=True)
+    if text is None:
+        code = process.returncode
+        reason = (
+            f"killed by signal {signal.Signals(-code).name}" if code and code < 0 else f"exit code {code}"
+        )
+        text = _tail(job.log_path)
+        message = f"{sorter} died ({reason}). Last log lines:\n{text[-1500:]}"
+    else:
+        message = f"{sorter} failed: {type(original).__name__ if original else 'error'}: {original}"
+    error = SorterProcessError(
+        message, sorter=sorter, exit_code=process.returncode, log_path=str(job.log_path), traceback_text=text
+    )
+    if original is not None:
+        raise error from original
+    raise error
+
+
+def run_inline(run: Callable[[SortJob], None], job: SortJob) -> None:
+    """Run ``run(job)`` in this process with its Python-level output appended to the log."""
+    job.sorter_folder.mkdir(parents=True, exist_ok=True)
+    with (
+        open(job.log_path, "a", buffering=1) as handle,
+        contextlib.redirect_stdout(handle),
+        contextlib.redirect_stderr(handle),
+    ):
+        start = time.monotonic()
+        run(job)
+        handle.write(f"# finished in {time.monotonic() - start:.1f} s\n")
+
+
+if __name__ == "__main__":
+    sys.exit(_child_main(sys.argv[1]))

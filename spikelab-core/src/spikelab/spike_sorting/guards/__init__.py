@@ -1,0 +1,1 @@
+"""Safeguards: preflight checks, live watchdogs, the sleep blocker and the OOM retry policy."""
