@@ -1,0 +1,238 @@
+"""Vectorised artifact-removal engine behind :func:`remove_stim_artifacts`.
+
+Per event and channel the artifact is split into
+
+1. a **blanked** part, from ``pre_blank`` before the event to the end of amplifier
+   saturation (flat rail runs, or an amplitude threshold), at least ``min_blank`` after the
+   event, extended SALPA-style until the local fit explains the signal again;
+2. a **fitted** tail of up to ``artifact_window`` samples, cut short where the next event's
+   blanking starts, from which a local polynomial fit (see :mod:`._local_fit`) is subtracted
+   so that spikes riding on the decay survive; the subtraction fades out over the last
+   millisecond so the cleaned trace joins the untouched one without a step.
+
+Events closer than one artifact extent form a burst: they share the baseline measured
+before the first pulse, and a gap between pulses too short to fit is blanked whole.
+All work is done on (channels, events-in-batch, samples) windows with array operations;
+the only Python loops are over event batches and distinct tail lengths.
+"""
+
+from __future__ import annotations
+
+import attrs
+import numpy as np
+
+from spikelab_stim._local_fit import robust_fit, smoother_matrix
+from spikelab_stim._saturation import flat_run_mask, noise_levels_from_windows
+
+_ROBUST_K = 4.0
+_ROBUST_ITER = 3
+_RESUME_K = 4.0
+_LENGTH_QUANTUM = 8
+_WINDOW_BUDGET = 8_000_000  # float32 elements per batch window
+
+
+@attrs.frozen
+class EngineParams:
+    """Sample-domain settings of the engine (built by ``make_engine_params``)."""
+
+    method: str
+    pre: int
+    min_blank: int
+    tail: int
+    baseline: int
+    resume_run: int
+    half_min: int
+    half_max: int
+    taper: int
+    min_fit: int
+    poly_order: int
+    min_flat: int
+    saturation_threshold: float | None
+    resume_threshold: float | None
+    fill: str
+
+    @property
+    def span(self) -> int:
+        """Samples from blank start to the furthest possible end of the fitted tail."""
+        return self.pre + 2 * self.tail
+
+    @property
+    def extent(self) -> int:
+        """Events closer than this (in samples) belong to one burst."""
+        return self.baseline + self.span
+
+
+def make_engine_params(fs, *, method, artifact_window_ms, poly_order, saturation_threshold, baseline_threshold,
+                       pre_blank_ms, min_blank_ms, fit_half_width_ms, min_flat_samples, blank_fill) -> EngineParams:
+    """Convert millisecond options to samples."""
+    def n(ms):
+        return int(round(ms * fs / 1000.0))
+
+    order = int(poly_order)
+    half_max = max(order + 1, n(fit_half_width_ms))
+    return EngineParams(
+        method=method,
+        pre=n(pre_blank_ms),
+        min_blank=n(min_blank_ms),
+        tail=max(1, n(artifact_window_ms)),
+        baseline=max(4, n(2.0)),
+        resume_run=max(2, n(0.2)),
+        half_min=min(half_max, max(order + 1, n(0.3))),
+        half_max=half_max,
+        taper=max(1, n(1.0)),
+        min_fit=max(2 * order + 3, n(0.5)),
+        poly_order=order,
+        min_flat=int(min_flat_samples),
+        saturation_threshold=saturation_threshold,
+        resume_threshold=baseline_threshold,
+        fill=blank_fill,
+    )
+
+
+def group_first(onsets: np.ndarray, p: EngineParams) -> np.ndarray:
+    """Index of the first event of the burst each event belongs to."""
+    first = np.ones(onsets.size, dtype=bool)
+    first[1:] = np.diff(onsets) > p.extent
+    return np.maximum.accumulate(np.where(first, np.arange(onsets.size), 0))
+
+
+def gather(traces: np.ndarray, starts: np.ndarray, width: int) -> np.ndarray:
+    """(channels, events, width) float32 windows of ``traces`` from ``starts`` (clipped at the edges)."""
+    idx = np.clip(starts[:, None] + np.arange(width), 0, traces.shape[1] - 1)
+    return np.asarray(traces[:, idx], dtype=np.float32)
+
+
+def baseline_windows(traces, onsets, p: EngineParams) -> np.ndarray:
+    """(channels, bursts, baseline) windows just before each burst's first event."""
+    firsts = np.unique(group_first(onsets, p))
+    return gather(traces, onsets[firsts] - p.pre - p.baseline, p.baseline)
+
+
+def estimate_noise(traces, onsets, p: EngineParams) -> np.ndarray:
+    """Per-channel noise SD from the pre-stimulus windows (or the whole trace if too few)."""
+    windows = baseline_windows(traces, onsets, p) if onsets.size else np.zeros((traces.shape[0], 0, 0))
+    if windows.size >= 64 * traces.shape[0]:
+        return noise_levels_from_windows(windows)
+    step = max(1, traces.shape[1] // 20_000)
+    return noise_levels_from_windows(np.asarray(traces[:, ::step], dtype=np.float32)[:, None, :])
+
+
+def clean(traces, onsets, p: EngineParams, sigma, *, raw=None, out=None, mask=None, progress=None):
+    """Clean ``traces`` around ``onsets`` (sample indices) and write into ``out`` / ``mask``.
+
+    ``out`` (float32 or float64, same shape as ``traces``) must already hold a copy of the
+    traces; only artifact samples are rewritten. Onsets may lie outside the array (chunked
+    use): their windows are clipped and samples outside the array are never written.
+    """
+    n_ch, n_samples = traces.shape
+    raw = traces if raw is None else raw
+    first = group_first(onsets, p)
+    base_all = np.median(gather(traces, onsets[first] - p.pre - p.baseline, p.baseline), axis=-1)
+    raw_base_all = base_all if raw is traces else np.median(
+        gather(raw, onsets[first] - p.pre - p.baseline, p.baseline), axis=-1)
+    gaps = np.append(np.diff(onsets), np.iinfo(np.int64).max // 4)
+    batch = max(1, _WINDOW_BUDGET // (n_ch * p.span))
+    for b0 in range(0, onsets.size, batch):
+        sl = slice(b0, min(onsets.size, b0 + batch))
+        _clean_batch(traces, raw, onsets[sl], gaps[sl], base_all[:, sl], raw_base_all[:, sl], sigma, p, out, mask)
+        if progress is not None:
+            progress.update(sl.stop - sl.start)
+
+
+def _clean_batch(traces, raw, onsets, gaps, base, raw_base, sigma, p: EngineParams, out, mask):
+    n_ch, n_samples = traces.shape
+    starts = onsets - p.pre  # blank start of each event
+    win = gather(traces, starts, p.span)  # (C, E, span), index 0 = blank start
+    limit = np.minimum(p.span, gaps)[None, :]  # region may not reach the next event's blank start
+    rail = gather(raw, starts, p.pre + p.tail) if raw is not traces else win[..., : p.pre + p.tail]
+    sat = flat_run_mask(rail, raw_base, sigma, p.min_flat)
+    if p.saturation_threshold is not None:
+        sat |= np.abs(rail) >= p.saturation_threshold
+    sat &= np.arange(sat.shape[-1]) < limit[..., None]
+    last = np.where(sat.any(-1), sat.shape[-1] - np.argmax(sat[..., ::-1], axis=-1), 0)
+    blank_end = np.minimum(np.maximum(p.pre + p.min_blank, last), limit)
+    region_end = np.minimum(blank_end + p.tail, limit)
+    region_end = np.minimum(region_end, n_samples - starts[None, :])
+    full_tail = (blank_end + p.tail <= limit) & (blank_end + p.tail <= n_samples - starts[None, :])
+    result = np.broadcast_to(base[..., None], win.shape).copy() if p.fill == "baseline" else np.zeros_like(win)
+    blanked = np.ones(win.shape, dtype=bool)
+    if p.method == "polynomial":
+        _fit_tails(win, base, sigma, blank_end, region_end, full_tail, p, result, blanked)
+    pos = np.arange(p.span)
+    own = (pos < region_end[..., None]) & ((starts[:, None] + pos) >= 0)[None] & ((starts[:, None] + pos) < n_samples)[None]
+    c_idx, e_idx, j_idx = np.nonzero(own)
+    cols = starts[e_idx] + j_idx
+    out[c_idx, cols] = result[c_idx, e_idx, j_idx]
+    if mask is not None:
+        mask[c_idx, cols] = blanked[c_idx, e_idx, j_idx]
+
+
+def _fit_tails(win, base, sigma, blank_end, region_end, full_tail, p: EngineParams, result, blanked):
+    """Fit and subtract each row's tail in place in ``result``; unblank fitted samples."""
+    n_ch, n_ev, span = win.shape
+    rows = win.reshape(n_ch * n_ev, span)
+    row_sigma = np.repeat(sigma, n_ev).astype(np.float32)
+    start = blank_end.reshape(-1).astype(np.int64)
+    end = region_end.reshape(-1).astype(np.int64)
+    full = full_tail.reshape(-1)
+    # Pass 1: fit from the end of saturation; find where the fit explains the signal again.
+    fit, length = _fit_rows(rows, row_sigma, start, end, full, p)
+    thr = (np.full_like(row_sigma, p.resume_threshold) if p.resume_threshold is not None else _RESUME_K * row_sigma)
+    resume = _resume_index(rows, fit, start, length, thr, p)
+    ok = resume >= 0
+    late = ok & (resume > 0)
+    if late.any():
+        q = _LENGTH_QUANTUM // 2
+        shift = -(-resume[late] // q) * q
+        start2 = start.copy()
+        start2[late] += shift
+        fit2, length2 = _fit_rows(rows[late], row_sigma[late], start2[late], end[late], full[late], p)
+        fit[late], length[late], start[late] = fit2, length2, start2[late]
+    ok &= length >= p.min_fit
+    res_rows = result.reshape(n_ch * n_ev, span)
+    blk_rows = blanked.reshape(n_ch * n_ev, span)
+    base_rows = base.reshape(-1).astype(np.float32)
+    pos = np.arange(span)
+    inside = ok[:, None] & (pos >= start[:, None]) & (pos < (start + length)[:, None])
+    weight = np.ones((rows.shape[0], span), dtype=np.float32)
+    ramp = np.clip(((start + length)[:, None] - pos) / p.taper, 0.0, 1.0).astype(np.float32)
+    weight = np.where(full[:, None], ramp, weight)
+    cleaned = rows - weight * (fit - base_rows[:, None])
+    res_rows[inside] = cleaned[inside]
+    blk_rows[inside] = False
+
+
+def _fit_rows(rows, row_sigma, start, end, full, p: EngineParams):
+    """Robust local fit of each row over [start, start + length), in window coordinates.
+
+    Lengths of rows cut short by a following event are rounded down to a multiple of
+    ``_LENGTH_QUANTUM`` so that rows share a handful of precomputed fit matrices.
+    """
+    length = np.maximum(end - start, 0)
+    length = np.where(full, length, (length // _LENGTH_QUANTUM) * _LENGTH_QUANTUM)
+    fit = np.zeros(rows.shape, dtype=np.float32)
+    for L in np.unique(length):
+        if L < p.min_fit:
+            continue
+        sel = np.flatnonzero(length == L)
+        idx = start[sel, None] + np.arange(L)
+        seg = np.take_along_axis(rows[sel], idx, axis=1)
+        S = smoother_matrix(int(L), p.poly_order, p.half_min, p.half_max)
+        f = robust_fit(seg, row_sigma[sel], S, _ROBUST_K, _ROBUST_ITER)
+        sub = fit[sel]
+        np.put_along_axis(sub, idx, f, axis=1)
+        fit[sel] = sub
+    return fit, length
+
+
+def _resume_index(rows, fit, start, length, thr, p: EngineParams):
+    """First offset (from ``start``) after which ``resume_run`` residuals in a row are small; -1 if never."""
+    span = rows.shape[1]
+    pos = np.arange(span)
+    valid = (pos >= start[:, None]) & (pos < (start + length)[:, None])
+    good = (np.abs(rows - fit) <= thr[:, None]) & valid
+    r = p.resume_run
+    csum = np.concatenate([np.zeros((rows.shape[0], 1), dtype=np.int32), np.cumsum(good, axis=1, dtype=np.int32)], axis=1)
+    run_ok = (csum[:, r:] - csum[:, :-r]) == r  # run_ok[j]: samples j..j+r-1 good
+    first = np.where(run_ok.any(1), np.argmax(run_ok, axis=1), -1)
+    return np.where(first >= 0, first - start, -1)
