@@ -1,0 +1,132 @@
+"""Saving and loading :class:`~spikelab.SpikeData` as pickle or NPZ, atomically.
+
+The NPZ layout needs no pickle to read (``allow_pickle=False``): spike times and units as two
+flat arrays, ``raw_data`` / ``raw_time`` as arrays, every array-valued attribute as its own
+entry (``meta/<key>``, ``unit/<index>/<key>``) and every other value in one JSON document.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from spikelab.spikedata.errors import SpikeDataError
+
+if TYPE_CHECKING:
+    from spikelab.spikedata.spikedata import SpikeData
+
+_FORMAT = "spikelab.spikedata/1"
+
+
+def save(sd: SpikeData, path: str | Path) -> Path:
+    """Write ``sd`` to ``path`` (``.pkl``/``.pickle`` or ``.npz``) via a temp file and rename.
+
+    Returns
+    -------
+    Path
+        The file written.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in {".pkl", ".pickle", ".npz"}:
+        raise SpikeDataError(f"Cannot tell the format of {path}: use a .pkl, .pickle or .npz suffix.")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            if suffix == ".npz":
+                np.savez(handle, **_to_arrays(sd))
+            else:
+                pickle.dump(sd, handle, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load(path: str | Path) -> SpikeData:
+    """Read a SpikeData written by :func:`save`."""
+    from spikelab.spikedata.spikedata import SpikeData
+
+    path = Path(path)
+    if not path.is_file():
+        raise SpikeDataError(f"No SpikeData file at {path}.")
+    if path.suffix.lower() != ".npz":
+        with path.open("rb") as handle:
+            sd = pickle.load(handle)
+        if not isinstance(sd, SpikeData):
+            raise SpikeDataError(f"{path} holds a {type(sd).__name__}, not a SpikeData.")
+        return sd
+    with np.load(path, allow_pickle=False) as data:
+        doc = json.loads(str(data["json"]))
+        if doc.get("format") != _FORMAT:
+            raise SpikeDataError(f"{path} is not a SpikeData NPZ (format {doc.get('format')!r}).")
+        metadata = doc["metadata"]
+        attributes = doc["neuron_attributes"]
+        for key in data.files:
+            if key.startswith("meta/"):
+                metadata[key[5:]] = data[key]
+            elif key.startswith("unit/"):
+                _, index, name = key.split("/", 2)
+                attributes[int(index)][name] = data[key]
+        from spikelab.spikedata.construct import from_unit_indices
+
+        raw = data["raw_data"]
+        return from_unit_indices(
+            data["spike_units"], data["spike_times"], N=doc["N"], length=doc["length"],
+            start_time=doc["start_time"], neuron_attributes=attributes, metadata=metadata,
+            raw_data=raw if raw.size else None, raw_time=data["raw_time"] if raw.size else None,
+        )
+
+
+def _to_arrays(sd: SpikeData) -> dict[str, Any]:
+    arrays: dict[str, Any] = {
+        "spike_times": np.concatenate(sd.train) if sd.N else np.zeros(0),
+        "spike_units": np.repeat(np.arange(sd.N), [len(t) for t in sd.train]),
+        "raw_data": sd.raw_data,
+        "raw_time": sd.raw_time,
+    }
+    metadata: dict[str, Any] = {}
+    for key, value in sd.metadata.items():
+        _split(value, f"meta/{key}", key, metadata, arrays)
+    attributes: list[dict[str, Any]] = []
+    for index, unit in enumerate(sd.neuron_attributes):
+        plain: dict[str, Any] = {}
+        for key, value in unit.items():
+            _split(value, f"unit/{index}/{key}", key, plain, arrays)
+        attributes.append(plain)
+    doc = {
+        "format": _FORMAT, "N": sd.N, "length": sd.length, "start_time": sd.start_time,
+        "metadata": metadata, "neuron_attributes": attributes,
+    }
+    arrays["json"] = np.array(json.dumps(doc, default=_json_default))
+    return arrays
+
+
+def _split(value: Any, array_key: str, key: str, plain: dict[str, Any], arrays: dict[str, Any]) -> None:
+    if isinstance(value, np.ndarray):
+        if value.dtype == object:
+            raise SpikeDataError(f"{array_key} is an object array, which NPZ cannot hold safely; save as .pkl instead.")
+        arrays[array_key] = value
+        return
+    try:
+        json.dumps(value, default=_json_default)
+        plain[key] = value
+    except (TypeError, ValueError):
+        as_array = np.asarray(value)
+        if as_array.dtype == object:
+            raise SpikeDataError(f"{array_key} ({type(value).__name__}) cannot be stored in NPZ; save as .pkl instead.") from None
+        arrays[array_key] = as_array
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"not JSON: {type(value).__name__}")

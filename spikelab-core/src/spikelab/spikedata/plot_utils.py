@@ -1,0 +1,200 @@
+"""Plots of sorted units: the spatial footprint of each unit's template on the channel grid."""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import structlog
+
+from spikelab.spikedata.errors import SpikeDataError
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from spikelab.spikedata.spikedata import SpikeData
+
+log = structlog.get_logger("spikelab.spikedata")
+
+
+def plot_unit_footprints(
+    channel_xy: Any,
+    templates: Sequence[Any],
+    primary_channels: Sequence[int],
+    *,
+    unit_labels: Sequence[Any] | None = None,
+    min_amplitude_uv: float = 5.0,
+    waveform_box_um: float | None = None,
+    waveform_color: str = "black",
+    primary_color: str = "tab:red",
+    waveform_lw: float = 0.8,
+    bg_dot_color: str = "lightgray",
+    bg_dot_size: float = 4.0,
+    n_cols_grid: int | None = None,
+    pad_um: float = 60.0,
+    waveform_scale_uv: float | None = None,
+    show_amplitude_scale_bar: bool = True,
+    fig: Figure | None = None,
+    save_path: str | Path | None = None,
+    show: bool = False,
+) -> Figure:
+    """Draw every unit's template at its channels' (x, y) positions, one subplot per unit.
+
+    Channels whose template peak-to-peak amplitude is at least ``min_amplitude_uv`` are drawn
+    (the primary channel always, in ``primary_color``); the other channels are grey dots.
+
+    Parameters
+    ----------
+    channel_xy : array-like, (channels, 2)
+        Channel positions in µm.
+    templates : sequence of array-like (channels, samples) or None
+        One template per unit in µV; None hides that unit's subplot.
+    primary_channels : sequence of int
+        Primary channel index of every unit.
+    unit_labels : sequence | None, default: None
+        Subplot titles ("Unit <label>"); default 0..n-1.
+    min_amplitude_uv : float, default: 5.0
+        Peak-to-peak threshold for drawing a channel's waveform.
+    waveform_box_um : float | None, default: None
+        Width and height (µm) of each waveform; default 0.8 x the median channel pitch.
+    waveform_color, primary_color, waveform_lw, bg_dot_color, bg_dot_size
+        Styling.
+    n_cols_grid : int | None, default: None
+        Subplot columns; default ``ceil(sqrt(n_units))``.
+    pad_um : float, default: 60.0
+        Margin around the drawn channels.
+    waveform_scale_uv : float | None, default: None
+        µV spanning half a box; default each unit's largest absolute template value.
+    show_amplitude_scale_bar : bool, default: True
+        Draw a vertical bar of ``waveform_scale_uv`` µV in each subplot.
+    fig : matplotlib Figure | None, default: None
+        Figure to draw in (cleared); a new one otherwise.
+    save_path : str | Path | None, default: None
+        Also save the figure there (written to a temp name, then renamed).
+    show : bool, default: False
+        Call ``plt.show()``.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    import matplotlib.pyplot as plt
+
+    xy = np.asarray(channel_xy, dtype=float)
+    if xy.ndim != 2 or xy.shape[1] < 2:
+        raise SpikeDataError(f"channel_xy must be (channels, 2) in µm, got shape {xy.shape}.")
+    xy = xy[:, :2]
+    n_units = len(templates)
+    if len(primary_channels) != n_units:
+        raise SpikeDataError(f"{n_units} templates but {len(primary_channels)} primary channels.")
+    labels = list(unit_labels) if unit_labels is not None else list(range(n_units))
+    box = waveform_box_um or 0.8 * _pitch(xy)
+    n_cols = n_cols_grid or max(1, math.ceil(math.sqrt(max(n_units, 1))))
+    n_rows = max(1, math.ceil(n_units / n_cols))
+    if fig is None:
+        fig = plt.figure(figsize=(3.2 * n_cols, 3.2 * n_rows))
+    else:
+        fig.clear()
+    axes = fig.subplots(n_rows, n_cols, squeeze=False).ravel()
+    for k, ax in enumerate(axes):
+        if k >= n_units or templates[k] is None:
+            ax.set_visible(False)
+            if k < n_units:
+                log.warning("footprint_without_template", unit=labels[k])
+            continue
+        _draw_unit(ax, xy, np.asarray(templates[k], dtype=float), int(primary_channels[k]), box,
+                   min_amplitude_uv, waveform_scale_uv, show_amplitude_scale_bar, pad_um,
+                   dict(color=waveform_color, primary=primary_color, lw=waveform_lw, dot=bg_dot_color, size=bg_dot_size))
+        ax.set_title(f"Unit {labels[k]}", fontsize=11)
+    fig.tight_layout()
+    if save_path is not None:
+        _save_atomic(fig, Path(save_path))
+    if show:
+        plt.show()
+    return fig
+
+
+def _draw_unit(ax: Any, xy: np.ndarray, template: np.ndarray, primary: int, box: float, threshold: float,
+               scale_uv: float | None, scale_bar: bool, pad: float, style: dict[str, Any]) -> None:
+    if template.ndim != 2 or template.shape[0] != xy.shape[0]:
+        raise SpikeDataError(f"A template has shape {template.shape}; expected ({xy.shape[0]}, samples).")
+    ptp = np.ptp(template, axis=1)
+    shown = np.flatnonzero((ptp >= threshold) | (np.arange(len(ptp)) == primary))
+    scale = scale_uv or float(np.max(np.abs(template[shown]))) or 1.0
+    ax.scatter(xy[:, 0], xy[:, 1], s=style["size"], color=style["dot"], alpha=0.4, zorder=0)
+    t = np.linspace(-box / 2, box / 2, template.shape[1])
+    for ch in shown:
+        colour = style["primary"] if ch == primary else style["color"]
+        ax.plot(xy[ch, 0] + t, xy[ch, 1] + template[ch] * (box / 2) / scale, color=colour, lw=style["lw"])
+    lo, hi = xy[shown].min(axis=0) - pad, xy[shown].max(axis=0) + pad
+    ax.set_xlim(lo[0], hi[0])
+    ax.set_ylim(lo[1], hi[1])
+    ax.set_aspect("equal")
+    ax.set_xlabel("x (µm)")
+    ax.set_ylabel("y (µm)")
+    if scale_bar:
+        x0, y0 = hi[0] - pad / 3, lo[1] + pad / 3
+        ax.plot([x0, x0], [y0, y0 + box / 2], color="black", lw=2.0)
+        ax.text(x0, y0 + box / 4, f" {scale:.0f} µV", fontsize=9, va="center", ha="left")
+
+
+def _pitch(xy: np.ndarray) -> float:
+    if len(xy) < 2:
+        return 20.0
+    distance = np.linalg.norm(xy[:, None, :] - xy[None, :, :], axis=-1)
+    np.fill_diagonal(distance, np.inf)
+    nearest = distance.min(axis=1)
+    nearest = nearest[np.isfinite(nearest) & (nearest > 0)]
+    return float(np.median(nearest)) if nearest.size else 20.0
+
+
+def _save_atomic(fig: Figure, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        fig.savefig(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def plot_sd_footprints(sd: SpikeData, unit_ids: Any = None, *, min_amplitude_uv: float = 5.0, **kwargs: Any) -> Figure:
+    """:func:`plot_unit_footprints` for units of a SpikeData (all units by default).
+
+    Needs ``metadata["channel_locations"]`` and, per unit, ``template`` (channels x samples)
+    and ``channel``; ``unit_ids`` are values of ``neuron_attributes["unit_id"]`` (or indices
+    when units have no id).
+    """
+    locations = sd.metadata.get("channel_locations")
+    if locations is None:
+        raise SpikeDataError("plot_unit_footprints needs metadata['channel_locations'] (channels x 2, µm).")
+    ids = sd.unit_ids
+    if unit_ids is None:
+        indices = np.arange(sd.N)
+    else:
+        wanted = np.atleast_1d(np.asarray(unit_ids)).tolist()
+        lookup = {u: i for i, u in enumerate(ids.tolist())}
+        unknown = [u for u in wanted if u not in lookup]
+        if unknown:
+            raise SpikeDataError(f"Unknown unit ids {unknown}; known: {ids.tolist()}.")
+        indices = np.array([lookup[u] for u in wanted], dtype=int)
+    templates, primaries = [], []
+    for i in indices:
+        attrs = sd.neuron_attributes[i]
+        template = attrs.get("template", attrs.get("template_full"))
+        if template is None or attrs.get("channel") is None:
+            raise SpikeDataError(
+                f"Unit {ids[i]} has no 'template' (channels x samples) or 'channel'; call "
+                "sd.compute_waveform_metrics() (needs raw_data) or attach them."
+            )
+        templates.append(template)
+        primaries.append(int(attrs["channel"]))
+    return plot_unit_footprints(locations, templates, primaries, unit_labels=ids[indices].tolist(),
+                                min_amplitude_uv=min_amplitude_uv, **kwargs)
