@@ -19,6 +19,19 @@ except _metadata.PackageNotFoundError:  # running from a source tree
 
 _LAZY = {"SpikeData": "spikelab.spikedata"}
 
+
+def _default_logging() -> None:
+    # Leave an application's own structlog set-up alone; otherwise log to stderr at INFO.
+    import structlog
+
+    if not structlog.is_configured():
+        from spikelab.logging import configure_logging
+
+        configure_logging()
+
+
+_default_logging()
+
 __all__ = ["ConfigError", "InputError", "SpikeData", "SpikeLabError", "__version__", "hookimpl"]
 
 

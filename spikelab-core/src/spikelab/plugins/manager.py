@@ -112,6 +112,11 @@ class SpikeLabPluginManager:
         try:
             plugin = loader()
             self._pm.register(plugin, name=name)
+            try:
+                self._pm.check_pending()  # a misspelled hook name is caught here, per plugin
+            except Exception:
+                self._pm.unregister(name=name)
+                raise
         except Exception as exc:  # a broken plugin never takes the others down
             dist, version = self._distributions.get(name, (None, None))
             self.broken.append(
