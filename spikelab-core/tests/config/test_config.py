@@ -90,7 +90,7 @@ def test_from_dict_reports_the_path_of_a_bad_value():
 def test_every_knob_is_documented():
     import attrs
 
-    for name, (group, field) in FLAT_MAP.items():
+    for _name, (group, field) in FLAT_MAP.items():
         cls = type(getattr(SortingPipelineConfig(), group))
         attribute = attrs.fields_dict(cls)[field]
         assert attribute.metadata.get("doc"), f"{group}.{field} has no doc"
