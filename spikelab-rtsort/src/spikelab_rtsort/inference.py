@@ -1,0 +1,158 @@
+"""Chunked, memory-bounded detection inference over a recording.
+
+The network is run fully convolutionally over long chunks: because it has no padding, a chunk of
+``chunk_frames + receptive_field - 1`` input frames gives exactly ``chunk_frames`` output logits that
+equal what window-by-window inference would produce. ``batch_size`` (the number of channel-chunks per
+forward pass) bounds the device memory of one pass to about
+``batch_size * (chunk_frames + receptive_field) * hidden * 8`` bytes; halving it halves the peak.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import structlog
+import torch
+from tqdm.auto import tqdm
+
+from .model import DetectionModel
+
+log = structlog.get_logger(__name__)
+
+#: Logit written where the network has no output (recording edges).
+NO_OUTPUT = -30.0
+
+
+def estimate_input_gain(model: DetectionModel, recording, max_seconds: float = 2.0) -> float:
+    """Input gain from the median channel IQR of up to ``max_seconds`` spread over the recording."""
+    fs = recording.get_sampling_frequency()
+    n_frames = recording.get_num_frames()
+    piece = int(0.1 * fs)
+    n_pieces = max(1, min(int(max_seconds / 0.1), n_frames // piece))
+    starts = np.linspace(0, max(0, n_frames - piece), n_pieces).astype(int)
+    traces = np.concatenate([np.asarray(recording.get_traces(start_frame=s, end_frame=s + piece),
+                                        dtype=np.float32) for s in starts])
+    return model.input_gain(traces)
+
+
+def scale_traces(traces: np.ndarray, gain: float) -> np.ndarray:
+    """Median-subtract every channel of ``traces`` (frames x channels) and multiply by ``gain``."""
+    traces = np.asarray(traces, dtype=np.float32)
+    return (traces - np.median(traces, axis=0, keepdims=True)) * np.float32(gain)
+
+
+def infer_logits(model: DetectionModel, scaled: np.ndarray, batch_size: int = 64,
+                 chunk_frames: int = 20000) -> np.ndarray:
+    """Per-frame spike logits of already-scaled traces.
+
+    Parameters
+    ----------
+    model : DetectionModel
+        The detection model.
+    scaled : np.ndarray
+        Scaled traces, shape (frames, channels).
+    batch_size : int, default: 64
+        Channel-chunks per forward pass (the memory knob).
+    chunk_frames : int, default: 20000
+        Output frames per channel-chunk.
+
+    Returns
+    -------
+    logits : np.ndarray
+        float32 array (frames, channels); frame ``t`` scores a trough at ``t``. Frames without
+        enough context at the edges hold :data:`NO_OUTPUT`.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}.")
+    n_frames, n_channels = scaled.shape
+    rf, front = model.receptive_field, model.buffer_front
+    logits = np.full((n_frames, n_channels), NO_OUTPUT, dtype=np.float32)
+    n_out = n_frames - rf + 1
+    if n_out <= 0:
+        return logits
+    jobs = [(c, s) for s in range(0, n_out, chunk_frames) for c in range(n_channels)]
+    net, device = model.net, model.device
+    with torch.inference_mode():
+        for first in range(0, len(jobs), batch_size):
+            batch = jobs[first:first + batch_size]
+            width = max(min(chunk_frames, n_out - s) for _, s in batch) + rf - 1
+            inputs = np.zeros((len(batch), 1, width), dtype=np.float32)
+            for row, (c, s) in enumerate(batch):
+                piece = scaled[s:s + width, c]
+                inputs[row, 0, :piece.size] = piece
+            out = net(torch.from_numpy(inputs).to(device)).float().cpu().numpy()
+            for row, (c, s) in enumerate(batch):
+                count = min(chunk_frames, n_out - s)
+                logits[s + front:s + front + count, c] = out[row, :count]
+    return logits
+
+
+def detect_recording(model: DetectionModel, recording, batch_size: int = 64,
+                     chunk_duration_s: float = 1.0, gain: float | None = None,
+                     progress_bar: bool = False):
+    """Run the detection network over a whole (single-segment) recording.
+
+    Parameters
+    ----------
+    model : DetectionModel
+        The detection model.
+    recording : BaseRecording
+        Recording in uV, shape read with ``get_traces(return_in_uV=...)`` semantics of float data.
+    batch_size : int, default: 64
+        Channel-chunks per forward pass; bounds device memory.
+    chunk_duration_s : float, default: 1.0
+        Duration of one channel-chunk.
+    gain : float or None, default: None
+        Input gain; estimated from the recording when None.
+    progress_bar : bool, default: False
+        Show a tqdm bar.
+
+    Returns
+    -------
+    logits : np.ndarray
+        (frames, channels) float32 logits.
+    scaled : np.ndarray
+        (frames, channels) scaled, median-subtracted traces (the network's input units).
+    gain : float
+        Input gain used.
+    """
+    fs = recording.get_sampling_frequency()
+    expected = model.sampling_frequency
+    if expected is not None and abs(expected - fs) > 1e-3 * expected:
+        log.warning("rtsort.sampling_rate_mismatch", model_hz=expected, recording_hz=fs)
+    if gain is None:
+        gain = estimate_input_gain(model, recording)
+    n_frames, n_channels = recording.get_num_frames(), recording.get_num_channels()
+    chunk = int(chunk_duration_s * fs)
+    rf = model.receptive_field
+    scaled = np.empty((n_frames, n_channels), dtype=np.float32)
+    logits = np.full((n_frames, n_channels), NO_OUTPUT, dtype=np.float32)
+    steps = range(0, n_frames, chunk)
+    for start in tqdm(steps, desc="rtsort detection", disable=not progress_bar):
+        stop = min(n_frames, start + chunk)
+        ctx_start = max(0, start - model.buffer_front)
+        ctx_stop = min(n_frames, stop + model.buffer_end)
+        raw = recording.get_traces(start_frame=ctx_start, end_frame=ctx_stop)
+        piece = scale_traces(raw, gain)
+        scaled[start:stop] = piece[start - ctx_start:start - ctx_start + stop - start]
+        if piece.shape[0] < rf:
+            continue
+        out = infer_logits(model, piece, batch_size=batch_size, chunk_frames=piece.shape[0])
+        lo = max(start, ctx_start + model.buffer_front)
+        hi = min(stop, ctx_stop - model.buffer_end)
+        logits[lo:hi] = out[lo - ctx_start:hi - ctx_start]
+    log.info("rtsort.detection_done", frames=n_frames, channels=n_channels, gain=gain)
+    return logits, scaled, gain
+
+
+def find_peaks(logits: np.ndarray, threshold_logit: float) -> tuple[np.ndarray, np.ndarray]:
+    """Frames and channels where ``logits`` is a local maximum at or above ``threshold_logit``.
+
+    A plateau counts once (at its first frame).
+    """
+    above = logits >= threshold_logit
+    left = np.zeros_like(above)
+    left[1:] = logits[1:] > logits[:-1]
+    right = np.zeros_like(above)
+    right[:-1] = logits[:-1] >= logits[1:]
+    frames, channels = np.nonzero(above & left & right)
+    return frames, channels

@@ -1,0 +1,73 @@
+"""Tunable parameters of propagation detection, merging and assignment (RT-Sort defaults)."""
+
+from __future__ import annotations
+
+import math
+
+import attrs
+
+
+@attrs.frozen
+class RTSortParams:
+    """Parameters of sequence detection and spike assignment.
+
+    Thresholds given as ``None`` are taken from the detection model (its validation-chosen
+    stringent and loose thresholds). Latencies are in frames, radii in um, times in ms.
+    """
+
+    stringent_thresh: float | None = None
+    loose_thresh: float | None = None
+    ms_before: float = 0.5
+    ms_after: float = 0.5
+    pre_median_ms: float = 50.0
+    inner_radius: float = 50.0
+    outer_radius: float = 100.0
+    min_elecs_for_array_noise_n: int = 100
+    min_elecs_for_array_noise_f: float = 0.1
+    min_elecs_for_seq_noise_n: int = 50
+    min_elecs_for_seq_noise_f: float = 0.05
+    min_activity_root_cocs: int = 2
+    min_activity_hz: float = 0.05
+    max_n_components_latency: int = 4
+    min_coc_n: int = 10
+    min_coc_p: float = 10.0
+    min_extend_comp_p: float = 50.0
+    elec_patience: int = 6
+    split_coc_clusters_amps: bool = True
+    min_amp_dist_p: float = 0.1
+    max_n_components_amp: int = 4
+    min_loose_elec_prob: float = 0.03
+    min_inner_loose_detections: int = 3
+    min_loose_detections_n: int = 4
+    min_loose_detections_r_spikes: float = 1 / 3
+    min_loose_detections_r_sequences: float = 1 / 3
+    max_latency_diff_spikes: float = 3.5
+    max_latency_diff_sequences: float = 3.5
+    clip_latency_diff_factor: float = 2.0
+    max_amp_median_diff_spikes: float = 0.65
+    max_amp_median_diff_sequences: float = 0.65
+    clip_amp_median_diff_factor: float = 2.0
+    max_root_amp_median_std_spikes: float = 2.5
+    max_root_amp_median_std_sequences: float = math.inf
+    repeated_detection_overlap_time: float = 0.2
+    min_seq_spikes_n: int = 10
+    min_seq_spikes_hz: float = 0.05
+    relocate_root_min_amp: float = 0.8
+    relocate_root_max_latency: float = -2.0
+    gmm_random_state: int = 1150
+
+    def override(self, **changes) -> "RTSortParams":
+        """Copy with some fields changed; unknown names raise ``TypeError`` naming them."""
+        unknown = sorted(set(changes) - {f.name for f in attrs.fields(RTSortParams)})
+        if unknown:
+            raise TypeError(f"Unknown RT-Sort parameter(s): {', '.join(unknown)}.")
+        return attrs.evolve(self, **changes)
+
+
+#: Overrides the RT-Sort authors used for Neuropixels probes (30 kHz model).
+NEUROPIXELS_OVERRIDES = dict(
+    stringent_thresh=0.175, loose_thresh=0.075, max_latency_diff_spikes=2.5,
+    max_latency_diff_sequences=2.5, max_amp_median_diff_spikes=0.45,
+    max_amp_median_diff_sequences=0.45, max_root_amp_median_std_sequences=2.5,
+    min_amp_dist_p=0.1,
+)

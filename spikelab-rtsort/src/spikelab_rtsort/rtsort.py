@@ -1,0 +1,295 @@
+"""The :class:`RTSort` object: sequence detection, offline sorting and streaming sorting."""
+
+from __future__ import annotations
+
+import pickle
+import time
+from pathlib import Path
+
+import attrs
+import numpy as np
+import structlog
+from tqdm.auto import tqdm
+
+from ._errors import InsufficientActivityError
+from .assignment import SequenceBank, assign_spikes
+from .inference import NO_OUTPUT, detect_recording, infer_logits
+from .model import DetectionModel, logit
+from .params import RTSortParams
+from .propagation import detect_preliminary_sequences
+from .sequences import DetectionContext, Sequence, compute_stats, merge_sequences, robust_noise
+
+log = structlog.get_logger(__name__)
+
+
+@attrs.frozen
+class StreamedSpike:
+    """A spike assigned by :meth:`RTSort.process`."""
+
+    unit_id: int
+    frame: int  # sample index of the trough since :meth:`RTSort.reset`
+    time_ms: float
+    latency_ms: float  # trough -> assignment: data still to arrive plus compute time
+
+
+def _min_seq_spikes(params: RTSortParams, seconds: float) -> int:
+    return max(params.min_seq_spikes_n, int(np.ceil(params.min_seq_spikes_hz * seconds)))
+
+
+class RTSort:
+    """Propagation-sequence sorter built on a detection model.
+
+    Build one with :meth:`RTSort.detect_sequences`; then sort recordings with
+    :meth:`sort_offline` or feed chunks to :meth:`process`.
+    """
+
+    def __init__(self, model: DetectionModel, sequences: list[Sequence], locations: np.ndarray,
+                 sampling_frequency: float, params: RTSortParams, gain: float, noise: np.ndarray):
+        self.model = model
+        self.sequences = sequences
+        self.locations = np.asarray(locations, dtype=float)
+        self.sampling_frequency = float(sampling_frequency)
+        self.params = params
+        self.gain = float(gain)
+        self.noise = np.asarray(noise, dtype=np.float32)
+        diff = self.locations[:, None, :2] - self.locations[None, :, :2]
+        self._distances = np.sqrt((diff**2).sum(axis=-1))
+        self.bank = SequenceBank.build(sequences, self._distances, params)
+        self.reset()
+
+    # thresholds and frame constants -----------------------------------------------------------
+    @property
+    def stringent(self) -> float:
+        return self.params.stringent_thresh or self.model.stringent_thresh
+
+    @property
+    def loose(self) -> float:
+        return self.params.loose_thresh or self.model.loose_thresh
+
+    @property
+    def half_window(self) -> int:
+        return max(1, int(round(self.params.ms_before * self.sampling_frequency / 1000)))
+
+    @property
+    def overlap_frames(self) -> int:
+        return int(round(self.params.repeated_detection_overlap_time * self.sampling_frequency
+                         / 1000))
+
+    @property
+    def num_units(self) -> int:
+        return len(self.sequences)
+
+    @property
+    def root_electrodes(self) -> np.ndarray:
+        """Root channel index of every unit."""
+        return np.array([s.root for s in self.sequences], dtype=np.int64)
+
+    # detection ----------------------------------------------------------------------------
+    @classmethod
+    def detect_sequences(cls, recording, model: DetectionModel, params: RTSortParams | None = None,
+                         detection_window_s: float | None = None, batch_size: int = 64,
+                         progress_bar: bool = False) -> "RTSort":
+        """Detect propagation sequences on (the start of) ``recording``.
+
+        Parameters
+        ----------
+        recording : BaseRecording
+            Recording in uV with 2-D channel locations in um.
+        model : DetectionModel
+            Detection model.
+        params : RTSortParams or None, default: None
+            Parameters (RT-Sort MEA defaults when None).
+        detection_window_s : float or None, default: None
+            Detect on the first ``detection_window_s`` seconds only (whole recording when None).
+        batch_size : int, default: 64
+            Inference batch knob (channel-chunks per forward pass).
+        progress_bar : bool, default: False
+            Show progress bars.
+
+        Returns
+        -------
+        rt_sort : RTSort
+            The sorter with its sequences (units).
+
+        Raises
+        ------
+        InsufficientActivityError
+            When no propagation sequence survives.
+        """
+        params = params or RTSortParams()
+        fs = recording.get_sampling_frequency()
+        if detection_window_s is not None:
+            end = min(recording.get_num_frames(), int(detection_window_s * fs))
+            recording = recording.frame_slice(0, end)
+        logits, scaled, gain = detect_recording(model, recording, batch_size=batch_size,
+                                                progress_bar=progress_bar)
+        noise = robust_noise(scaled)
+        stringent = params.stringent_thresh or model.stringent_thresh
+        loose = params.loose_thresh or model.loose_thresh
+        ctx = DetectionContext(logits, scaled, noise, recording.get_channel_locations(), fs,
+                               params, stringent, loose)
+        prelim = detect_preliminary_sequences(ctx, progress_bar=progress_bar)
+        if not prelim:
+            raise InsufficientActivityError(
+                "RT-Sort found 0 preliminary propagation sequences: no electrode had enough "
+                "co-detected spikes. Use a longer detection window or check the recording.",
+                sorter="rt_sort", units_at_failure=0)
+        seqs = [s for s in prelim if compute_stats(s, ctx)]
+        seconds = recording.get_num_frames() / fs
+        sorter = cls(model, [], ctx.locations, fs, params, gain, noise)
+        seqs = sorter._reassign(seqs, ctx, seconds)
+        seqs = merge_sequences(seqs, ctx, same_root_only=True)
+        seqs = merge_sequences(seqs, ctx)
+        seqs = sorter._reassign(seqs, ctx, seconds)
+        seqs.sort(key=lambda s: (s.root, -len(s.spike_frames)))
+        log.info("rtsort.sequences", preliminary=len(prelim), final=len(seqs))
+        if not seqs:
+            raise InsufficientActivityError(
+                f"RT-Sort: 0 sequences remain after filtering {len(prelim)} preliminary "
+                "propagation sequences.", sorter="rt_sort", units_at_failure=0)
+        return cls(model, seqs, ctx.locations, fs, params, gain, noise)
+
+    def _reassign(self, seqs: list[Sequence], ctx: DetectionContext, seconds: float):
+        """Replace each sequence's spikes by what assignment gives it; drop the small ones."""
+        if not seqs:
+            return []
+        bank = SequenceBank.build(seqs, ctx.distances, self.params)
+        w = self.half_window
+        frames, units = assign_spikes(bank, ctx.logits, ctx.traces, ctx.noise,
+                                      (w + 2, ctx.logits.shape[0] - w - 2), self.params,
+                                      logit(ctx.stringent), logit(ctx.loose), w,
+                                      self.overlap_frames)
+        minimum = _min_seq_spikes(self.params, seconds)
+        kept = []
+        for k, seq in enumerate(seqs):
+            new = Sequence(root=seq.root, spike_frames=np.sort(frames[units == k]),
+                           split_electrodes=set(seq.split_electrodes), roots=set(seq.roots))
+            if new.spike_frames.size >= minimum and compute_stats(new, ctx):
+                kept.append(new)
+        return kept
+
+    # offline sorting ----------------------------------------------------------------------
+    def sort_offline(self, recording, batch_size: int = 64, block_duration_s: float = 10.0,
+                     return_spikeinterface_sorter: bool = True, progress_bar: bool = False):
+        """Sort a whole recording block by block (memory bounded by ``block_duration_s``).
+
+        Returns a SpikeInterface ``NumpySorting`` (unit ids 0..K-1), or a list of per-unit spike
+        frame arrays when ``return_spikeinterface_sorter`` is False.
+        """
+        fs = self.sampling_frequency
+        n_frames = recording.get_num_frames()
+        margin = self.model.receptive_field + self.half_window + 4
+        block = int(block_duration_s * fs)
+        all_f, all_k = [], []
+        for start in tqdm(range(0, n_frames, block), desc="rtsort sorting",
+                          disable=not progress_bar):
+            stop = min(n_frames, start + block)
+            c0, c1 = max(0, start - margin), min(n_frames, stop + margin)
+            raw = np.asarray(recording.get_traces(start_frame=c0, end_frame=c1), np.float32)
+            scaled = (raw - np.median(raw, axis=0, keepdims=True)) * np.float32(self.gain)
+            logits = infer_logits(self.model, scaled, batch_size=batch_size,
+                                  chunk_frames=scaled.shape[0])
+            lo = max(start, c0 + self.model.buffer_front + self.half_window + 2) - c0
+            hi = min(stop, c1 - self.model.buffer_end - self.half_window - 2) - c0
+            f, k = self._assign(logits, scaled, lo, hi)
+            all_f.append(f + c0)
+            all_k.append(k)
+        frames = np.concatenate(all_f) if all_f else np.zeros(0, np.int64)
+        units = np.concatenate(all_k) if all_k else np.zeros(0, np.int64)
+        trains = [np.sort(frames[units == k]) for k in range(self.num_units)]
+        if not return_spikeinterface_sorter:
+            return trains
+        from spikeinterface.core import NumpySorting
+
+        return NumpySorting.from_unit_dict({k: t for k, t in enumerate(trains)}, fs)
+
+    def _assign(self, logits, scaled, lo, hi):
+        return assign_spikes(self.bank, logits, scaled, self.noise, (lo, hi), self.params,
+                             logit(self.stringent), logit(self.loose), self.half_window,
+                             self.overlap_frames)
+
+    # streaming ----------------------------------------------------------------------------
+    def reset(self) -> None:
+        """Forget streamed data; call before streaming and after any gap in the data."""
+        self._buffer = None
+        self._logits = None
+        self._received = 0  # frames received since reset
+        self._decided = 0  # absolute frame up to which candidates were decided
+
+    def process(self, chunk: np.ndarray) -> list[StreamedSpike]:
+        """Sort one chunk of a live stream.
+
+        Parameters
+        ----------
+        chunk : np.ndarray
+            New samples in uV, shape (frames, channels).
+
+        Returns
+        -------
+        spikes : list of StreamedSpike
+            Spikes decided with this chunk, with their latency: the time from the trough to the
+            end of this call (data that had to arrive after the trough plus compute time).
+        """
+        began = time.perf_counter()
+        chunk = np.asarray(chunk, dtype=np.float32)
+        scaled = (chunk - np.median(chunk, axis=0, keepdims=True)) * np.float32(self.gain)
+        rf, w = self.model.receptive_field, self.half_window
+        keep = max(rf + 2 * w + 8, int(self.params.pre_median_ms * self.sampling_frequency / 1000))
+        if self._buffer is None:
+            self._buffer = scaled
+            self._logits = np.full(scaled.shape, NO_OUTPUT, np.float32)
+            self._start = 0
+        else:
+            self._buffer = np.concatenate([self._buffer, scaled])
+            self._logits = np.concatenate(
+                [self._logits, np.full(scaled.shape, NO_OUTPUT, np.float32)])
+        self._received += chunk.shape[0]
+        # New logits: every frame whose receptive field is now complete.
+        n_new = min(chunk.shape[0], self._buffer.shape[0] - rf + 1)
+        if n_new > 0:
+            tail = self._buffer[-(n_new + rf - 1):]
+            out = infer_logits(self.model, tail, batch_size=self._buffer.shape[1],
+                               chunk_frames=n_new)
+            end = self._buffer.shape[0] - self.model.buffer_end
+            self._logits[end - n_new:end] = out[self.model.buffer_front:self.model.buffer_front
+                                                + n_new]
+        decidable = self._start + self._buffer.shape[0] - self.model.buffer_end - w - 2
+        lo_abs = max(self._decided, self._start + self.model.buffer_front + w + 2)
+        spikes: list[StreamedSpike] = []
+        if decidable > lo_abs and self.num_units:
+            lo, hi = lo_abs - self._start, decidable - self._start
+            frames, units = self._assign(self._logits, self._buffer, lo, hi)
+            elapsed_ms = (time.perf_counter() - began) * 1000
+            fs = self.sampling_frequency
+            for f, k in sorted(zip(frames.tolist(), units.tolist())):
+                waited = (self._received - (f + self._start)) / fs * 1000
+                spikes.append(StreamedSpike(int(k), int(f + self._start),
+                                            (f + self._start) / fs * 1000, waited + elapsed_ms))
+            self._decided = decidable
+        if self._buffer.shape[0] > keep:
+            drop = self._buffer.shape[0] - keep
+            self._buffer, self._logits = self._buffer[drop:], self._logits[drop:]
+            self._start += drop
+        return spikes
+
+    # persistence --------------------------------------------------------------------------
+    def save(self, path) -> Path:
+        """Pickle the sorter without its model (atomic write)."""
+        path = Path(path)
+        state = {k: v for k, v in self.__dict__.items() if k != "model"}
+        tmp = path.with_name(path.name + ".tmp")
+        with open(tmp, "wb") as fh:
+            pickle.dump(state, fh)
+        tmp.replace(path)
+        return path
+
+    @classmethod
+    def load(cls, path, model: DetectionModel) -> "RTSort":
+        """Load a sorter written by :meth:`save` and attach ``model``."""
+        with open(path, "rb") as fh:
+            state = pickle.load(fh)
+        obj = cls.__new__(cls)
+        obj.__dict__.update(state)
+        obj.model = model
+        obj.reset()
+        return obj

@@ -1,0 +1,220 @@
+"""Propagation sequences: their statistics (footprint, latencies, amplitudes) and merging.
+
+A sequence is a candidate unit: a root electrode, the electrodes its spikes reach (the "loose"
+footprint), and per-electrode mean latency (frames, relative to the root) and mean amplitude (in
+noise units). Statistics are computed from the network's logits and the scaled traces around each
+of the sequence's spikes.
+"""
+
+from __future__ import annotations
+
+import attrs
+import numpy as np
+
+from .model import logit
+from .params import RTSortParams
+
+
+@attrs.define(slots=False)
+class DetectionContext:
+    """Logits, traces and geometry shared by detection, merging and assignment."""
+
+    logits: np.ndarray  # (frames, channels)
+    traces: np.ndarray  # (frames, channels), scaled and median-subtracted
+    noise: np.ndarray  # (channels,) robust noise of ``traces``
+    locations: np.ndarray  # (channels, 2) um
+    sampling_frequency: float
+    params: RTSortParams
+    stringent: float
+    loose: float
+
+    def __attrs_post_init__(self):
+        diff = self.locations[:, None, :2] - self.locations[None, :, :2]
+        self.distances = np.sqrt((diff**2).sum(axis=-1))
+
+    @property
+    def half_window(self) -> int:
+        return max(1, int(round(self.params.ms_before * self.sampling_frequency / 1000)))
+
+    @property
+    def stringent_logit(self) -> float:
+        return logit(self.stringent)
+
+    @property
+    def loose_logit(self) -> float:
+        return logit(self.loose)
+
+    def neighbours(self, channel: int, radius: float) -> np.ndarray:
+        """Channels within ``radius`` of ``channel`` (excluding it), nearest first."""
+        d = self.distances[channel]
+        idx = np.nonzero((d <= radius) & (np.arange(d.size) != channel))[0]
+        return idx[np.argsort(d[idx], kind="stable")]
+
+    def windows(self, frames: np.ndarray, channels: np.ndarray):
+        """Max logit, its offset (frames) and min trace in +-half_window around each frame.
+
+        Returns arrays shaped (len(frames), len(channels)).
+        """
+        w = self.half_window
+        offsets = np.arange(-w, w + 1)
+        idx = np.clip(frames[:, None] + offsets[None, :], 0, self.logits.shape[0] - 1)
+        channels = np.asarray(channels)
+        block = self.logits[idx[:, :, None], channels[None, None, :]]  # (n, 2w+1, c)
+        arg = block.argmax(axis=1)
+        peak = np.take_along_axis(block, arg[:, None, :], axis=1)[:, 0, :]
+        trough = self.traces[idx[:, :, None], channels[None, None, :]].min(axis=1)
+        return peak, arg - w, trough
+
+
+def robust_noise(traces: np.ndarray, floor: float = 1e-3) -> np.ndarray:
+    """Per-channel median(|x|) / 0.6745 with a small floor."""
+    return np.maximum(np.median(np.abs(traces), axis=0) / 0.6745, floor)
+
+
+@attrs.define
+class Sequence:
+    """A propagation sequence (candidate unit) and its statistics."""
+
+    root: int
+    spike_frames: np.ndarray
+    split_electrodes: set = attrs.field(factory=set)
+    roots: set = attrs.field(factory=set)
+    probs: np.ndarray | None = None  # (channels,) median detection probability
+    latencies: np.ndarray | None = None  # (channels,) mean latency in frames
+    amplitudes: np.ndarray | None = None  # (channels,) mean amplitude / noise
+    root_amp_std: float = 1.0
+    loose: np.ndarray | None = None  # bool (channels,)
+    inner_loose: np.ndarray | None = None
+    comparison: np.ndarray | None = None
+
+    @property
+    def root_amp(self) -> float:
+        return float(self.amplitudes[self.root])
+
+
+def min_loose(seq: Sequence, params: RTSortParams) -> int:
+    """Loose electrodes that must cross the loose threshold for a spike to be assigned."""
+    return max(params.min_loose_detections_n,
+               int(np.ceil(params.min_loose_detections_r_spikes * int(seq.loose.sum()))))
+
+
+def compute_stats(seq: Sequence, ctx: DetectionContext) -> bool:
+    """Fill in ``seq``'s statistics from its spikes; return whether it passes the footprint gates."""
+    params = ctx.params
+    frames = np.asarray(seq.spike_frames, dtype=np.int64)
+    n_channels = ctx.logits.shape[1]
+    if frames.size == 0:
+        return False
+    seq.roots.add(seq.root)
+    all_ch = np.arange(n_channels)
+    peak, lat, trough = ctx.windows(frames, all_ch)
+    peak[:, seq.root] = ctx.logits[frames, seq.root]
+    lat[:, seq.root] = 0
+    trough[:, seq.root] = ctx.traces[frames, seq.root]
+    probs = np.median(1 / (1 + np.exp(-peak.astype(np.float64))), axis=0)
+    probs[probs < params.min_loose_elec_prob] = 0.0
+    amps = np.abs(trough) / ctx.noise[None, :]
+    seq.probs = probs
+    seq.latencies = lat.mean(axis=0)
+    seq.amplitudes = amps.mean(axis=0)
+    seq.root_amp_std = float(amps[:, seq.root].std(ddof=1)) if frames.size > 1 else 1.0
+    seq.root_amp_std = max(seq.root_amp_std, 1e-3)
+    anchors = sorted(seq.split_electrodes | seq.roots)
+    near_anchor = (ctx.distances[anchors] <= params.inner_radius).any(axis=0)
+    seq.loose = (probs >= ctx.loose) & near_anchor
+    seq.loose[seq.root] = True
+    near_root = (ctx.distances[sorted(seq.roots)] <= params.inner_radius).any(axis=0)
+    seq.inner_loose = seq.loose & near_root
+    near_loose = (ctx.distances[seq.loose] <= params.inner_radius).any(axis=0)
+    seq.comparison = seq.loose | (near_loose & (probs > 0))
+    noise_limit = max(params.min_elecs_for_seq_noise_n,
+                      round(params.min_elecs_for_seq_noise_f * n_channels))
+    if int((probs >= ctx.loose).sum()) >= noise_limit:
+        return False
+    return (int(seq.loose.sum()) >= params.min_loose_detections_n
+            and int(seq.inner_loose.sum()) >= params.min_inner_loose_detections)
+
+
+def _weighted(diff: np.ndarray, weights: np.ndarray, clip: float) -> float:
+    total = weights.sum()
+    if total <= 0:
+        return np.inf
+    return float((np.minimum(diff, clip) * weights).sum() / total)
+
+
+def sequence_distance(a: Sequence, b: Sequence, ctx: DetectionContext):
+    """Latency and amplitude differences between two sequences, or None if not mergeable."""
+    params = ctx.params
+    roots_a, roots_b = sorted(a.roots), sorted(b.roots)
+    if not (ctx.distances[np.ix_(roots_a, roots_b)] < params.inner_radius).all():
+        return None
+    shared = a.loose & b.loose
+    union = a.loose | b.loose
+    if shared.sum() < params.min_loose_detections_n or \
+            shared.sum() < params.min_loose_detections_r_sequences * union.sum():
+        return None
+    if (a.inner_loose & b.inner_loose).sum() < params.min_inner_loose_detections:
+        return None
+    big, small = (a, b) if a.root_amp >= b.root_amp else (b, a)
+    comp = big.comparison.copy()
+    weights = (a.probs + b.probs) / 2 * comp
+    lat_w = weights.copy()
+    lat_w[big.root] = 0
+    ref = small.latencies[big.root]
+    lat = _weighted(np.abs(big.latencies - (small.latencies - ref)), lat_w,
+                    params.clip_latency_diff_factor * params.max_latency_diff_sequences)
+    mean_amp = (a.amplitudes + b.amplitudes) / 2
+    rel = np.abs(a.amplitudes - b.amplitudes) / np.maximum(mean_amp, 1e-6)
+    amp = _weighted(rel, weights, params.clip_amp_median_diff_factor
+                    * params.max_amp_median_diff_sequences)
+    if lat > params.max_latency_diff_sequences or amp > params.max_amp_median_diff_sequences:
+        return None
+    delta = abs(a.root_amp - b.root_amp)
+    if max(delta / a.root_amp_std, delta / b.root_amp_std) > \
+            params.max_root_amp_median_std_sequences:
+        return None
+    return lat / params.max_latency_diff_sequences + amp / params.max_amp_median_diff_sequences
+
+
+def union_spikes(a: np.ndarray, b: np.ndarray, overlap_frames: int) -> np.ndarray:
+    """Time-ordered union of two spike trains, dropping spikes within ``overlap_frames`` of the
+    previous kept one."""
+    merged = np.sort(np.concatenate([a, b]))
+    if merged.size == 0:
+        return merged
+    keep = [merged[0]]
+    for frame in merged[1:]:
+        if frame - keep[-1] > overlap_frames:
+            keep.append(frame)
+    return np.asarray(keep, dtype=np.int64)
+
+
+def merge_sequences(seqs: list[Sequence], ctx: DetectionContext,
+                    same_root_only: bool = False) -> list[Sequence]:
+    """Greedily merge the most similar admissible pair until none is left."""
+    overlap = int(round(ctx.params.repeated_detection_overlap_time * ctx.sampling_frequency / 1000))
+    seqs = list(seqs)
+    cache: dict[tuple[int, int], float | None] = {}
+    while True:
+        best, pair = np.inf, None
+        for i in range(len(seqs)):
+            for j in range(i + 1, len(seqs)):
+                if same_root_only and seqs[i].root != seqs[j].root:
+                    continue
+                key = (id(seqs[i]), id(seqs[j]))
+                if key not in cache:
+                    cache[key] = sequence_distance(seqs[i], seqs[j], ctx)
+                score = cache[key]
+                if score is not None and score < best:
+                    best, pair = score, (i, j)
+        if pair is None:
+            return seqs
+        i, j = pair
+        big, small = (seqs[i], seqs[j]) if seqs[i].root_amp >= seqs[j].root_amp else \
+            (seqs[j], seqs[i])
+        merged = Sequence(root=big.root,
+                          spike_frames=union_spikes(big.spike_frames, small.spike_frames, overlap),
+                          split_electrodes=big.split_electrodes | small.split_electrodes,
+                          roots=big.roots | small.roots)
+        compute_stats(merged, ctx)
+        seqs = [s for k, s in enumerate(seqs) if k not in pair] + [merged]
