@@ -102,35 +102,44 @@ def gather(traces: np.ndarray, starts: np.ndarray, width: int) -> np.ndarray:
     return np.asarray(traces[:, idx], dtype=np.float32)
 
 
-def baseline_windows(traces, onsets, p: EngineParams) -> np.ndarray:
-    """(channels, bursts, baseline) windows just before each burst's first event."""
-    firsts = np.unique(group_first(onsets, p))
-    return gather(traces, onsets[firsts] - p.pre - p.baseline, p.baseline)
+def burst_layout(onsets: np.ndarray, p: EngineParams):
+    """Onset of each event's burst start and the gap to the next event (samples)."""
+    group_onsets = onsets[group_first(onsets, p)]
+    gaps = np.append(np.diff(onsets), np.iinfo(np.int64).max // 4)
+    return group_onsets, gaps
 
 
-def estimate_noise(traces, onsets, p: EngineParams) -> np.ndarray:
-    """Per-channel noise SD from the pre-stimulus windows (or the whole trace if too few)."""
-    windows = baseline_windows(traces, onsets, p) if onsets.size else np.zeros((traces.shape[0], 0, 0))
-    if windows.size >= 64 * traces.shape[0]:
-        return noise_levels_from_windows(windows)
-    step = max(1, traces.shape[1] // 20_000)
-    return noise_levels_from_windows(np.asarray(traces[:, ::step], dtype=np.float32)[:, None, :])
+def estimate_noise(gather_fn, n_channels: int, n_samples: int, onsets, p: EngineParams) -> np.ndarray:
+    """Per-channel noise SD from the windows just before each burst.
+
+    ``gather_fn(starts, width)`` returns (channels, len(starts), width) windows clipped at
+    the recording edges (see :func:`gather`). With too few pre-burst samples, ten windows
+    spread over the recording are used instead.
+    """
+    firsts = np.unique(onsets[group_first(onsets, p)]) if onsets.size else np.zeros(0, dtype=np.int64)
+    if firsts.size * p.baseline >= 64:
+        return noise_levels_from_windows(gather_fn(firsts - p.pre - p.baseline, p.baseline))
+    width = min(n_samples, 2000)
+    starts = np.linspace(0, n_samples - width, 10).astype(np.int64)
+    return noise_levels_from_windows(gather_fn(starts, width))
 
 
-def clean(traces, onsets, p: EngineParams, sigma, *, raw=None, out=None, mask=None, progress=None):
+def clean(traces, onsets, p: EngineParams, sigma, *, raw=None, out=None, mask=None, progress=None,
+          group_onsets=None, gaps=None):
     """Clean ``traces`` around ``onsets`` (sample indices) and write into ``out`` / ``mask``.
 
     ``out`` (float32 or float64, same shape as ``traces``) must already hold a copy of the
-    traces; only artifact samples are rewritten. Onsets may lie outside the array (chunked
-    use): their windows are clipped and samples outside the array are never written.
+    traces; only artifact samples are rewritten. For chunked use pass ``group_onsets`` and
+    ``gaps`` from :func:`burst_layout` on the whole event list (shifted to the chunk), so
+    each event sees the same burst baseline and next-event gap as in a whole-array run.
     """
     n_ch, n_samples = traces.shape
     raw = traces if raw is None else raw
-    first = group_first(onsets, p)
-    base_all = np.median(gather(traces, onsets[first] - p.pre - p.baseline, p.baseline), axis=-1)
+    if group_onsets is None or gaps is None:
+        group_onsets, gaps = burst_layout(onsets, p)
+    base_all = np.median(gather(traces, group_onsets - p.pre - p.baseline, p.baseline), axis=-1)
     raw_base_all = base_all if raw is traces else np.median(
-        gather(raw, onsets[first] - p.pre - p.baseline, p.baseline), axis=-1)
-    gaps = np.append(np.diff(onsets), np.iinfo(np.int64).max // 4)
+        gather(raw, group_onsets - p.pre - p.baseline, p.baseline), axis=-1)
     batch = max(1, _WINDOW_BUDGET // (n_ch * p.span))
     for b0 in range(0, onsets.size, batch):
         sl = slice(b0, min(onsets.size, b0 + batch))
@@ -158,13 +167,15 @@ def _clean_batch(traces, raw, onsets, gaps, base, raw_base, sigma, p: EnginePara
     blanked = np.ones(win.shape, dtype=bool)
     if p.method == "polynomial":
         _fit_tails(win, base, sigma, blank_end, region_end, full_tail, p, result, blanked)
-    pos = np.arange(p.span)
-    own = (pos < region_end[..., None]) & ((starts[:, None] + pos) >= 0)[None] & ((starts[:, None] + pos) < n_samples)[None]
-    c_idx, e_idx, j_idx = np.nonzero(own)
-    cols = starts[e_idx] + j_idx
-    out[c_idx, cols] = result[c_idx, e_idx, j_idx]
-    if mask is not None:
-        mask[c_idx, cols] = blanked[c_idx, e_idx, j_idx]
+    own = np.arange(p.span) < region_end[..., None]
+    for e, a in enumerate(starts):  # regions of consecutive events never overlap
+        lo, hi = max(0, -a), min(p.span, n_samples - a)
+        if hi <= lo:
+            continue
+        where = own[:, e, lo:hi]
+        np.copyto(out[:, a + lo : a + hi], result[:, e, lo:hi], where=where)
+        if mask is not None:
+            np.copyto(mask[:, a + lo : a + hi], blanked[:, e, lo:hi], where=where)
 
 
 def _fit_tails(win, base, sigma, blank_end, region_end, full_tail, p: EngineParams, result, blanked):

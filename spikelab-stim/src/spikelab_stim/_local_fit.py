@@ -42,15 +42,18 @@ def smoother_matrix(length: int, order: int, half_min: int, half_max: int) -> np
         half = min(half_max, half_min + i // 2)
         width = min(length, 2 * half + 1)
         start = min(max(0, i - half), length - width)
-        pos = np.arange(start, start + width, dtype=float)
-        deg = min(order, width - 1)
-        scale = max(1.0, width / 2.0)
-        vander = np.vander((pos - i) / scale, deg + 1, increasing=True)
-        # Value at sample i is the constant term of the polynomial centred on i.
-        S[i, start : start + width] = np.linalg.pinv(vander)[0]
+        S[i, start : start + width] = _coefficients(width, min(order, width - 1), i - start)
     S = S.astype(np.float32)
     S.setflags(write=False)
     return S
+
+
+@lru_cache(maxsize=4096)
+def _coefficients(width: int, deg: int, at: int) -> np.ndarray:
+    """Weights giving, from ``width`` samples, the degree-``deg`` least-squares fit at index ``at``."""
+    pos = (np.arange(width, dtype=float) - at) / max(1.0, width / 2.0)
+    # Value at ``at`` is the constant term of the polynomial centred there.
+    return np.linalg.pinv(np.vander(pos, deg + 1, increasing=True))[0]
 
 
 def robust_fit(segments: np.ndarray, sigma: np.ndarray, S: np.ndarray, k: float, n_iter: int) -> np.ndarray:
@@ -78,7 +81,8 @@ def robust_fit(segments: np.ndarray, sigma: np.ndarray, S: np.ndarray, k: float,
     limit = (k * sigma)[:, None]
     for _ in range(n_iter):
         outlier = np.abs(segments - fit) > limit
-        if not outlier.any():
+        rows = np.flatnonzero(outlier.any(axis=1))
+        if rows.size == 0:
             break
-        fit = np.where(outlier, fit, segments) @ S.T
+        fit[rows] = np.where(outlier[rows], fit[rows], segments[rows]) @ S.T
     return fit

@@ -134,7 +134,9 @@ def remove_stim_artifacts(
     onsets = np.round(times * fs / 1000.0).astype(np.int64)
     sigma = check_noise_levels(noise_levels, arr.shape[0])
     if sigma is None:
-        sigma = _engine.estimate_noise(source, onsets, params)
+        sigma = _engine.estimate_noise(
+            lambda starts, width: _engine.gather(source, starts, width), arr.shape[0], arr.shape[1], onsets, params
+        )
     with tqdm(total=onsets.size, disable=not progress_bar, desc="stim artifacts", unit="event") as bar:
         _engine.clean(source, onsets, params, sigma, raw=raw, out=cleaned, mask=blanked, progress=bar)
     log.info(
