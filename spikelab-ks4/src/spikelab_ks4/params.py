@@ -1,0 +1,242 @@
+"""Kilosort4's parameters as SpikeLab sees them, and how they map onto ``run_kilosort``.
+
+Three kinds of parameter live in one flat ``sorter_params`` dict:
+
+* Kilosort4 *settings* (``batch_size``, ``nblocks``, ``Th_universal``, ...), passed in
+  ``run_kilosort(settings=...)``. ``None`` means "Kilosort's own default" and is left out.
+* ``run_kilosort`` *arguments* (``do_CAR``, ``invert_sign``, ``clear_cache``, ...).
+* SpikeLab's own options (``torch_device``, ``keep_good_only``, the Docker ones).
+
+The defaults are written out here (importing kilosort pulls in torch, which every ``spikelab``
+command would pay for); a test checks them against the installed kilosort.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+from spikelab_ks4.errors import KilosortSettingsError
+
+#: Kilosort4 4.1.x settings and their defaults (``kilosort.parameters.DEFAULT_SETTINGS``), except
+#: ``n_chan_bin`` and ``fs`` (taken from the recording). ``None``: Kilosort's default, which is
+#: sometimes not JSON (``tmax`` and ``artifact_threshold`` are infinite).
+KS4_SETTINGS: dict[str, Any] = {
+    "batch_size": 60000,
+    "nblocks": 1,
+    "Th_universal": 9,
+    "Th_learned": 8,
+    "tmin": 0,
+    "tmax": None,
+    "nt": 61,
+    "shift": None,
+    "scale": None,
+    "batch_downsampling": 1,
+    "artifact_threshold": None,
+    "nskip": 25,
+    "whitening_range": 32,
+    "highpass_cutoff": 300,
+    "binning_depth": 5,
+    "sig_interp": 20,
+    "drift_smoothing": [0.5, 0.5, 0.5],
+    "nt0min": None,
+    "dmin": None,
+    "dminx": 32,
+    "min_template_size": 10,
+    "template_sizes": 5,
+    "nearest_chans": 10,
+    "nearest_templates": 100,
+    "max_channel_distance": 32,
+    "max_peels": 100,
+    "templates_from_data": True,
+    "n_templates": 6,
+    "n_pcs": 6,
+    "Th_single_ch": 6,
+    "acg_threshold": 0.2,
+    "ccg_threshold": 0.25,
+    "cluster_neighbors": 10,
+    "cluster_downsampling": 20,
+    "max_cluster_subset": 25000,
+    "x_centers": None,
+    "cluster_init_seed": 5,
+    "duplicate_spike_ms": 0.25,
+    "position_limit": 100,
+}
+
+#: ``run_kilosort`` keyword arguments a user may set, with their defaults.
+RUN_ARGUMENTS: dict[str, Any] = {
+    "do_CAR": True,
+    "invert_sign": False,
+    "save_extra_vars": False,
+    "save_preprocessed_copy": False,
+    "clear_cache": False,
+    "bad_channels": None,
+}
+
+#: SpikeLab's own options.
+SPIKELAB_OPTIONS: dict[str, Any] = {
+    # "auto" (CUDA when available, else CPU), "cpu", "cuda" or "cuda:N"
+    "torch_device": "auto",
+    # read only the units Kilosort labels "good" (refractory contamination < 20 %)
+    "keep_good_only": False,
+    # Docker variant: what makes the docker client (a dotted path, called without arguments)
+    "docker_client_factory": "docker.from_env",
+    # Docker variant: seconds given to the container to stop before it is killed
+    "docker_stop_timeout_s": 10,
+}
+
+DEFAULT_PARAMS: dict[str, Any] = {**KS4_SETTINGS, **RUN_ARGUMENTS, **SPIKELAB_OPTIONS}
+
+#: Settings the runner fills in itself; a user value would contradict the recording.
+RESERVED: dict[str, str] = {
+    "n_chan_bin": "the number of channels comes from the recording",
+    "fs": "the sampling rate comes from the recording",
+    "filename": "the pipeline passes the recording's binary file",
+    "data_dir": "the pipeline passes the recording's binary file",
+    "results_dir": "results go to the sorter folder",
+    "probe_name": "the probe comes from the recording's channel locations",
+    "probe_path": "the probe comes from the recording's channel locations",
+    "device": "use torch_device ('auto', 'cpu', 'cuda' or 'cuda:N')",
+    "data_dtype": "the dtype comes from the recording",
+}
+
+DEFAULT_IMAGE = "spikeinterface/kilosort4-base"
+BATCH_SIZE_FLOOR = 7500
+MIN_BATCH_SAMPLES = 1000
+
+
+@attrs.frozen
+class KilosortCall:
+    """What one ``run_kilosort`` call gets from SpikeLab's parameters.
+
+    Parameters
+    ----------
+    settings : dict
+        Kilosort4 settings without ``n_chan_bin`` and ``fs`` (added by the runner).
+    run_arguments : dict
+        Keyword arguments of ``run_kilosort``.
+    options : dict
+        SpikeLab's own options.
+    """
+
+    settings: dict[str, Any]
+    run_arguments: dict[str, Any]
+    options: dict[str, Any]
+
+
+def unknown_param_problems(params: Mapping[str, Any]) -> list[str]:
+    """One message per parameter Kilosort4 would reject, naming close matches and the fix."""
+    problems = []
+    known = list(DEFAULT_PARAMS)
+    for name in params:
+        if name in DEFAULT_PARAMS:
+            continue
+        if name in RESERVED:
+            problems.append(f"Kilosort4 parameter {name!r} cannot be set: {RESERVED[name]}.")
+            continue
+        close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
+        hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
+        problems.append(
+            f"Unknown Kilosort4 parameter {name!r}.{hint} Valid names are Kilosort4's settings "
+            "(kilosort.parameters.DEFAULT_SETTINGS) and spikelab_ks4.params.DEFAULT_PARAMS."
+        )
+    return problems
+
+
+def split_params(params: Mapping[str, Any]) -> KilosortCall:
+    """Sort a flat parameter dict into Kilosort settings, run arguments and SpikeLab options.
+
+    Raises
+    ------
+    KilosortSettingsError
+        For a name Kilosort4 does not know (with close matches) or one the pipeline sets itself.
+    """
+    problems = unknown_param_problems(params)
+    if problems:
+        bad = [name for name in params if name not in DEFAULT_PARAMS]
+        raise KilosortSettingsError(" ".join(problems), sorter="kilosort4", setting=bad[0])
+    merged = {**DEFAULT_PARAMS, **params}
+    settings = {k: merged[k] for k in KS4_SETTINGS if merged[k] is not None}
+    if settings["nt"] % 2 == 0:
+        raise KilosortSettingsError(
+            f"Kilosort4's nt must be odd, got {settings['nt']} (its default is 61).",
+            sorter="kilosort4",
+            setting="nt",
+        )
+    return KilosortCall(
+        settings=settings,
+        run_arguments={k: merged[k] for k in RUN_ARGUMENTS},
+        options={k: merged[k] for k in SPIKELAB_OPTIONS},
+    )
+
+
+def fit_batch_size(batch_size: int, num_samples: int) -> int:
+    """The batch size to use for a recording of ``num_samples`` samples.
+
+    Kilosort4 needs at least two batches (its whitening skips the last one): with a single batch
+    it fails in ``linalg.svd`` on non-finite values. A batch as long as the recording or longer is
+    shrunk to half the recording.
+
+    Raises
+    ------
+    KilosortSettingsError
+        When the recording is too short to make two batches of ``MIN_BATCH_SAMPLES``.
+    """
+    if batch_size < num_samples:
+        return batch_size
+    fitted = num_samples // 2
+    if fitted < MIN_BATCH_SAMPLES:
+        raise KilosortSettingsError(
+            f"The recording has only {num_samples} samples; Kilosort4 needs at least "
+            f"{2 * MIN_BATCH_SAMPLES} (two batches). Sort a longer recording or window.",
+            sorter="kilosort4",
+            setting="batch_size",
+        )
+    return fitted
+
+
+def resolve_device(torch_device: str):
+    """The ``torch.device`` to sort on; on the CPU, torch may use every core allowed to us.
+
+    Parameters
+    ----------
+    torch_device : str
+        ``"auto"`` (CUDA when available, else the CPU), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+    """
+    import torch
+
+    name = str(torch_device).lower()
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            from spikelab.spike_sorting._exceptions import GpuNotAvailableError
+
+            raise GpuNotAvailableError(
+                f"torch_device={torch_device!r} asks for a GPU, but torch sees none "
+                f"(torch {torch.__version__}, CUDA build: {torch.version.cuda}). "
+                "Use torch_device='auto' or 'cpu', or install a CUDA build of torch.",
+                sorter="kilosort4",
+                device=torch_device,
+            )
+        return torch.device(name)
+    if name != "cpu":
+        raise KilosortSettingsError(
+            f"torch_device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {torch_device!r}.",
+            sorter="kilosort4",
+            setting="torch_device",
+        )
+    torch.set_num_threads(allowed_cpu_count())
+    return torch.device("cpu")
+
+
+def allowed_cpu_count() -> int:
+    """Cores this process may run on (its affinity mask, not the machine's total)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1

@@ -1,0 +1,105 @@
+"""SpikeLab plugin (entry point ``spikelab: kilosort4``): registers the Kilosort4 backend.
+
+Importing this module is cheap: kilosort and torch are imported only in the sorter process.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+from spikelab import hookimpl
+from spikelab.spike_sorting.backend import OomKnob, SorterBackend
+from spikelab_ks4.classifier import SORTER, classify_ks4_failure
+from spikelab_ks4.params import BATCH_SIZE_FLOOR, DEFAULT_PARAMS, KS4_SETTINGS, unknown_param_problems
+from spikelab_ks4.reader import read_sorting
+from spikelab_ks4.runner import run
+
+
+def _version() -> str:
+    try:
+        return version("spikelab-ks4")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+def check_environment(config) -> list[str]:
+    """What is missing to run Kilosort4 with ``config`` (empty when ready)."""
+    problems = unknown_param_problems(config.sorter.sorter_params)
+    params = {**DEFAULT_PARAMS, **config.sorter.sorter_params}
+    if config.sorter.use_docker:
+        from spikelab_ks4.docker import make_client
+
+        try:
+            make_client(params["docker_client_factory"])
+        except Exception as exc:
+            problems.append(str(exc))
+        return problems
+    for module, remedy in (
+        ("torch", "install torch first (`pip install torch==2.13.0` for the CPU build, or a CUDA build)"),
+        ("kilosort", "`pip install 'kilosort>=4.1.7,<4.2'`"),
+    ):
+        if importlib.util.find_spec(module) is None:
+            problems.append(f"Kilosort4 needs the {module!r} package: {remedy}, or set use_docker=True.")
+    if not problems:
+        try:
+            installed = version("kilosort")
+        except PackageNotFoundError:
+            installed = None
+        if installed and not installed.startswith("4.1."):
+            problems.append(
+                f"kilosort {installed} is installed; spikelab-ks4 works with kilosort>=4.1.7,<4.2: "
+                "`pip install 'kilosort>=4.1.7,<4.2'`."
+            )
+    return problems
+
+
+def needs_gpu(config) -> bool:
+    """Kilosort4 uses a GPU when there is one but runs on the CPU too; True only when asked."""
+    device = str(config.sorter.sorter_params.get("torch_device", "auto")).lower()
+    return device.startswith("cuda")
+
+
+def _kilosort4_preset():
+    from spikelab.spike_sorting.config import SortingPipelineConfig
+
+    return SortingPipelineConfig().override(sorter=SORTER)
+
+
+def _kilosort4_docker_preset():
+    from spikelab.spike_sorting.config import SortingPipelineConfig
+
+    return SortingPipelineConfig().override(sorter=SORTER, use_docker=True)
+
+
+BACKEND = SorterBackend(
+    name=SORTER,
+    distribution="spikelab-ks4",
+    version=_version(),
+    run=run,
+    read_sorting=read_sorting,
+    default_params=DEFAULT_PARAMS,
+    presets={"KILOSORT4": _kilosort4_preset, "KILOSORT4_DOCKER": _kilosort4_docker_preset},
+    oom_knob=OomKnob(
+        name="batch_size", default=KS4_SETTINGS["batch_size"], floor=BATCH_SIZE_FLOOR, factor=0.5
+    ),
+    classifier=classify_ks4_failure,
+    classifier_name="classify_ks4_failure",
+    check_environment=check_environment,
+    needs_gpu=needs_gpu,
+    log_name="kilosort4.log",
+    description="Kilosort4 (MouseLand) through its Python API, on CUDA or the CPU, or in Docker.",
+)
+
+
+@hookimpl
+def spikelab_register_sorters(register) -> None:
+    register(BACKEND)
+
+
+@hookimpl
+def spikelab_classify_failure(sorter: str, output_folder: Path, exc: BaseException, log_text: str):
+    if sorter == SORTER:
+        return classify_ks4_failure(output_folder, exc)
+    return None
