@@ -1,0 +1,82 @@
+"""Run SpikeLab's benchmarks and collect them into ``bench/results/RESULTS.md``.
+
+Each part lives in ``bench/<part>/run.py`` and writes JSON plus a markdown table into
+``bench/results/<part>/``. This driver runs the parts (each in its own interpreter, so peak-memory
+figures are not polluted by the others) and stitches their markdown together.
+
+    python bench/run.py --quick                 # CI-sized run of every part
+    python bench/run.py --only ks4 stim         # some parts, full size
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+
+BENCH = Path(__file__).resolve().parent
+RESULTS = BENCH / "results"
+
+
+def parts() -> list[str]:
+    return sorted(p.parent.name for p in BENCH.glob("*/run.py"))
+
+
+def machine() -> str:
+    return (
+        f"{platform.platform()}, Python {platform.python_version()}, "
+        f"{psutil.cpu_count(logical=True)} CPUs, {psutil.virtual_memory().total / 2**30:.0f} GiB RAM"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="CI-sized inputs (minutes, not hours).")
+    parser.add_argument("--only", nargs="*", default=None, help=f"Parts to run (default: all of {parts()}).")
+    args = parser.parse_args(argv)
+    selected = args.only or parts()
+    unknown = sorted(set(selected) - set(parts()))
+    if unknown:
+        parser.error(f"unknown part(s) {unknown}; available: {parts()}")
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    status: dict[str, str] = {}
+    for part in selected:
+        command = [sys.executable, str(BENCH / part / "run.py")] + (["--quick"] if args.quick else [])
+        print(f"== {part}: {' '.join(command)}", flush=True)
+        start = time.monotonic()
+        proc = subprocess.run(command, cwd=BENCH.parent)
+        status[part] = f"{'ok' if proc.returncode == 0 else f'FAILED (exit {proc.returncode})'} in {time.monotonic() - start:.0f} s"
+    write_summary(status, quick=args.quick)
+    return 0 if all(s.startswith("ok") for s in status.values()) else 1
+
+
+def write_summary(status: dict[str, str], *, quick: bool) -> Path:
+    lines = [
+        "# SpikeLab benchmark results",
+        "",
+        f"Generated {dt.datetime.now().isoformat(timespec='seconds')} on {machine()}"
+        f" ({'quick' if quick else 'full'} run; `python bench/run.py{' --quick' if quick else ''}`).",
+        "",
+        "| part | last run |",
+        "| --- | --- |",
+    ]
+    lines += [f"| {part} | {state} |" for part, state in sorted(status.items())]
+    for part in parts():
+        for md in sorted((RESULTS / part).glob("*.md")):
+            lines += ["", f"## {part}: {md.stem}", "", md.read_text().strip()]
+    out = RESULTS / "RESULTS.md"
+    tmp = out.with_suffix(".md.tmp")
+    tmp.write_text("\n".join(lines) + "\n")
+    tmp.replace(out)
+    print(f"wrote {out}")
+    return out
+
+
+if __name__ == "__main__":
+    sys.exit(main())
