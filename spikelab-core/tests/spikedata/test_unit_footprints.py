@@ -1,0 +1,61 @@
+"""plot_unit_footprints draws each unit's channels at their positions."""
+
+from __future__ import annotations
+
+import matplotlib.colors as mcolors
+import numpy as np
+import pytest
+
+from spikelab import SpikeData
+from spikelab.spikedata import SpikeDataError
+from spikelab.spikedata.plot_utils import plot_unit_footprints
+
+XY = np.array([[x, y] for y in (0.0, 17.5, 35.0) for x in (0.0, 17.5, 35.0)])
+
+
+def _template(primary, amplitude=80.0):
+    gains = np.exp(-np.linalg.norm(XY - XY[primary], axis=1) / 10.0)
+    return np.outer(gains, -amplitude * np.hanning(30))
+
+
+def _sd():
+    attrs = [{"unit_id": 3, "channel": 4, "template": _template(4)}, {"unit_id": 9, "channel": 0, "template": _template(0)}]
+    return SpikeData([[1.0], [2.0]], length=5.0, neuron_attributes=attrs, metadata={"channel_locations": XY})
+
+
+def _lines(ax):
+    return [line for line in ax.get_lines() if len(line.get_xdata()) == 30]
+
+
+def test_one_subplot_per_unit_with_channels_above_threshold_and_red_primary():
+    template = _template(4)
+    fig = plot_unit_footprints(XY, [template], [4], min_amplitude_uv=20.0, show_amplitude_scale_bar=False)
+    (ax,) = [a for a in fig.axes if a.get_visible()]
+    lines = _lines(ax)
+    assert len(lines) == int((np.ptp(template, axis=1) >= 20.0).sum())
+    red = [line for line in lines if mcolors.same_color(line.get_color(), "tab:red")]
+    assert len(red) == 1
+    assert red[0].get_xdata().mean() == pytest.approx(XY[4, 0], abs=1e-6)
+
+
+def test_spikedata_method_selects_units_by_id_and_saves(tmp_path):
+    fig = _sd().plot_unit_footprints([9, 3], save_path=tmp_path / "fp.png")
+    titles = [a.get_title() for a in fig.axes if a.get_visible()]
+    assert titles == ["Unit 9", "Unit 3"]
+    assert (tmp_path / "fp.png").stat().st_size > 0
+
+
+def test_missing_template_hides_the_subplot():
+    fig = plot_unit_footprints(XY, [_template(0), None], [0, 1])
+    assert sum(a.get_visible() for a in fig.axes) == 1
+
+
+def test_clear_errors_for_unknown_ids_and_missing_pieces():
+    with pytest.raises(SpikeDataError, match="Unknown unit ids"):
+        _sd().plot_unit_footprints([42])
+    no_locations = SpikeData([[1.0]], neuron_attributes=[{"channel": 0, "template": _template(0)}])
+    with pytest.raises(SpikeDataError, match="channel_locations"):
+        no_locations.plot_unit_footprints()
+    no_template = SpikeData([[1.0]], neuron_attributes=[{"channel": 0}], metadata={"channel_locations": XY})
+    with pytest.raises(SpikeDataError, match="compute_waveform_metrics"):
+        no_template.plot_unit_footprints()
