@@ -1,0 +1,272 @@
+"""The individual preflight checks; each returns a list of findings (empty when all is well)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections import defaultdict
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from spikelab.spike_sorting._exceptions import SpikeSortingClassifiedError
+from spikelab.spike_sorting.guards._disk import free_bytes, nearest_existing, volume_id
+from spikelab.spike_sorting.guards.gpu import resolve_device_index
+
+if TYPE_CHECKING:
+    from spikelab.spike_sorting.backend import SorterBackend
+    from spikelab.spike_sorting.config import SortingPipelineConfig
+    from spikelab.spike_sorting.guards.preflight import PreflightFinding, PreflightProbes
+
+GB = 1e9
+
+#: Intermediate disk needed per byte of recording: the binary copy the pipeline writes plus what
+#: the sorter writes beside it (Kilosort2's temp_wh.dat, RT-Sort's float32 + float16 traces and
+#: model outputs). A backend may declare its own ``disk_factor`` attribute.
+DISK_FACTORS = {"kilosort2": 2.5, "kilosort4": 2.0, "rt_sort": 5.0}
+DEFAULT_DISK_FACTOR = 2.0
+
+
+def _finding(level: str, code: str, message: str, family: str, **evidence: Any) -> PreflightFinding:
+    from spikelab.spike_sorting.guards.preflight import PreflightFinding
+
+    error = evidence.pop("error", None)
+    return PreflightFinding(level=level, code=code, message=message, family=family, evidence=evidence, error=error)
+
+
+def disk_factor(backend: SorterBackend) -> float:
+    return float(getattr(backend, "disk_factor", None) or DISK_FACTORS.get(backend.name, DEFAULT_DISK_FACTOR))
+
+
+def recording_bytes(recording: Any) -> int:
+    """Size of the recording as raw binary: channels x samples x bytes per sample."""
+    n_samples = sum(recording.get_num_samples(i) for i in range(recording.get_num_segments()))
+    return int(recording.get_num_channels()) * int(n_samples) * int(recording.get_dtype().itemsize)
+
+
+def _existing_bytes(folder: Path, limit_files: int = 10000) -> int:
+    """Bytes already in ``folder`` (a cached binary is reused or overwritten, not duplicated)."""
+    total, count = 0, 0
+    if not folder.is_dir():
+        return 0
+    for dirpath, _, filenames in os.walk(folder):
+        for name in filenames:
+            count += 1
+            if count > limit_files:
+                return total
+            try:
+                total += os.lstat(os.path.join(dirpath, name)).st_size
+            except OSError:
+                continue
+    return total
+
+
+def check_writable(folders: list[Path], kind: str) -> list[PreflightFinding]:
+    findings = []
+    for folder in folders:
+        anchor = nearest_existing(folder)
+        reason = None
+        if not anchor.is_dir():
+            reason = f"{anchor} exists and is not a folder"
+        else:
+            try:
+                fd, probe = tempfile.mkstemp(prefix=".spikelab_write_test_", dir=anchor)
+                os.close(fd)
+                os.unlink(probe)
+            except OSError as exc:
+                reason = f"{anchor} is not writable ({exc.strerror or exc})"
+        if reason:
+            findings.append(_finding(
+                "fail", f"{kind}_not_writable",
+                f"Cannot write the {kind} folder {folder}: {reason}. Choose a folder you can write to "
+                f"({kind}_folders=...) or fix its permissions.",
+                "environment", folder=str(folder),
+            ))
+    return findings
+
+
+def check_disk(
+    config: SortingPipelineConfig, backend: SorterBackend, recordings: list[Any],
+    inter: list[Path], results: list[Path], probes: PreflightProbes,
+) -> list[PreflightFinding]:
+    execution = config.execution
+    findings = []
+    factor = disk_factor(backend)
+    need: dict[Any, float] = defaultdict(float)
+    where: dict[Any, Path] = {}
+    for recording, folder in zip(recordings, inter):
+        try:
+            key = volume_id(folder) if probes.disk_usage is None else str(nearest_existing(folder))
+        except OSError:
+            key = str(folder)
+        estimate = max(0, recording_bytes(recording) * factor - _existing_bytes(Path(folder)))
+        need[key] += estimate
+        where.setdefault(key, Path(folder))
+    abort_floor = execution.disk_abort_free_gb if execution.disk_watchdog else 0.0
+    for key, estimate in need.items():
+        folder = where[key]
+        free = free_bytes(folder, probes.disk_usage)
+        required = estimate + max(execution.preflight_min_free_inter_gb, abort_floor) * GB
+        evidence = {"folder": str(folder), "free_gb": round(free / GB, 3), "required_gb": round(required / GB, 3)}
+        if free < required:
+            findings.append(_finding(
+                "fail", "low_disk_inter",
+                f"Not enough free disk for the intermediate files in {folder}: {free / GB:.2f} GB free, "
+                f"about {required / GB:.2f} GB needed ({estimate / GB:.2f} GB estimated for the binary copy "
+                f"and the {backend.name} working files, plus a {required / GB - estimate / GB:.2f} GB margin). "
+                "Free space, or point intermediate_folders at a bigger volume.",
+                "resource", **evidence,
+            ))
+        elif free - estimate < execution.disk_warn_free_gb * GB:
+            findings.append(_finding(
+                "warn", "low_disk_inter",
+                f"Intermediate volume of {folder} will be nearly full during the sort ({free / GB:.2f} GB "
+                f"free, {estimate / GB:.2f} GB needed); the disk watchdog may stop it.",
+                "resource", **evidence,
+            ))
+    seen = set()
+    for folder in results:
+        anchor = nearest_existing(folder)
+        if anchor in seen:
+            continue
+        seen.add(anchor)
+        free = free_bytes(folder, probes.disk_usage)
+        if free < execution.preflight_min_free_results_gb * GB:
+            findings.append(_finding(
+                "fail", "low_disk_results",
+                f"Only {free / GB:.2f} GB free for the results in {folder} (at least "
+                f"{execution.preflight_min_free_results_gb:g} GB needed). Free space or choose other "
+                "results_folders.",
+                "resource", folder=str(folder), free_gb=round(free / GB, 3),
+                required_gb=execution.preflight_min_free_results_gb,
+            ))
+    return findings
+
+
+def check_ram(config: SortingPipelineConfig, probes: PreflightProbes) -> list[PreflightFinding]:
+    available = probes.available_ram()
+    minimum = config.execution.preflight_min_available_ram_gb
+    if available is None or available >= minimum * GB:
+        return []
+    return [_finding(
+        "warn", "low_ram",
+        f"Only {available / GB:.2f} GB of host RAM available (preflight_min_available_ram_gb="
+        f"{minimum:g}). Close other programs or lower n_jobs / total_memory.",
+        "resource", available_gb=round(available / GB, 3),
+    )]
+
+
+def check_gpu(config: SortingPipelineConfig, backend: SorterBackend, probes: PreflightProbes) -> list[PreflightFinding]:
+    if not backend.needs_gpu(config):
+        return []
+    nvml = probes.load_nvml()
+    if nvml is None:
+        return [_finding(
+            "warn", "vram_unknown",
+            f"{backend.name} uses a GPU but NVML is not available, so free GPU memory cannot be checked "
+            "and the GPU watchdog is off (install the NVIDIA driver; nvidia-ml-py is already a dependency).",
+            "resource",
+        )]
+    try:
+        index = resolve_device_index(backend.resolve_params(config))
+        count = nvml.nvmlDeviceGetCount()
+        if index >= count:
+            return [_finding(
+                "fail", "gpu_device_not_present",
+                f"GPU {index} was requested but only {count} GPU(s) are visible. Choose an existing device "
+                "(torch_device='cuda:0') or check CUDA_VISIBLE_DEVICES.",
+                "environment", device=str(index),
+            )]
+        memory = nvml.nvmlDeviceGetMemoryInfo(nvml.nvmlDeviceGetHandleByIndex(index))
+        minimum = config.execution.preflight_min_free_vram_gb
+        if memory.free < minimum * GB:
+            return [_finding(
+                "warn", "low_vram",
+                f"GPU {index} has only {memory.free / GB:.2f} GB free (preflight_min_free_vram_gb={minimum:g}); "
+                "another job may be using it. Expect OOM retries with a smaller batch.",
+                "resource", device=str(index), free_gb=round(memory.free / GB, 3),
+            )]
+        return []
+    finally:
+        try:
+            nvml.nvmlShutdown()
+        except Exception:
+            pass
+
+
+def check_environment(config: SortingPipelineConfig, backend: SorterBackend) -> list[PreflightFinding]:
+    findings = []
+    for problem in backend.check_environment(config) or []:
+        if isinstance(problem, SpikeSortingClassifiedError):
+            findings.append(_finding(
+                "fail", _code_for(problem), problem.message, problem.family, error=problem,
+            ))
+            continue
+        text = str(problem)
+        findings.append(_finding(
+            "fail", "sorter_dependency_missing",
+            f"{backend.name} cannot run here: {text}",
+            "environment", dependency=text.split(":")[0].strip()[:100], remedy=text,
+        ))
+    return findings
+
+
+def _code_for(error: SpikeSortingClassifiedError) -> str:
+    name = type(error).__name__
+    return {"DockerEnvironmentError": "docker_unavailable", "ModelLoadingError": "model_missing",
+            "HDF5PluginMissingError": "hdf5_plugin_missing", "GpuNotAvailableError": "gpu_device_not_present",
+            }.get(name, "sorter_dependency_missing")
+
+
+def check_recordings(config: SortingPipelineConfig, recordings: list[Any]) -> list[PreflightFinding]:
+    from spikelab.spike_sorting._exceptions import HDF5PluginMissingError
+    from spikelab.spike_sorting.builtin_classifiers import classify_generic
+
+    findings = []
+    plugin_path = config.recording.hdf5_plugin_path
+    if plugin_path is not None and not Path(plugin_path).is_dir():
+        findings.append(_finding(
+            "fail", "hdf5_plugin_missing",
+            f"hdf5_plugin_path={plugin_path!r} is not a folder. Point it at the folder holding the HDF5 "
+            "compression filter (Maxwell: libcompression.so from Maxwell Biosystems).",
+            "environment", configured_path=str(plugin_path),
+        ))
+    for index, recording in enumerate(recordings):
+        name = _describe(recording, index)
+        n_channels = recording.get_num_channels()
+        n_samples = recording.get_num_samples(0) if recording.get_num_segments() else 0
+        if n_channels == 0 or n_samples == 0:
+            findings.append(_finding(
+                "fail", "recording_empty",
+                f"Recording {name} has {n_channels} channels and {n_samples} samples: nothing to sort. "
+                "Check the file, stream_id and the time window.",
+                "environment", file_path=name,
+            ))
+            continue
+        try:
+            recording.get_traces(segment_index=0, start_frame=0, end_frame=min(n_samples, 16))
+        except Exception as exc:
+            classified = classify_generic("preflight", None, exc, "")
+            if isinstance(classified, HDF5PluginMissingError):
+                findings.append(_finding(
+                    "fail", "hdf5_plugin_missing",
+                    f"Cannot read {name}: its HDF5 compression filter is missing ({classified.matched_line}). "
+                    + classified.message,
+                    "environment", file_path=name, configured_path=os.environ.get("HDF5_PLUGIN_PATH"),
+                    matched_line=classified.matched_line,
+                ))
+            else:
+                findings.append(_finding(
+                    "fail", "recording_unreadable",
+                    f"Cannot read the first samples of {name}: {type(exc).__name__}: {exc}. The file may be "
+                    "truncated or corrupt; check it opens in its acquisition software.",
+                    "environment", file_path=name,
+                ))
+    return findings
+
+
+def _describe(recording: Any, index: int) -> str:
+    for key in ("file_path", "folder_path", "file_paths"):
+        value = getattr(recording, "_kwargs", {}).get(key)
+        if value:
+            return str(value)
+    return f"#{index} ({type(recording).__name__})"
