@@ -110,7 +110,8 @@ def recenter_stim_times(
         ("up_edge", cathodic-first biphasic) zero crossing between the two phases.
     n_reference_channels : int, default: 8
         For every mode except "abs_max", the reference trace is the polarity-aligned sum of
-        the channels with the largest artifact in the search window.
+        the channels with the largest artifact in the search window; its sign follows the
+        majority of those channels (channels of opposite polarity are flipped to match).
     prewindow_ms : float, default: 5.0
         For the edge modes, how far before the second-phase peak to look for the first phase.
     warn_offset_ms : float or None, default: 3.0
@@ -249,7 +250,16 @@ def _reference(segment: np.ndarray, lo: int, params: _AlignParams) -> np.ndarray
     strongest = picked[int(np.argmax(peak[chans]))]
     signs = np.sign(picked @ strongest)
     signs[signs == 0] = 1.0
-    return signs @ picked
+    ref = signs @ picked
+    # Channels near a stimulating electrode mostly share the pulse's polarity: keep the
+    # majority's. The vote is over every channel with a large artifact (not only the K
+    # picked, which can split evenly) and counts channels, not energy, which a long rail
+    # hold would dominate.
+    voters = centred[:, lo:][peak >= 0.5 * peak.max()]
+    votes = np.sign(voters @ strongest[lo:])
+    if (votes < 0).sum() > (votes > 0).sum():
+        ref = -ref
+    return ref
 
 
 def _anchor(ref: np.ndarray, lo: int, kind: str, params: _AlignParams) -> int:

@@ -74,6 +74,7 @@ def make_stim_recording(
     pair_interval_ms=20.0,
     train_n=5,
     train_interval_ms=10.0,
+    train_gain=1.0,
     pulse="biphasic",
     polarity=1.0,
     phase_ms=0.2,
@@ -102,6 +103,8 @@ def make_stim_recording(
     protocol : "single" | "paired" | "train", default: "single"
         One pulse per event, a pair ``pair_interval_ms`` apart, or ``train_n`` pulses
         ``train_interval_ms`` apart.
+    train_gain : float, default: 1.0
+        Pulse ``j`` of a paired pulse or train has amplitude ``amplitude_uV * train_gain**j``.
     pulse : "biphasic" | "monophasic", default: "biphasic"
     polarity : float, default: 1.0
         +1 for anodic-first (positive first phase), -1 for cathodic-first.
@@ -127,6 +130,7 @@ def make_stim_recording(
     stim_xy = xy[n_channels // 2]
     dist = np.hypot(*(xy - stim_xy).T)
     sign = np.where(rng.random(n_channels) < 0.8, 1.0, -1.0) * polarity
+    sign[n_channels // 2] = polarity  # the stimulating electrode sees the pulse as delivered
     amp = amplitude_uV * np.exp(-dist / space_constant_um) * sign
     offsets = rng.uniform(-dc_offset_uV, dc_offset_uV, n_channels) if dc_offset_uV else np.zeros(n_channels)
 
@@ -167,7 +171,8 @@ def make_stim_recording(
         clean[c, seg] += a * wave[seg.start - lo : seg.stop - lo]
 
     traces = clean.copy()
-    _add_artifacts(traces, onsets, amp, fs, pulse, n_ph, rail_uV, tail_fraction, tail_tau_ms,
+    index_in_event = _index_in_event(onsets, protocol, train_n)
+    _add_artifacts(traces, onsets, train_gain ** index_in_event, amp, fs, pulse, n_ph, rail_uV, tail_fraction, tail_tau_ms,
                    slow_fraction, slow_tau_ms, recovery_ms_per_decade, offsets)
     logged = onsets + (rng.uniform(-jitter_ms, jitter_ms, onsets.size) if jitter_ms else 0.0)
     logged = np.clip(logged, 0.0, duration_ms - 1.0)
@@ -191,7 +196,12 @@ def _refractory(times, chans, min_gap_ms):
     return keep
 
 
-def _add_artifacts(traces, onsets, amp, fs, pulse, n_ph, rail, tail_fraction, tau, slow_fraction, slow_tau,
+def _index_in_event(onsets, protocol, train_n):
+    per_event = {"single": 1, "paired": 2, "train": train_n}[protocol]
+    return np.arange(onsets.size) % per_event
+
+
+def _add_artifacts(traces, onsets, gains, amp, fs, pulse, n_ph, rail, tail_fraction, tau, slow_fraction, slow_tau,
                    recovery_per_decade, offsets):
     """Add pulse + recovery + tail for every onset, then clip at the rails (around each channel's offset)."""
     ms = fs / 1000.0
@@ -203,7 +213,7 @@ def _add_artifacts(traces, onsets, amp, fs, pulse, n_ph, rail, tail_fraction, ta
     last_sign = -np.sign(amp) if pulse == "biphasic" else np.sign(amp)
     tail_amp = np.minimum(np.abs(amp) * tail_fraction, 0.9 * rail) * last_sign
     t = np.arange(tail_len) / ms
-    for on in np.round(onsets * ms).astype(np.int64):
+    for on, gain in zip(np.round(onsets * ms).astype(np.int64), gains):
         art = np.zeros((traces.shape[0], 2 * n_ph + hold_n.max() + tail_len), dtype=np.float32)
         art[:, :n_ph] = amp[:, None]
         pos = n_ph
@@ -216,7 +226,7 @@ def _add_artifacts(traces, onsets, amp, fs, pulse, n_ph, rail, tail_fraction, ta
             p0 = pos + hold_n[c]
             art[c, p0 : p0 + tail_len] += tail_amp[c] * np.exp(-t / tau) + slow_fraction * amp[c] * np.exp(-t / slow_tau)
         end = min(n_samples, on + art.shape[1])
-        traces[:, on:end] += art[:, : end - on]
+        traces[:, on:end] += gain * art[:, : end - on]
     lo = (offsets - rail)[:, None].astype(np.float32)
     hi = (offsets + rail)[:, None].astype(np.float32)
     np.clip(traces, lo, hi, out=traces)
