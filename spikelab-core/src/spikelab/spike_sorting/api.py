@@ -1,0 +1,292 @@
+"""``sort_recording`` and ``sort_multistream``: the guide's entry points.
+
+A batch runs ``load`` and ``preflight`` for every recording first (bad inputs and a broken
+environment fail before any long work), then, per recording and under its sort lock,
+``canary -> preprocess -> sort -> waveforms -> curation``, then ``report`` and ``epochs``
+(see :mod:`spikelab.spike_sorting.stages`).
+
+Failure semantics: every recording gets a :class:`~spikelab.spike_sorting.results.RecordingResult`;
+a failure in one never discards the others. After the batch, when any failed and
+``raise_on_failure`` holds (default), the first failure's (classified when possible) exception
+is raised, carrying ``.status`` and ``.results`` (all RecordingResults, successes included).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from spikelab.errors import ConfigError, InputError
+from spikelab.spike_sorting.results import RecordingResult
+
+if TYPE_CHECKING:
+    from spikelab.spike_sorting.config import SortingPipelineConfig
+    from spikelab.spikedata import SpikeData
+
+log = structlog.get_logger("spikelab.pipeline")
+
+CONFIG_NAME = "config_used.json"
+
+
+def build_config(sorter: str | None, config: SortingPipelineConfig | None, kwargs: dict[str, Any]) -> SortingPipelineConfig:
+    """The effective configuration.
+
+    ``sorter=`` without a config starts from that backend's preset (not another backend's
+    settings); flat keyword arguments are applied with ``override``.
+
+    Raises
+    ------
+    ConfigError
+        When ``sorter`` contradicts ``config``'s sorter.
+    """
+    from spikelab.plugins import get_plugin_manager
+    from spikelab.spike_sorting.config import SortingPipelineConfig
+
+    if config is not None:
+        if sorter is not None and sorter != config.sorter_name:
+            raise ConfigError(
+                f"sorter={sorter!r} contradicts the config, which is for {config.sorter_name!r}; pass "
+                "only one of them (or a config for that sorter)."
+            )
+        return config.override(**kwargs)
+    name = sorter or kwargs.pop("sorter_name", None) or SortingPipelineConfig().sorter_name
+    backend = get_plugin_manager().sorter(name)
+    base = None
+    for factory in backend.presets.values():
+        candidate = factory()
+        if candidate.sorter_name == name and not candidate.sorter.use_docker:
+            base = candidate
+            break
+    if base is None:
+        base = SortingPipelineConfig().override(sorter=name)
+    return base.override(**kwargs)
+
+
+def _raise_first_failure(results: list[RecordingResult]) -> None:
+    failed = [r for r in results if not r.ok]
+    if not failed:
+        return
+    error = failed[0].error
+    if error is None:  # pragma: no cover - fail() always stores the error
+        error = RuntimeError(f"{failed[0].rec_name} failed: {failed[0].error_message}")
+    if not isinstance(getattr(error, "status", None), str):
+        error.status = failed[0].status
+    error.results = list(results)
+    raise error
+
+
+def sort_recording(
+    recording_files: Any,
+    sorter: str | None = None,
+    config: SortingPipelineConfig | None = None,
+    intermediate_folders: Sequence[str | Path] | str | Path | None = None,
+    results_folders: Sequence[str | Path] | str | Path | None = None,
+    *,
+    out_results: list[RecordingResult] | None = None,
+    **kwargs: Any,
+) -> list[SpikeData]:
+    """Sort recordings and return their curated :class:`~spikelab.SpikeData`.
+
+    Parameters
+    ----------
+    recording_files : str, Path, BaseRecording or list of them
+        Each entry is a file (``.raw.h5`` or any format SpikeInterface reads), a directory (its
+        files are concatenated, sorted once and split back per file) or a recording object.
+    sorter : str, optional
+        Backend name (``"kilosort4"``, ``"kilosort2"``, ``"rt_sort"``, ...). Without ``config``
+        the backend's own preset is the starting point.
+    config : SortingPipelineConfig, optional
+        The configuration; ``kwargs`` override it.
+    intermediate_folders, results_folders : list of str or Path, optional
+        One per recording; default beside each input (see :mod:`spikelab.spike_sorting.folders`).
+    out_results : list, optional
+        Receives one :class:`RecordingResult` per recording as each finishes.
+    **kwargs
+        Flat configuration names (``fr_min=0.1``, ``n_jobs=8``, ``recompute_sorting=True``,
+        backend parameters such as ``batch_size``).
+
+    Returns
+    -------
+    list of SpikeData
+        Curated; for a directory input, one per file (``metadata["source_file"]``).
+
+    Raises
+    ------
+    InputError
+        A malformed input, before any sorting.
+    SpikeSortingClassifiedError
+        A preflight failure, or (with ``raise_on_failure``) the first recording's classified
+        failure, with ``.status`` and ``.results``.
+    """
+    from spikelab.plugins import get_plugin_manager
+    from spikelab.spike_sorting.folders import resolve_folders
+    from spikelab.spike_sorting.guards.sleep import prevent_system_sleep
+    from spikelab.spike_sorting.stages import load, preflight
+
+    config = build_config(sorter, config, dict(kwargs))
+    manager = get_plugin_manager()
+    backend = manager.sorter(config.sorter_name)
+    sources = load.as_sources(recording_files)
+    loaded = load.run(sources, config)
+    folders = resolve_folders(
+        [item.name for item in loaded],
+        [item.source for item in loaded],
+        backend.name,
+        intermediate_folders,
+        results_folders,
+    )
+    preflight.run(config, backend, loaded, folders)
+
+    results: list[RecordingResult] = []
+    outputs: list[SpikeData] = []
+    with prevent_system_sleep(config.execution.prevent_system_sleep):
+        for item, (inter, res) in zip(loaded, folders):
+            result = RecordingResult(
+                rec_name=item.name,
+                rec_path=str(item.source) if item.source is not None else item.name,
+                results_folder=str(res),
+                intermediate_folder=str(inter),
+            )
+            results.append(result)
+            if out_results is not None:
+                out_results.append(result)
+            outputs.extend(_sort_one(config, backend, manager, item, inter, res, result))
+    _log_batch(results)
+    if config.execution.raise_on_failure:
+        _raise_first_failure(results)
+    return outputs
+
+
+def _sort_one(config, backend, manager, loaded, inter: Path, res: Path, result: RecordingResult) -> list:
+    from spikelab.spike_sorting.cache import atomic_write_json
+    from spikelab.spike_sorting.folders import Manifest
+    from spikelab.spike_sorting.stages import (
+        RecordingRun,
+        canary,
+        curation,
+        epochs,
+        preprocess,
+        report,
+        sort,
+        waveforms,
+    )
+    from spikelab.spike_sorting.stages import lock as lock_stage
+
+    start = time.perf_counter()
+    run = RecordingRun(
+        config=config, backend=backend, manager=manager, loaded=loaded,
+        intermediate=inter, results=res, result=result,
+    )
+    try:
+        res.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(res / CONFIG_NAME, config.to_dict())
+        run.manifest = Manifest.open(inter)
+        with lock_stage.hold(run):
+            canary.run(run)
+            preprocess.run(run)
+            sort.run(run)
+            waveforms.run(run)
+            curation.run(run)
+    except BaseException as exc:
+        result.fail(exc)
+        result.wall_time_s = round(time.perf_counter() - start, 3)
+        log.warning(
+            "recording_failed", recording=loaded.name, status=result.status,
+            error=f"{type(exc).__name__}: {str(exc)[:300]}",
+        )
+        _report_quietly(report, run)
+        if not isinstance(exc, Exception):
+            raise  # Ctrl-C / SystemExit: the report is written, now stop the batch
+        return []
+    result.wall_time_s = round(time.perf_counter() - start, 3)
+    _report_quietly(report, run)
+    parts = epochs.run(run)
+    if config.execution.delete_inter and run.manifest is not None:
+        run.manifest.cleanup()
+    return parts
+
+
+def _report_quietly(report, run) -> None:
+    try:
+        report.run(run)
+    except Exception as exc:
+        log.warning("recording_report_failed", recording=run.name, error=f"{type(exc).__name__}: {exc}")
+
+
+def _log_batch(results: list[RecordingResult]) -> None:
+    failed = [r for r in results if not r.ok]
+    log.info(
+        "batch_done",
+        recordings=len(results),
+        succeeded=len(results) - len(failed),
+        failed=[f"{r.rec_name}:{r.status}" for r in failed],
+        units=[r.n_curated_units for r in results if r.ok],
+    )
+
+
+def sort_multistream(
+    recording: str | Path,
+    stream_ids: Sequence[str],
+    sorter: str | None = None,
+    config: SortingPipelineConfig | None = None,
+    *,
+    out_results: list[RecordingResult] | None = None,
+    **kwargs: Any,
+) -> dict[str, list[SpikeData]]:
+    """Sort several streams (e.g. the wells of a Maxwell MaxTwo file) of one recording.
+
+    Parameters
+    ----------
+    recording : str or Path
+        A multi-stream file (or a directory of them, concatenated per stream).
+    stream_ids : list of str
+        Streams to sort, e.g. ``["well000", "well001"]``.
+    sorter, config, out_results, **kwargs
+        As for :func:`sort_recording`; each stream gets its own default folders.
+
+    Returns
+    -------
+    dict
+        ``{stream_id: list of SpikeData}``; a failed stream maps to ``[]`` when
+        ``raise_on_failure`` is False.
+    """
+    from spikelab.spike_sorting.io import list_streams
+
+    for name in ("stream_id", "intermediate_folders", "results_folders"):
+        if name in kwargs:
+            raise ConfigError(
+                f"sort_multistream sets {name} per stream itself; remove it (use sort_recording to "
+                "sort one stream into folders of your choice)."
+            )
+    if isinstance(stream_ids, str):
+        stream_ids = [stream_ids]
+    path = Path(recording)
+    probe = path
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
+        if not files:
+            raise InputError(f"{path} contains no recording files.")
+        probe = files[0]
+    available = list_streams(probe)
+    missing = [s for s in stream_ids if s not in available]
+    if missing:
+        raise InputError(f"{path} has no stream(s) {missing}; available streams: {available}.")
+    config = build_config(sorter, config, dict(kwargs))
+    results: list[RecordingResult] = []
+    outputs: dict[str, list[SpikeData]] = {}
+    for stream_id in stream_ids:
+        stream_results: list[RecordingResult] = []
+        outputs[stream_id] = sort_recording(
+            [path], config=config.override(stream_id=stream_id, raise_on_failure=False),
+            out_results=stream_results,
+        )
+        results.extend(stream_results)
+        if out_results is not None:
+            out_results.extend(stream_results)
+    if config.execution.raise_on_failure:
+        _raise_first_failure(results)
+    return outputs

@@ -1,0 +1,58 @@
+"""Stage ``preprocess``: the backend's preparation, written once as a cached binary recording.
+
+The binary folder (``<intermediate>/recording``) is what the sorter child reads. It is reused
+while the input files, the recording configuration and the backend are unchanged, unless
+``recompute_recording`` is set.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from spikelab.spike_sorting import cache
+from spikelab.spike_sorting.stages import RecordingRun, stage
+
+FOLDER = "recording"
+
+
+def job_kwargs(config) -> dict:
+    """SpikeInterface job kwargs from ``config.execution``."""
+    execution = config.execution
+    kwargs = {"n_jobs": execution.n_jobs, "progress_bar": execution.progress_bar}
+    if execution.total_memory:
+        kwargs["total_memory"] = execution.total_memory
+    else:
+        kwargs["chunk_duration"] = "1s"
+    return kwargs
+
+
+def run(run: RecordingRun) -> None:
+    """Write (or reuse) the prepared binary recording; sets ``run.prepared`` and the key."""
+    import spikeinterface as si
+
+    folder = run.intermediate / FOLDER
+    backend = run.backend
+    key = cache.make_key(
+        "recording",
+        cache.recording_fingerprint(run.loaded.recording, run.loaded.source),
+        attrs.asdict(run.config.recording),
+        backend.name,
+        backend.version,
+        backend.prepare_recording is not None,
+    )
+    run.recording_key = key
+    with stage("preprocess", run.result) as fields:
+        if not run.config.execution.recompute_recording and cache.is_valid(folder, key):
+            fields["cached"] = True
+        else:
+            run.intermediate.mkdir(parents=True, exist_ok=True)
+            run.created(folder)
+            cache.reset(folder)
+            recording = run.loaded.recording
+            if backend.prepare_recording is not None:
+                recording = backend.prepare_recording(recording, run.config)
+            recording.save(folder=folder, overwrite=True, verbose=False, **job_kwargs(run.config))
+            cache.mark_valid(folder, key, recording=run.name)
+            run.rebuilt.add("preprocess")
+        run.prepared = si.load(folder)
+        fields["samples"] = int(run.prepared.get_num_samples(0))

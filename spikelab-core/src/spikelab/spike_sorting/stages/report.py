@@ -1,0 +1,54 @@
+"""Stage ``report``: ``recording_report.json`` always, ``sorting_report.md`` after a success."""
+
+from __future__ import annotations
+
+import importlib.metadata as metadata
+import platform
+from typing import Any
+
+import structlog
+
+from spikelab.spike_sorting.stages import RecordingRun, stage
+
+log = structlog.get_logger("spikelab.pipeline")
+
+
+def versions(run: RecordingRun) -> dict[str, Any]:
+    """Versions of everything that shaped the result."""
+    found: dict[str, Any] = {"python": platform.python_version(), run.backend.name: run.backend.version}
+    for dist in ("spikelab-core", run.backend.distribution.split()[0], "spikeinterface", "numpy", "torch", "kilosort"):
+        try:
+            found[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            continue
+    return found
+
+
+def run(run: RecordingRun) -> None:
+    """Write the reports of a finished (successful or failed) recording.
+
+    A report that cannot be written is logged, never allowed to hide the sort's own outcome.
+    """
+    from spikelab.spike_sorting.report import write_recording_report, write_sorting_report
+
+    config = run.config
+    with stage("report", run.result, status=run.result.status) as fields:
+        run.results.mkdir(parents=True, exist_ok=True)
+        if run.result.ok and config.execution.generate_sorting_report:
+            try:
+                path = write_sorting_report(
+                    run.results,
+                    result=run.result,
+                    config=config,
+                    sd_raw=run.sd_raw,
+                    sd_curated=run.sd_curated,
+                    curation_results=run.curation_results or {},
+                    versions=versions(run),
+                )
+                run.result.report_path = str(path)
+            except Exception as exc:  # the sort succeeded; a figure bug must not lose it
+                log.warning("sorting_report_failed", recording=run.name, error=f"{type(exc).__name__}: {exc}")
+        path = write_recording_report(
+            run.result, run.results, config=config, curation=run.curation_history, sd=run.sd_curated
+        )
+        fields["path"] = str(path)

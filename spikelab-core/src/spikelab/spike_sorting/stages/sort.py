@@ -1,0 +1,128 @@
+"""Stage ``sort``: run the backend in its watched child process, with OOM retries.
+
+Each attempt builds a :class:`~spikelab.spike_sorting.backend.SortJob` and a
+:class:`~spikelab.spike_sorting.guards.base.WatchContext`, starts the registered watchdogs and
+calls ``pm.run_sort``. A failure no watchdog decided is classified with the plugin chain
+(backend classifier first); the classified exception carries ``stage="sort"`` and the log path
+and is raised from the original. Each attempt's sorter log is copied into
+``<results>/sorter_logs/`` so nothing is lost when the next attempt starts clean.
+
+The sorter output (``<intermediate>/sorter_output``) is reused while its key (the recording key,
+the backend, its version and parameters) matches, unless ``recompute_sorting`` is set or the
+recording was rebuilt.
+"""
+
+from __future__ import annotations
+
+import itertools
+import shutil
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from spikelab.spike_sorting import cache
+from spikelab.spike_sorting._exceptions import SpikeSortingClassifiedError
+from spikelab.spike_sorting.backend import SortJob
+from spikelab.spike_sorting.stages import RecordingRun, stage
+
+log = structlog.get_logger("spikelab.pipeline")
+
+FOLDER = "sorter_output"
+
+
+def _classify(run: RecordingRun, exc: Exception, folder: Path, log_path: Path) -> BaseException:
+    """The classified form of ``exc`` (evidence filled in), or ``exc`` itself."""
+    from spikelab.spike_sorting._classifier import read_sorter_log
+
+    classified: BaseException | None = exc if isinstance(exc, SpikeSortingClassifiedError) else None
+    if classified is None:
+        log_text, _ = read_sorter_log(folder, [run.backend.log_name])
+        classified = run.manager.classify_failure(run.backend.name, folder, exc, log_text)
+    if classified is None:
+        return exc
+    for name, value in (("stage", "sort"), ("sorter", run.backend.name), ("log_path", str(log_path))):
+        if getattr(classified, name, None) is None:
+            setattr(classified, name, value)
+    if classified is not exc and classified.__cause__ is None:
+        classified.__cause__ = exc
+    return classified
+
+
+def _keep_log(run: RecordingRun, log_path: Path, number: int) -> Path | None:
+    if not log_path.is_file():
+        return None
+    target = run.results / "sorter_logs" / f"attempt{number}_{log_path.name}"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(log_path, target)
+    run.result.log_path = str(target)
+    return target
+
+
+def _attempt_runner(run: RecordingRun, folder: Path):
+    from spikelab.spike_sorting.guards.base import WatchContext
+    from spikelab.spike_sorting.guards.watch import build_watchdogs
+
+    counter = itertools.count(1)
+    recording_folder = run.intermediate / "recording"
+
+    def attempt(params: dict[str, Any]) -> dict[str, Any]:
+        number = next(counter)
+        cache.reset(folder)
+        job = SortJob(
+            recording_folder=recording_folder,
+            sorter_folder=folder,
+            log_path=folder / run.backend.log_name,
+            params=dict(params),
+            config=run.config,
+        )
+        context = WatchContext(
+            config=run.config,
+            backend=run.backend,
+            job=job,
+            recording_duration_s=run.duration_s,
+            results_folder=run.results,
+        )
+        try:
+            run.manager.run_sort(run.backend, job, build_watchdogs(context))
+        except Exception as exc:
+            kept = _keep_log(run, job.log_path, number)
+            classified = _classify(run, exc, folder, kept or job.log_path)
+            if classified is exc:
+                raise
+            raise classified from exc
+        _keep_log(run, job.log_path, number)
+        return dict(params)
+
+    return attempt
+
+
+def run(run: RecordingRun) -> None:
+    """Sort (or reuse the cached sort); sets ``run.sorting`` and ``run.sorting_key``."""
+    from spikelab.spike_sorting.guards.retry import run_with_oom_retry
+
+    folder = run.intermediate / FOLDER
+    params = run.backend.resolve_params(run.config)
+    run.sorting_key = cache.make_key(
+        "sorting", run.recording_key, run.backend.name, run.backend.version, params
+    )
+    forced = run.config.execution.recompute_sorting or "preprocess" in run.rebuilt
+    with stage("sort", run.result, sorter=run.backend.name) as fields:
+        if not forced and cache.is_valid(folder, run.sorting_key):
+            fields["cached"] = True
+        else:
+            run.created(folder)
+            run.results.mkdir(parents=True, exist_ok=True)
+            used = run_with_oom_retry(
+                _attempt_runner(run, folder),
+                backend=run.backend,
+                params=params,
+                config=run.config,
+                on_attempt=run.result.attempts.append,
+            )
+            run.result.retries_used = max(0, len(run.result.attempts) - 1)
+            cache.mark_valid(folder, run.sorting_key, params=used)
+            run.rebuilt.add("sort")
+        run.sorting = run.backend.read_sorting(folder)
+        run.result.n_units = len(run.sorting.get_unit_ids())
+        fields["units"] = run.result.n_units
