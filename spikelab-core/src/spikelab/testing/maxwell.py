@@ -1,0 +1,176 @@
+"""Writers of small synthetic Maxwell ``.raw.h5`` files, one per layout the readers must handle.
+
+Only the datasets the readers use are written (``version``, ``settings``, ``mapping``, ``sig`` or
+``wells/<well>/<rec>/...``). Traces are uint16 Gaussian noise around mid-scale (512), so a
+file reads back like a real Maxwell recording before filtering. Every writer returns the path
+it wrote and is deterministic for a given ``seed``.
+
+Layouts
+-------
+- :func:`write_legacy` -- MaxOne 2016 layout (``version`` 20160704, ``/sig`` channels x time);
+  ``extra_rows`` appends non-signal rows as real legacy files have (neo 0.14 misreads those).
+- :func:`write_new` -- MaxOne/MaxTwo layout (``version`` 20190530, one stream per well, each well
+  may hold several recordings ``rec0000``, ``rec0001``...), optionally compressed with a standard
+  HDF5 filter from ``hdf5plugin`` (e.g. Zstd).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+LEGACY_VERSION = b"20160704"
+NEW_VERSION = b"20190530"
+DEFAULT_LSB_V = 6.294e-6
+MID_SCALE = 512
+
+_MAPPING_DTYPE = np.dtype([("channel", "<i4"), ("electrode", "<i4"), ("x", "<f8"), ("y", "<f8")])
+
+
+def maxwell_mapping(num_channels: int, *, electrode_offset: int = 1000, pitch_um: float = 17.5) -> np.ndarray:
+    """A mapping table (channel, electrode, x, y) for ``num_channels`` channels on a 4-column grid."""
+    mapping = np.zeros(num_channels, dtype=_MAPPING_DTYPE)
+    channels = np.arange(num_channels)
+    mapping["channel"] = channels
+    mapping["electrode"] = electrode_offset + channels
+    mapping["x"] = (channels % 4) * pitch_um
+    mapping["y"] = (channels // 4) * pitch_um
+    return mapping
+
+
+def synthetic_traces(num_channels: int, num_samples: int, *, seed: int = 0, noise_adc: float = 3.0) -> np.ndarray:
+    """uint16 traces ``(channels, samples)``: noise around mid-scale with a channel index offset.
+
+    Row ``k`` has mean ``512 + k``, so a reader that picks the wrong rows is caught by its mean.
+    """
+    rng = np.random.default_rng(seed)
+    noise = rng.normal(0.0, noise_adc, size=(num_channels, num_samples))
+    offsets = MID_SCALE + np.arange(num_channels)[:, None]
+    return np.clip(np.rint(noise + offsets), 0, 1023).astype(np.uint16)
+
+
+def write_legacy(
+    path: str | Path,
+    *,
+    num_channels: int = 16,
+    num_samples: int = 2000,
+    extra_rows: int = 0,
+    traces: np.ndarray | None = None,
+    mapping: np.ndarray | None = None,
+    lsb_v: float | None = DEFAULT_LSB_V,
+    gain: float | None = None,
+    seed: int = 0,
+) -> Path:
+    """Write a legacy MaxOne file (``/sig`` rows = mapped channels + ``extra_rows``).
+
+    Parameters
+    ----------
+    path : str or Path
+        File to write (parents are created).
+    num_channels, num_samples : int, default: 16, 2000
+        Mapped channels and samples (ignored when ``traces`` is given).
+    extra_rows : int, default: 0
+        Non-signal rows appended to ``/sig`` (real legacy files have 1028 rows for <= 1024 channels).
+    traces : ndarray, optional
+        uint16 ``(channels, samples)`` signal rows to write instead of noise.
+    mapping : ndarray, optional
+        Mapping table; default :func:`maxwell_mapping`.
+    lsb_v : float or None, default: 6.294e-6
+        ``settings/lsb`` in volts; None leaves it out.
+    gain : float, optional
+        ``settings/gain`` (used by readers when ``lsb`` is absent).
+    seed : int, default: 0
+        Noise seed.
+    """
+    import h5py
+
+    signal = traces if traces is not None else synthetic_traces(num_channels, num_samples, seed=seed)
+    num_channels, num_samples = signal.shape
+    mapping = mapping if mapping is not None else maxwell_mapping(num_channels)
+    sig = signal
+    if extra_rows:
+        extra = np.zeros((extra_rows, num_samples), dtype=np.uint16)
+        extra[-2:] = np.arange(num_samples, dtype=np.uint16)  # frame-number rows, as real files
+        sig = np.concatenate([signal, extra])
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with h5py.File(path, "w") as f:
+        f.create_dataset("version", data=np.array([LEGACY_VERSION]))
+        _write_settings(f.create_group("settings"), lsb_v, gain)
+        f.create_dataset("mapping", data=mapping)
+        f.create_dataset("sig", data=sig)
+    return path
+
+
+def write_new(
+    path: str | Path,
+    *,
+    wells: Sequence[str] = ("well000",),
+    rec_names: Sequence[str] = ("rec0000",),
+    num_channels: int = 8,
+    num_samples: int = 2000,
+    sampling_frequency: float = 20000.0,
+    traces: dict[tuple[str, str], np.ndarray] | None = None,
+    lsb_v: float | None = DEFAULT_LSB_V,
+    compression: Any = None,
+    seed: int = 0,
+) -> Path:
+    """Write a new-layout (MaxOne >= 2019 / MaxTwo) file with one stream per well.
+
+    Parameters
+    ----------
+    path : str or Path
+        File to write.
+    wells : sequence of str, default: ("well000",)
+        Wells (streams) to write; well ``k`` uses electrodes from ``1000 + 100 * k``.
+    rec_names : sequence of str, default: ("rec0000",)
+        Recordings written in every well. Pass a dict-like per well through ``traces`` keys to
+        vary them; here every well gets every name.
+    num_channels, num_samples : int, default: 8, 2000
+        Size of each recording.
+    sampling_frequency : float, default: 20000.0
+        Written to ``settings/sampling``.
+    traces : dict, optional
+        ``{(well, rec_name): uint16 (channels, samples)}`` overriding the generated noise.
+    lsb_v : float or None, default: 6.294e-6
+        ``settings/lsb`` in volts.
+    compression : hdf5plugin filter object, str or None, default: None
+        Passed to ``create_dataset`` for ``groups/routed/raw``: ``"gzip"`` (built into HDF5) or
+        an ``hdf5plugin`` filter such as ``hdf5plugin.Zstd()``.
+    seed : int, default: 0
+        Noise seed (each well and recording gets its own derived seed).
+    """
+    import h5py
+
+    kwargs: dict[str, Any] = {}
+    if compression is not None:
+        kwargs = dict(compression) if not isinstance(compression, str) else {"compression": compression}
+        kwargs["chunks"] = (num_channels, min(num_samples, 1000))
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with h5py.File(path, "w") as f:
+        f.create_dataset("version", data=np.array([NEW_VERSION]))
+        for w, well in enumerate(wells):
+            for r, rec_name in enumerate(rec_names):
+                key = (well, rec_name)
+                if traces is not None and key in traces:
+                    data = np.asarray(traces[key], dtype=np.uint16)
+                else:
+                    data = synthetic_traces(num_channels, num_samples, seed=seed + 100 * w + r)
+                rec = f.create_group(f"wells/{well}/{rec_name}")
+                settings = rec.create_group("settings")
+                settings.create_dataset("sampling", data=np.array([sampling_frequency]))
+                _write_settings(settings, lsb_v, None)
+                settings.create_dataset("mapping", data=maxwell_mapping(data.shape[0], electrode_offset=1000 + 100 * w))
+                rec.create_dataset("groups/routed/raw", data=data, **kwargs)
+    return path
+
+
+def _write_settings(group: Any, lsb_v: float | None, gain: float | None) -> None:
+    if lsb_v is not None:
+        group.create_dataset("lsb", data=np.array([lsb_v]))
+    if gain is not None:
+        group.create_dataset("gain", data=np.array([gain]))
