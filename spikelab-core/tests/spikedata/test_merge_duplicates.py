@@ -78,10 +78,20 @@ def test_merge_refused_when_isi_violations_would_rise_too_much():
     rng = np.random.default_rng(2)
     a, b = _poisson(40.0, rng, refractory_ms=2.0), _poisson(40.0, rng, refractory_ms=2.0)
     sd = _pipeline_like([a, b], primaries=[0, 1], lags=[0, 0])
-    _, res = sd.curate_by_merge_duplicates(dist_um=24.8, max_isi_increase=0.01)
+    _, res = sd.curate_by_merge_duplicates(dist_um=24.8, max_isi_increase=0.01, min_coincidence=0.0)
     assert res["passed"].all()
-    _, res = sd.curate_by_merge_duplicates(dist_um=24.8, max_isi_increase=0.5)
+    _, res = sd.curate_by_merge_duplicates(dist_um=24.8, max_isi_increase=0.5, min_coincidence=0.0)
     assert not res["passed"].all()
+
+
+def test_neighbouring_neurons_with_alike_waveforms_are_not_merged_unless_they_share_spikes():
+    rng = np.random.default_rng(3)
+    a, b = _poisson(10.0, rng), _poisson(10.0, rng)
+    sd = _pipeline_like([a, b], primaries=[0, 1], lags=[0, 0], sources=[0, 0])
+    _, res = sd.curate_by_merge_duplicates(dist_um=24.8)
+    assert res["passed"].all()
+    _, res = sd.curate_by_merge_duplicates(dist_um=24.8, min_coincidence=0.0)
+    assert res["passed"].tolist() == [True, False] or res["passed"].tolist() == [False, True]
 
 
 def test_merge_needs_waveforms_or_raw_data():

@@ -25,6 +25,7 @@ def curate_by_merge_duplicates(
     max_lag: int = 10,
     delta_ms: float = 0.4,
     max_isi_increase: float = 0.04,
+    min_coincidence: float = 0.1,
 ) -> tuple[SpikeData, dict[str, np.ndarray]]:
     """Merge pairs of nearby units with similar waveforms, most similar pair first.
 
@@ -39,15 +40,21 @@ def curate_by_merge_duplicates(
        absorbed train is shifted by the template lag, and its spikes within ``delta_ms`` of an
        absorbing spike are dropped as duplicates. A merge is refused when the merged ISI
        violation fraction exceeds the larger of the two by more than ``max_isi_increase``.
+    4. A merge is also refused when fewer than ``min_coincidence`` of the smaller unit's spikes
+       fall within ``delta_ms`` of the other's: a duplicate of the same neuron seen on a nearby
+       electrode shares its spikes, while two neighbouring neurons with similar waveforms
+       coincide only by chance (about ``2 * delta_ms * rate``, under 2 % at 20 Hz). Set it to 0
+       to merge on waveform similarity and ISI alone, as the older SpikeLab did.
 
-    ``max_violation_rate`` and ``max_isi_increase`` are fractions (0.04 means 4 %).
+    ``max_violation_rate``, ``max_isi_increase`` and ``min_coincidence`` are fractions
+    (0.04 means 4 %).
 
     Parameters
     ----------
     sd : SpikeData
         Needs positions (``x``/``y``, ``position``, or ``channel`` + ``metadata["channel_locations"]``)
         and ``template`` or ``avg_waveform`` per unit, or ``raw_data`` to compute them.
-    dist_um, max_violation_rate, isi_threshold_ms, cosine_threshold, max_lag, delta_ms, max_isi_increase
+    dist_um, max_violation_rate, isi_threshold_ms, cosine_threshold, max_lag, delta_ms, max_isi_increase, min_coincidence
         See above.
 
     Returns
@@ -60,8 +67,8 @@ def curate_by_merge_duplicates(
         ``passed`` (N,): False for absorbed units; ``merged_into`` (N,): index of the
         absorbing unit, -1 for kept units.
     """
-    if cosine_threshold < 0 or dist_um < 0 or max_lag < 0 or delta_ms < 0:
-        raise SpikeDataError("dist_um, cosine_threshold, max_lag and delta_ms must be >= 0.")
+    if min(cosine_threshold, dist_um, max_lag, delta_ms, min_coincidence) < 0:
+        raise SpikeDataError("dist_um, cosine_threshold, max_lag, delta_ms and min_coincidence must be >= 0.")
     n = sd.N
     metric, merged_into = np.zeros(n), np.full(n, -1)
     if n < 2:
@@ -98,6 +105,8 @@ def curate_by_merge_duplicates(
             primary, secondary, shift = gj, gi, -shift_ij + offset_ms[j] - offset_ms[i]
         moved = np.clip(trains[secondary] + shift, sd.start_time, end)
         merged, dropped = _merge_trains(trains[primary], moved, delta_ms)
+        if dropped < min_coincidence * min(len(trains[primary]), len(moved)):
+            continue
         before = max(_isi_fraction([trains[primary]], isi_threshold_ms)[0], _isi_fraction([moved], isi_threshold_ms)[0])
         if _isi_fraction([merged], isi_threshold_ms)[0] - before > max_isi_increase:
             continue
