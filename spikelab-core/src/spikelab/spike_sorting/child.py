@@ -68,15 +68,51 @@ def _child_main(job_file: str) -> int:
     return 0
 
 
-def kill_process_tree(pid: int, grace_s: float = 3.0) -> list[int]:
+def session_processes(sid: int) -> list[psutil.Process]:
+    """Live processes of session ``sid`` (the child runs in its own session, so this finds
+    descendants that escaped the tree by double-forking)."""
+    found = []
+    for proc in psutil.process_iter():
+        try:
+            if proc.pid != os.getpid() and os.getsid(proc.pid) == sid and proc.status() != psutil.STATUS_ZOMBIE:
+                found.append(proc)
+        except (psutil.Error, OSError):
+            continue
+    return found
+
+
+def kill_process_tree(pid: int, grace_s: float = 3.0, *, session: bool = False) -> list[int]:
     """Terminate ``pid`` and all its descendants, killing what survives ``grace_s``.
 
-    Returns the pids that were signalled.
+    Parameters
+    ----------
+    pid : int
+        The root of the tree.
+    grace_s : float, default: 3.0
+        Seconds between SIGTERM and SIGKILL.
+    session : bool, default: False
+        Also stop every process of the session ``pid`` leads (``start_new_session=True``),
+        which catches daemonised grandchildren whose parent already exited.
+
+    Returns
+    -------
+    list of int
+        The pids that were signalled.
     """
+    procs: list[psutil.Process] = []
     try:
         root = psutil.Process(pid)
         procs = root.children(recursive=True) + [root]
     except psutil.NoSuchProcess:
+        pass
+    if session:
+        known = {proc.pid for proc in procs}
+        procs += [proc for proc in session_processes(pid) if proc.pid not in known]
+    return _terminate(procs, grace_s)
+
+
+def _terminate(procs: list[psutil.Process], grace_s: float) -> list[int]:
+    if not procs:
         return []
     for proc in procs:
         with contextlib.suppress(psutil.Error):
@@ -87,6 +123,17 @@ def kill_process_tree(pid: int, grace_s: float = 3.0) -> list[int]:
             proc.kill()
     psutil.wait_procs(alive, timeout=grace_s)
     return [proc.pid for proc in procs]
+
+
+def _stop_child(process: subprocess.Popen, grace_s: float = 3.0) -> list[int]:
+    """Stop the child's tree and session; once it is reaped only its session is searched
+    (its pid may already belong to an unrelated process)."""
+    if process.poll() is None:
+        killed = kill_process_tree(process.pid, grace_s, session=True)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(grace_s + 2)
+        return killed
+    return _terminate(session_processes(process.pid), grace_s)
 
 
 def _tail(path: Path, n_bytes: int = 4000) -> str:
@@ -139,7 +186,15 @@ def run_in_child(
     started = []
     try:
         for watchdog in watchdogs:
-            watchdog.start(process.pid)
+            try:
+                watchdog.start(process.pid)
+            except Exception as exc:  # a broken guard must not stop the sort it guards
+                log.warning(
+                    "watchdog_start_failed",
+                    watchdog=getattr(watchdog, "name", repr(watchdog)),
+                    error=f"{type(exc).__name__}: {exc}",
+                )
+                continue
             started.append(watchdog)
         while True:
             with contextlib.suppress(subprocess.TimeoutExpired):
@@ -147,8 +202,7 @@ def run_in_child(
             for watchdog in started:
                 error = watchdog.tripped()
                 if error is not None:
-                    killed = kill_process_tree(process.pid)
-                    process.wait(5)
+                    killed = _stop_child(process)
                     log.warning(
                         "sorter_stopped_by_watchdog",
                         sorter=sorter,
@@ -160,15 +214,16 @@ def run_in_child(
             if process.returncode is not None:
                 break
     except BaseException:
-        if process.poll() is None:
-            kill_process_tree(process.pid)
-            process.wait(5)
+        _stop_child(process)
         raise
     finally:
         for watchdog in started:
             with contextlib.suppress(Exception):
                 watchdog.stop()
     job_file.unlink(missing_ok=True)
+    leftovers = _stop_child(process)
+    if leftovers:
+        log.warning("sorter_leftover_processes_stopped", sorter=sorter, pids=leftovers)
     if process.returncode == 0:
         return
     original, text = None, None
@@ -181,6 +236,8 @@ def run_in_child(
         reason = (
             f"killed by signal {signal.Signals(-code).name}" if code and code < 0 else f"exit code {code}"
         )
+        if code == -signal.SIGKILL:
+            reason += "; an unexplained SIGKILL is usually the kernel's out-of-memory killer"
         text = _tail(job.log_path)
         message = f"{sorter} died ({reason}). Last log lines:\n{text[-1500:]}"
     else:
