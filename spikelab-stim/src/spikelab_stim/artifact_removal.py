@@ -68,7 +68,8 @@ def remove_stim_artifacts(
     method : "polynomial" | "blank", default: "polynomial"
         Subtract a fitted tail, or blank the whole artifact window.
     artifact_window_ms : float, default: 10.0
-        Maximum duration of the tail after desaturation.
+        Maximum duration of the tail after desaturation. Bursts sum the tails of their
+        pulses, so they may need a wider window (e.g. 20 ms) than single pulses.
     saturation_threshold : float or None, default: None
         Samples with ``|raw value| >= saturation_threshold`` also count as saturated, in the
         units of ``traces``. None uses flat-run detection only.
