@@ -119,7 +119,7 @@ def prepare_binary(recording: BaseRecording, sorter_folder: Path, *, n_jobs: int
     elif np.dtype(recording.get_dtype()) != np.int16:
         source = recording.astype("int16")
     path = (sorter_folder / RECORDING_DAT).resolve()
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = path.with_name("recording.partial.dat")  # SpikeInterface keeps .dat, appends .raw to others
     write_binary_recording(source, file_paths=[tmp], dtype="int16", n_jobs=n_jobs, progress_bar=False)
     tmp.replace(path)
     (sorter_folder / "recording_dat.json").write_text(json.dumps({"gain_to_int16": gain}))
