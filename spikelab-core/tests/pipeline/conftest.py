@@ -30,3 +30,25 @@ def maxwell_file(tmp_path):
     from spikelab.demo import write_demo_recording
 
     return write_demo_recording(tmp_path / "data" / "session1.raw.h5", duration_s=8.0, num_channels=16, seed=1)
+
+
+@pytest.fixture
+def small_file(tmp_path):
+    """A short, small legacy Maxwell file (4 s, 8 channels) and its ground truth."""
+    from spikelab.demo import write_demo_recording
+
+    return write_demo_recording(tmp_path / "data" / "small.raw.h5", duration_s=4.0, num_channels=8, num_units=4, seed=2)
+
+
+def inline_kwargs(**extra):
+    """``fast_kwargs`` with the sorter run in this process (no child start-up cost)."""
+    return fast_kwargs(isolation="inline", **extra)
+
+
+def write_silent_file(path):
+    """A legacy Maxwell file whose traces are flat: no sorter finds a spike in it."""
+    import numpy as np
+
+    from spikelab.testing.maxwell import write_legacy
+
+    return write_legacy(path, traces=np.full((8, 40000), 512, dtype=np.uint16))

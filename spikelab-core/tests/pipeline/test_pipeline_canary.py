@@ -1,0 +1,59 @@
+"""The canary: decisive classified failures abort, others are logged, short recordings skip."""
+
+from __future__ import annotations
+
+import pytest
+import structlog
+from conftest import inline_kwargs
+
+from spikelab.spike_sorting import sort_recording
+from spikelab.spike_sorting._exceptions import InsufficientActivityError
+
+
+def _events(events, name):
+    return [e for e in events if e["event"] == name]
+
+
+def test_a_classified_canary_failure_aborts_before_the_full_sort(small_file, tmp_path):
+    path, _ = small_file
+    results = []
+    with pytest.raises(InsufficientActivityError) as info:
+        sort_recording(
+            [path], **inline_kwargs(fake_behaviour="no_spikes", canary_first_n_s=1.0),
+            intermediate_folders=[tmp_path / "i"], results_folders=[tmp_path / "r"], out_results=results,
+        )
+    assert info.value.stage == "canary"
+    assert results[0].status == "not_sortable"
+    assert "sort" not in results[0].stage_times_s  # the full sort never started
+    assert not (tmp_path / "i" / "sorter_output").exists()
+    assert not (tmp_path / "i" / "_canary").exists()
+
+
+def test_a_resource_failure_in_the_canary_is_logged_and_the_sort_proceeds(small_file):
+    path, _ = small_file
+    results = []
+    with structlog.testing.capture_logs() as events:
+        sds = sort_recording(
+            [path], **inline_kwargs(fake_behaviour="gpu_oom", fake_oom_above_batch=40000, canary_first_n_s=1.0),
+            out_results=results,
+        )
+    assert len(sds) == 1 and results[0].status == "success"
+    assert _events(events, "canary_failure_ignored")
+    assert [a.status for a in results[0].attempts] == ["oom_gpu", "success"]
+
+
+def test_a_passing_canary_then_the_full_sort(small_file):
+    path, _ = small_file
+    with structlog.testing.capture_logs() as events:
+        sds = sort_recording([path], **inline_kwargs(canary_first_n_s=2.0))
+    assert len(sds) == 1
+    assert _events(events, "canary_passed")[0]["units"] > 0
+
+
+def test_recordings_shorter_than_the_window_skip_the_canary(small_file):
+    path, _ = small_file
+    with structlog.testing.capture_logs() as events:
+        with pytest.raises(InsufficientActivityError) as info:
+            sort_recording([path], **inline_kwargs(fake_behaviour="no_spikes", canary_first_n_s=30.0))
+    assert _events(events, "canary_skipped")
+    assert info.value.stage == "sort"
