@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from spikelab.cli import plugins_command
+from spikelab.cli import export_command, plugins_command
 from spikelab.cli.commands import Command
 from spikelab.plugins import hookimpl
 
@@ -15,5 +15,13 @@ def spikelab_register_commands(register) -> None:
             help="List installed plugins, their versions and hooks, and the sorters they provide.",
             configure=plugins_command.configure,
             run=plugins_command.run,
+        )
+    )
+    register(
+        Command(
+            name="export",
+            help="Export sorted units to phy, NWB or a SpikeInterface folder.",
+            configure=export_command.configure,
+            run=export_command.run,
         )
     )

@@ -1,0 +1,97 @@
+"""Pieces shared by the exporters: per-unit tables, the curation history, atomic folders."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from spikelab.errors import InputError
+
+if TYPE_CHECKING:
+    from spikelab.spikedata import SpikeData
+
+#: Scalar per-unit attributes carried as quality-metric columns when present.
+METRIC_KEYS = ("snr", "std_norm", "firing_rate", "isi_violation", "n_spikes", "amplitude")
+
+
+def scalar_columns(sd: SpikeData) -> dict[str, np.ndarray]:
+    """Per-unit numeric columns: position, primary channel and any metric the units carry."""
+    columns: dict[str, np.ndarray] = {}
+    locations = _locations_or_none(sd)
+    if locations is not None:
+        columns["x"], columns["y"] = locations[:, 0], locations[:, 1]
+    keys = set().union(*(a.keys() for a in sd.neuron_attributes)) if sd.N else set()
+    for key in ["channel", *METRIC_KEYS, *sorted(keys)]:
+        if key in columns or key in ("unit_id", "x", "y"):
+            continue
+        values = [a.get(key) for a in sd.neuron_attributes]
+        if all(isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) for v in values):
+            columns[key] = np.asarray(values, dtype=float)
+    columns["n_spikes"] = np.asarray([len(t) for t in sd.train], dtype=float)
+    if sd.length > 0:
+        columns["firing_rate"] = columns["n_spikes"] / (sd.length / 1000.0)
+    return columns
+
+
+def _locations_or_none(sd: SpikeData) -> np.ndarray | None:
+    try:
+        locations = np.asarray(sd.unit_locations, dtype=float)
+    except Exception:
+        return None
+    return locations if locations.shape == (sd.N, 2) else None
+
+
+def templates(sd: SpikeData) -> np.ndarray | None:
+    """``(units, samples, channels)`` templates from ``neuron_attributes["template"]``, or None."""
+    found = [a.get("template") for a in sd.neuron_attributes]
+    if not sd.N or any(t is None for t in found):
+        return None
+    arrays = [np.asarray(t, dtype=np.float32) for t in found]
+    if len({a.shape for a in arrays}) != 1:
+        return None
+    return np.stack([a.T for a in arrays])
+
+
+def curation_history(sd: SpikeData) -> dict[str, Any] | None:
+    history = sd.metadata.get("curation_history")
+    return history if isinstance(history, dict) else None
+
+
+def dump_json(path: Path, data: Any) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, default=_plain))
+    os.replace(tmp, path)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return str(value)
+
+
+@contextlib.contextmanager
+def atomic_folder(path: str | Path, *, overwrite: bool) -> Iterator[Path]:
+    """Build a folder under a temporary name and rename it into place only when complete."""
+    target = Path(path)
+    if target.exists() and not overwrite:
+        raise InputError(f"{target} already exists; pass overwrite=True (CLI: --overwrite) to replace it.")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        yield staging
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
