@@ -7,7 +7,7 @@ and moves the event onto a feature of the artifact chosen by ``peak_mode``.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import attrs
 import numpy as np

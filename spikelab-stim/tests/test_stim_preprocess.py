@@ -4,8 +4,12 @@ import numpy as np
 import pytest
 from spikeinterface.core import NumpyRecording, concatenate_recordings
 
-from spikelab_stim import StimArtifactRemovedRecording, preprocess_stim_artifacts, recenter_stim_times
-from spikelab_stim import remove_stim_artifacts
+from spikelab_stim import (
+    StimArtifactRemovedRecording,
+    preprocess_stim_artifacts,
+    recenter_stim_times,
+    remove_stim_artifacts,
+)
 from spikelab_stim.synthetic import make_stim_recording
 
 

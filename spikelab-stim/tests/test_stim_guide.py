@@ -66,9 +66,8 @@ def test_guide_multi_peak_example_runs_verbatim(namespace):
 
 
 def test_guide_package_level_names_resolve():
-    from spikelab.spike_sorting.stim_sorting import preprocess_stim_artifacts, sort_stim_recording
-
     import spikelab_stim
+    from spikelab.spike_sorting.stim_sorting import preprocess_stim_artifacts, sort_stim_recording
 
     assert preprocess_stim_artifacts is spikelab_stim.preprocess_stim_artifacts
     assert sort_stim_recording is spikelab_stim.sort_stim_recording
