@@ -25,7 +25,7 @@ def _default_logging() -> None:
     import structlog
 
     if not structlog.is_configured():
-        from spikelab.logging import configure_logging
+        from spikelab.logconfig import configure_logging
 
         configure_logging()
 

@@ -26,7 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
-    from spikelab.logging import configure_logging
+    from spikelab.logconfig import configure_logging
 
     configure_logging()
     parser = build_parser()

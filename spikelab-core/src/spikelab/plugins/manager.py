@@ -31,6 +31,9 @@ log = structlog.get_logger("spikelab.plugins")
 
 ENV_DISABLE_AUTOLOAD = "SPIKELAB_DISABLE_PLUGIN_AUTOLOAD"
 ENV_DISABLED_PLUGINS = "SPIKELAB_DISABLED_PLUGINS"
+#: Set by the pytest plugin so child processes (sorters, Dask workers) see the test kit's plugins.
+ENV_TEST_PLUGINS = "SPIKELAB_TEST_PLUGINS"
+TEST_PLUGINS: tuple[str, ...] = ("spikelab.testing.fake_backend",)
 
 
 @attrs.frozen
@@ -90,7 +93,8 @@ class SpikeLabPluginManager:
             if self._builtins:
                 from spikelab.plugins import DEFAULT_PLUGINS
 
-                for module_name in DEFAULT_PLUGINS:
+                extra = TEST_PLUGINS if _truthy(os.environ.get(ENV_TEST_PLUGINS)) else ()
+                for module_name in (*DEFAULT_PLUGINS, *extra):
                     self._register_guarded(module_name, lambda m=module_name: importlib.import_module(m))
             if self._autoload:
                 for entry_point in importlib_metadata.entry_points(group=PROJECT_NAME):

@@ -238,6 +238,34 @@ class ExecutionConfig:
             )
 
 
+@attrs.frozen(kw_only=True)
+class BatchConfig:
+    """How ``sort_batch`` reacts to each failure family across a batch of recordings."""
+
+    resource_retries: int = knob(
+        1, "Resubmissions of a recording after a resource failure, each with the backend's batch knob reduced.",
+        validator=non_negative,
+    )
+    resource_retry_factor: float = knob(
+        0.5, "Factor applied to the backend's batch knob on each resubmission.", validator=fraction_open
+    )
+    on_biological: str = knob(
+        "skip", "After a biological failure: 'skip' (mark not sortable) or 'stop' the batch.",
+        validator=one_of("skip", "stop"),
+    )
+    on_environment: str = knob(
+        "stop", "After an environment failure: 'stop' submitting new work, or 'continue'.",
+        validator=one_of("stop", "continue"),
+    )
+    unclassified_retries: int = knob(
+        0, "Resubmissions of a recording after an unclassified failure.", validator=non_negative
+    )
+    skip_completed: bool = knob(True, "Skip recordings whose results are complete and valid (resume).")
+    worker_gpus: int = knob(
+        -1, "GPUs per local worker resource pool (-1: one worker per detected GPU).",
+    )
+
+
 _GROUPS: dict[str, type] = {
     "recording": RecordingConfig,
     "sorter": SorterConfig,
@@ -245,6 +273,7 @@ _GROUPS: dict[str, type] = {
     "curation": CurationConfig,
     "figures": FigureConfig,
     "execution": ExecutionConfig,
+    "batch": BatchConfig,
 }
 
 #: Flat names that differ from the field they set (kept for users of the older SpikeLab).
@@ -286,7 +315,7 @@ class SortingPipelineConfig:
 
     Parameters
     ----------
-    recording, sorter, waveform, curation, figures, execution
+    recording, sorter, waveform, curation, figures, execution, batch
         The sub-configs; each defaults to its own defaults.
     """
 
@@ -296,6 +325,7 @@ class SortingPipelineConfig:
     curation: CurationConfig = attrs.field(factory=CurationConfig)
     figures: FigureConfig = attrs.field(factory=FigureConfig)
     execution: ExecutionConfig = attrs.field(factory=ExecutionConfig)
+    batch: BatchConfig = attrs.field(factory=BatchConfig)
 
     @property
     def sorter_name(self) -> str:
@@ -496,6 +526,7 @@ def __getattr__(name: str) -> SortingPipelineConfig:
 
 
 __all__ = [
+    "BatchConfig",
     "CurationConfig",
     "ExecutionConfig",
     "FigureConfig",

@@ -6,9 +6,14 @@ import pytest
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    import os
+
     from spikelab.plugins import get_plugin_manager
+    from spikelab.plugins.manager import ENV_TEST_PLUGINS
     from spikelab.testing import fake_backend
 
+    # Child processes (sorter children, Dask workers) inherit this and register the fake too.
+    os.environ[ENV_TEST_PLUGINS] = "1"
     manager = get_plugin_manager()
     if "spikelab.testing.fake_backend" not in {info.name for info in manager.plugin_info()}:
         manager.register(fake_backend, name="spikelab.testing.fake_backend")
