@@ -1,0 +1,76 @@
+"""Shared fixtures: a small ground-truth recording and ONE real Kilosort4 CPU run on it.
+
+The reference run (32 channels x 10 s, 16 units at 50 Hz, ``nblocks=0``: the smallest recording
+on which Kilosort4 still finds most units) is reused by the runner, reader and Docker tests; the
+fake Docker client replays its log and copies its output files.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+GT_KWARGS = dict(
+    durations=[10.0],
+    sampling_frequency=30000.0,
+    num_channels=32,
+    num_units=16,
+    seed=42,
+    generate_sorting_kwargs={"firing_rates": 50.0, "refractory_period_ms": 4.0},
+)
+
+
+def make_job(recording_folder: Path, sorter_folder: Path, **overrides):
+    """A SortJob for the kilosort4 backend, as the pipeline would build it."""
+    from spikelab.plugins import get_plugin_manager
+    from spikelab.spike_sorting.backend import SortJob
+    from spikelab.spike_sorting.config import SortingPipelineConfig
+
+    backend = get_plugin_manager().sorter("kilosort4")
+    config = SortingPipelineConfig().override(sorter="kilosort4", **overrides)
+    sorter_folder.mkdir(parents=True, exist_ok=True)
+    return SortJob(
+        recording_folder=recording_folder,
+        sorter_folder=sorter_folder,
+        log_path=sorter_folder / backend.log_name,
+        params=backend.resolve_params(config),
+        config=config,
+    )
+
+
+@pytest.fixture(scope="session")
+def ground_truth(tmp_path_factory):
+    """``(recording_folder, gt_sorting)``: the generated recording saved as a binary folder."""
+    from spikeinterface.core import generate_ground_truth_recording
+
+    recording, sorting = generate_ground_truth_recording(**GT_KWARGS)
+    folder = tmp_path_factory.mktemp("ks4_gt") / "recording"
+    recording.save(folder=folder, format="binary")
+    return folder, sorting
+
+
+@pytest.fixture(scope="session")
+def reference_sort(ground_truth, tmp_path_factory):
+    """The sorter folder of one real Kilosort4 CPU run (``run(job)`` in this process)."""
+    from spikelab_ks4.runner import run
+
+    recording_folder, _ = ground_truth
+    job = make_job(recording_folder, tmp_path_factory.mktemp("ks4_ref") / "sorter", nblocks=0)
+    run(job)
+    return job.sorter_folder
+
+
+@pytest.fixture(scope="session")
+def noise_recording(tmp_path_factory):
+    """A 32-channel, 10 s recording of Gaussian noise only: Kilosort4 finds no crossing in it."""
+    import numpy as np
+    from spikeinterface.core import NumpyRecording, generate_recording
+
+    probe_source = generate_recording(num_channels=32, durations=[1.0], sampling_frequency=30000.0)
+    traces = np.random.default_rng(0).normal(0, 5, (300000, 32)).astype("float32")
+    recording = NumpyRecording([traces], sampling_frequency=30000.0)
+    recording.set_probe(probe_source.get_probe(), in_place=True)
+    folder = tmp_path_factory.mktemp("ks4_noise") / "recording"
+    recording.save(folder=folder, format="binary")
+    return folder

@@ -1,0 +1,145 @@
+"""How SpikeLab parameters become Kilosort4 settings, probe and device."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from spikelab.errors import ConfigError, InputError
+from spikelab_ks4 import KilosortSettingsError
+from spikelab_ks4.params import (
+    DEFAULT_PARAMS,
+    KS4_SETTINGS,
+    RUN_ARGUMENTS,
+    fit_batch_size,
+    resolve_device,
+    split_params,
+)
+from spikelab_ks4.runner import build_probe, prepare_inputs
+
+
+def test_declared_settings_are_exactly_kilosorts_own_defaults():
+    from kilosort.parameters import DEFAULT_SETTINGS
+    from kilosort.run_kilosort import RECOGNIZED_SETTINGS
+
+    expected = {k: v for k, v in DEFAULT_SETTINGS.items() if k not in ("n_chan_bin", "fs")}
+    assert set(KS4_SETTINGS) == set(expected)
+    for name, value in expected.items():
+        declared = KS4_SETTINGS[name]
+        if isinstance(value, float) and math.isinf(value):
+            assert declared is None, name  # not JSON: None means "Kilosort's default"
+        else:
+            assert declared == value, name
+    assert set(KS4_SETTINGS) <= set(RECOGNIZED_SETTINGS)
+
+
+def test_run_arguments_exist_in_run_kilosort():
+    import inspect
+
+    from kilosort import run_kilosort
+
+    assert set(RUN_ARGUMENTS) <= set(inspect.signature(run_kilosort).parameters)
+
+
+def test_split_maps_overrides_and_leaves_kilosort_defaults_out():
+    call = split_params({**DEFAULT_PARAMS, "batch_size": 30000, "nblocks": 0, "Th_universal": 10, "do_CAR": False})
+    assert call.settings["batch_size"] == 30000
+    assert call.settings["nblocks"] == 0
+    assert call.settings["Th_universal"] == 10
+    assert "tmax" not in call.settings and "artifact_threshold" not in call.settings
+    assert call.run_arguments["do_CAR"] is False
+    assert "torch_device" not in call.settings and call.options["torch_device"] == "auto"
+
+
+def test_unknown_setting_is_rejected_with_close_match():
+    with pytest.raises(KilosortSettingsError, match=r"'batchsize'.*Did you mean 'batch_size'") as info:
+        split_params({"batchsize": 1000})
+    assert info.value.setting == "batchsize"
+    assert isinstance(info.value, ConfigError)
+
+
+@pytest.mark.parametrize("name", ["n_chan_bin", "fs", "results_dir", "filename"])
+def test_settings_the_pipeline_owns_are_rejected(name):
+    with pytest.raises(KilosortSettingsError, match="cannot be set"):
+        split_params({name: 1})
+
+
+def test_even_nt_is_rejected_before_kilosort_runs():
+    with pytest.raises(KilosortSettingsError, match="nt must be odd"):
+        split_params({"nt": 60})
+
+
+def test_flat_overrides_reach_sorter_params():
+    from spikelab.spike_sorting.config import KILOSORT4
+
+    config = KILOSORT4.override(batch_size=30000, nblocks=0, nearest_chans=8)
+    assert config.sorter.sorter_params == {"batch_size": 30000, "nblocks": 0, "nearest_chans": 8}
+
+
+@pytest.mark.parametrize(
+    ("batch", "samples", "expected"), [(60000, 300000, 60000), (60000, 45000, 22500), (60000, 60000, 30000)]
+)
+def test_batch_longer_than_recording_is_halved_recording(batch, samples, expected):
+    assert fit_batch_size(batch, samples) == expected
+
+
+def test_too_short_recording_is_refused():
+    with pytest.raises(KilosortSettingsError, match="only 1500 samples"):
+        fit_batch_size(60000, 1500)
+
+
+def test_cpu_device_uses_every_allowed_core():
+    import os
+
+    import torch
+
+    device = resolve_device("auto")
+    if not torch.cuda.is_available():
+        assert device.type == "cpu"
+        assert torch.get_num_threads() == len(os.sched_getaffinity(0))
+
+
+def test_bad_device_names_fail_clearly():
+    import torch
+
+    with pytest.raises(KilosortSettingsError, match="torch_device"):
+        resolve_device("tpu")
+    if not torch.cuda.is_available():
+        from spikelab.spike_sorting._exceptions import GpuNotAvailableError
+
+        with pytest.raises(GpuNotAvailableError):
+            resolve_device("cuda:0")
+
+
+def test_probe_follows_channel_locations_and_groups():
+    from spikeinterface.core import generate_recording
+
+    recording = generate_recording(num_channels=8, durations=[1.0])
+    recording.set_property("group", [0, 0, 0, 0, 1, 1, 1, 1])
+    probe = build_probe(recording)
+    locations = recording.get_channel_locations()
+    np.testing.assert_array_equal(probe["chanMap"], np.arange(8))
+    np.testing.assert_allclose(probe["xc"], locations[:, 0])
+    np.testing.assert_allclose(probe["yc"], locations[:, 1])
+    np.testing.assert_array_equal(probe["kcoords"], [0, 0, 0, 0, 1, 1, 1, 1])
+    assert probe["n_chan"] == 8
+
+
+def test_prepare_inputs_reads_the_binary_in_place(ground_truth):
+    folder, _ = ground_truth
+    inputs = prepare_inputs(folder, split_params({"nblocks": 0}))
+    assert inputs.binary_file == folder / "traces_cached_seg0.raw"
+    assert inputs.data_dtype == "float32"
+    assert inputs.settings["n_chan_bin"] == 32 and inputs.settings["fs"] == 30000.0
+    assert inputs.settings["batch_size"] == 60000 and inputs.num_samples == 300000
+
+
+def test_prepare_inputs_refuses_dtypes_kilosort_cannot_read(tmp_path):
+    from spikeinterface.core import generate_recording
+
+    folder = tmp_path / "f64"
+    generate_recording(num_channels=4, durations=[1.0]).astype("float64").save(folder=folder, format="binary")
+    with pytest.raises(InputError, match="float64"):
+        prepare_inputs(folder, split_params({}))
