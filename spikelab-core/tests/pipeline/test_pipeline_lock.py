@@ -1,0 +1,98 @@
+"""The per-recording sort lock, with real processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+from conftest import inline_kwargs
+
+from spikelab.spike_sorting import lock, sort_recording
+from spikelab.spike_sorting._exceptions import ConcurrentSortError
+
+CHILD = Path(__file__).parent / "_child_sort.py"
+
+
+def start_child_sort(recording, inter, results, **kwargs) -> subprocess.Popen:
+    """Start ``sort_recording`` in another process (its own process group, so it can be killed whole)."""
+    args = [sys.executable, str(CHILD), str(recording), str(inter), str(results)]
+    args += [f"{k}={json.dumps(v)}" for k, v in kwargs.items()]
+    return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+
+
+def kill_group(process: subprocess.Popen) -> None:
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait(30)
+
+
+def wait_for(predicate, process: subprocess.Popen, timeout_s: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if process.poll() is not None:
+            raise AssertionError(f"child ended early: {process.communicate()[1].decode()[-3000:]}")
+        if time.monotonic() > deadline:
+            kill_group(process)
+            raise AssertionError("timed out waiting for the child")
+        time.sleep(0.05)
+
+
+def test_a_second_process_gets_concurrent_sort_error_and_a_dead_holder_is_reclaimed(small_file, tmp_path):
+    path, _ = small_file
+    inter, results = tmp_path / "inter", tmp_path / "results"
+    child = start_child_sort(
+        path, inter, results, sorter="fake", fake_behaviour="hang", fake_hang_s=120.0, n_jobs=1,
+        progress_bar=False, prevent_system_sleep=False, sorter_inactivity_timeout=False,
+    )
+    lock_path = inter / lock.LOCK_NAME
+    try:
+        wait_for(lock_path.exists, child)
+        out = []
+        with pytest.raises(ConcurrentSortError) as info:
+            sort_recording([path], **inline_kwargs(), intermediate_folders=[inter],
+                           results_folders=[tmp_path / "results2"], out_results=out)
+        assert info.value.status == "concurrent_sort"
+        assert info.value.holder_pid == child.pid
+        assert [r.status for r in info.value.results] == ["concurrent_sort"]
+    finally:
+        kill_group(child)
+    # The holder died without releasing its lock: the next sort reclaims it.
+    assert lock_path.exists()
+    sds = sort_recording([path], **inline_kwargs(), intermediate_folders=[inter], results_folders=[results])
+    assert len(sds) == 1
+    assert not lock_path.exists()
+
+
+def test_lock_is_exclusive_and_released(tmp_path):
+    with lock.sort_lock(tmp_path) as path:
+        info = json.loads(path.read_text())
+        assert info["pid"] == os.getpid() and info["hostname"] == socket.gethostname()
+        with pytest.raises(ConcurrentSortError, match="Another sort"):
+            lock.acquire(tmp_path)
+    assert not path.exists()
+
+
+def test_a_recycled_pid_does_not_keep_a_stale_lock(tmp_path):
+    # Our own pid, but a process start time that is not ours: the pid was reused.
+    stale = {
+        "pid": os.getpid(), "hostname": socket.gethostname(), "started_at": 1.0,
+        "process_started_at": psutil.Process().create_time() - 3600,
+    }
+    (tmp_path / lock.LOCK_NAME).write_text(json.dumps(stale))
+    path = lock.acquire(tmp_path)
+    assert json.loads(path.read_text())["process_started_at"] == pytest.approx(psutil.Process().create_time())
+    lock.release(path)
+
+
+def test_a_lock_held_on_another_host_is_never_reclaimed(tmp_path):
+    other = {"pid": 1, "hostname": "elsewhere.example", "started_at": 1.0, "process_started_at": 1.0}
+    (tmp_path / lock.LOCK_NAME).write_text(json.dumps(other))
+    with pytest.raises(ConcurrentSortError, match="elsewhere.example"):
+        lock.acquire(tmp_path)

@@ -1,0 +1,72 @@
+"""A run killed at any point and started again finishes with the same result."""
+
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+import psutil
+import pytest
+from conftest import inline_kwargs
+from test_pipeline_lock import start_child_sort, wait_for
+
+from spikelab.demo import write_demo_recording
+from spikelab.spike_sorting import cache, sort_recording
+
+
+def kill_tree(pid: int) -> None:
+    """SIGKILL a process and every descendant (the sorter runs in its own session)."""
+    root = psutil.Process(pid)
+    procs = root.children(recursive=True) + [root]
+    for proc in procs:
+        with contextlib.suppress(psutil.Error):
+            proc.kill()
+    psutil.wait_procs(procs, timeout=30)
+
+
+@pytest.fixture(scope="module")
+def longer_file(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("resume")
+    path, _ = write_demo_recording(folder / "long.raw.h5", duration_s=20.0, num_channels=16, num_units=6, seed=9)
+    reference = sort_recording([path], **inline_kwargs(), intermediate_folders=[folder / "ref_i"],
+                               results_folders=[folder / "ref_r"])
+    return path, reference[0]
+
+
+def _in_preprocess(inter):
+    folder = inter / "recording"
+    return lambda: folder.is_dir() and any(folder.iterdir()) and not (folder / cache.MARKER).exists()
+
+
+def _in_sort(inter):
+    return lambda: (inter / "sorter_output" / "fake.log").is_file()
+
+
+def _after_sort(inter):
+    return lambda: (inter / "sorter_output" / cache.MARKER).is_file()
+
+
+@pytest.mark.parametrize(
+    ("when", "reused"),
+    [(_in_preprocess, []), (_in_sort, ["preprocess"]), (_after_sort, ["preprocess", "sort"])],
+    ids=["during-preprocess", "during-sort", "after-sort"],
+)
+def test_killed_run_restarts_and_finishes_correctly(longer_file, tmp_path, when, reused):
+    path, reference = longer_file
+    inter, results = tmp_path / "inter", tmp_path / "results"
+    child = start_child_sort(path, inter, results, sorter="fake", n_jobs=1, progress_bar=False,
+                             prevent_system_sleep=False)
+    try:
+        wait_for(when(inter), child)
+    finally:
+        kill_tree(child.pid)
+    assert not (results / "sorted_spikedata_curated.pkl").exists() or reused == ["preprocess", "sort"]
+    out = []
+    sds = sort_recording([path], **inline_kwargs(), intermediate_folders=[inter], results_folders=[results],
+                         out_results=out)
+    assert out[0].status == "success"
+    assert out[0].cached_stages[: len(reused)] == reused
+    assert "sort" in out[0].cached_stages or "sort" not in reused
+    assert sds[0].N == reference.N
+    for mine, theirs in zip(sds[0].train, reference.train):
+        assert np.array_equal(mine, theirs)
