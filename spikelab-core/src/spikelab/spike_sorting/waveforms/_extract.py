@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     from spikeinterface.core import BaseRecording
 
 MAD_TO_STD = 0.6744897501960817
+#: Snippets are cut and summed in batches of at most this many bytes (float64).
+SNIPPET_BATCH_BYTES = 64 * 2**20
 
 
 @attrs.define
@@ -55,17 +57,23 @@ def sample_spikes(
     rng = np.random.default_rng(seed)
     n_epochs = len(epoch_bounds) - 1
     fits = (frames - nbefore >= 0) & (frames + nafter <= n_samples)
+    frames, unit_index = frames[fits], unit_index[fits]
     epoch = np.clip(np.searchsorted(epoch_bounds, frames, side="right") - 1, 0, n_epochs - 1)
+    # one stable sort by (unit, epoch) instead of a scan of every spike per unit
+    order = np.lexsort((frames, epoch, unit_index))
+    keys = unit_index[order] * n_epochs + epoch[order]
+    bounds = np.searchsorted(keys, np.arange(n_units * n_epochs + 1))
+    sorted_frames = frames[order]
     chosen_frames, chosen_groups, chosen_snippet = [], [], []
     for unit in range(n_units):
-        in_unit = fits & (unit_index == unit)
         unit_frames: list[np.ndarray] = []
         for e in range(n_epochs):
-            candidates = frames[in_unit & (epoch == e)]
+            group = unit * n_epochs + e
+            candidates = sorted_frames[bounds[group] : bounds[group + 1]]
             if candidates.size > max_per_group:
                 candidates = np.sort(rng.choice(candidates, size=max_per_group, replace=False))
             unit_frames.append(candidates)
-            chosen_groups.append(np.full(candidates.size, unit * n_epochs + e, dtype=np.int64))
+            chosen_groups.append(np.full(candidates.size, group, dtype=np.int64))
         unit_all = np.concatenate(unit_frames) if unit_frames else np.empty(0, dtype=np.int64)
         keep = np.zeros(unit_all.size, dtype=bool)
         if max_snippets_per_unit > 0 and unit_all.size:
@@ -129,6 +137,7 @@ def accumulate(
     snippet_frames = np.concatenate([np.arange(a, b) for a, b in intervals]) if total else np.empty(0, np.int64)
     interval_offsets = np.concatenate([[0], np.cumsum(intervals[:, 1] - intervals[:, 0])]) if total else np.zeros(1)
     chunk_ids = np.unique(starts // chunk_size)
+    batch = max(1, SNIPPET_BATCH_BYTES // (width * n_channels * 8))
     offsets = np.arange(width)
     for chunk in tqdm(chunk_ids, desc="waveforms", unit="chunk", disable=not progress_bar):
         lo = int(chunk * chunk_size)
@@ -137,14 +146,25 @@ def accumulate(
         hi = min(n_samples, max(lo + chunk_size + width, int(intervals[iv, 1].max()) if iv.size else 0))
         traces = np.asarray(recording.get_traces(start_frame=lo, end_frame=hi, return_in_uV=in_uv), dtype=np.float32)
         local = starts[in_chunk] - lo
-        snippets = traces[local[:, None] + offsets]  # (k, width, channels)
         groups = sampled.groups[in_chunk]
-        np.add.at(sums, groups, snippets)
-        np.add.at(squares, groups // n_epochs, snippets.astype(np.float64) ** 2)
+        for b in range(0, local.size, batch):
+            _add_snippets(sums, squares, traces, local[b : b + batch], groups[b : b + batch], offsets, n_epochs)
         for i in iv:
             a, b = intervals[i]
             snippet_data[:, interval_offsets[i] : interval_offsets[i] + (b - a)] = traces[a - lo : b - lo].T
     return WaveformStats(sums, counts, squares, snippet_data, snippet_frames)
+
+
+def _add_snippets(sums: np.ndarray, squares: np.ndarray, traces: np.ndarray, local: np.ndarray, groups: np.ndarray,
+                  offsets: np.ndarray, n_epochs: int) -> None:
+    """Add the snippets starting at ``local`` to their group sums and unit sums of squares."""
+    order = np.argsort(groups, kind="stable")
+    groups = groups[order]
+    snippets = traces[local[order][:, None] + offsets].astype(np.float64)  # (k, width, channels)
+    unique, first = np.unique(groups, return_index=True)
+    sums[unique] += np.add.reduceat(snippets, first, axis=0)
+    np.square(snippets, out=snippets)
+    np.add.at(squares, unique // n_epochs, np.add.reduceat(snippets, first, axis=0))
 
 
 def noise_levels(

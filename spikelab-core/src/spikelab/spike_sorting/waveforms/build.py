@@ -124,7 +124,9 @@ def _build(
     attributes = [
         _unit_attributes(uid, s, noise, locations, channel_ids) for uid, s in zip(unit_ids, summaries)
     ]
-    trains = [frames[unit_index == u] * 1000.0 / fs for u in range(n_units)]
+    order = np.argsort(unit_index, kind="stable")
+    splits = np.searchsorted(unit_index[order], np.arange(1, n_units))
+    trains = [part * 1000.0 / fs for part in np.split(frames[order], splits)] if n_units else []
     metadata: dict[str, Any] = {
         "fs_Hz": fs, "channel_locations": locations, "channel_ids": [_plain(c) for c in channel_ids],
         "ms_before": nbefore * 1000.0 / fs, "ms_after": nafter * 1000.0 / fs, "noise_levels_uv": noise,
@@ -150,7 +152,9 @@ def _unit_attributes(unit_id: Any, summary: dict[str, Any], noise: np.ndarray, l
     template = summary["template"]
     if summary["count"] == 0:
         log.warning("unit_without_waveforms", unit_id=_plain(unit_id))
-        return {"unit_id": _plain(unit_id), "template": template, "avg_waveform": template[0].copy(),
+        # no position: NaN keeps it out of duplicate merging instead of failing it
+        return {"unit_id": _plain(unit_id), "x": float("nan"), "y": float("nan"), "template": template,
+                "avg_waveform": template[0].copy(),
                 "snr": 0.0, "std_norm": float("inf"), "amplitude": 0.0, "n_waveform_spikes": 0}
     channel = summary["channel"]
     amplitude = summary["amplitude"]

@@ -1,0 +1,123 @@
+"""build_spikedata recovers known templates and metrics, streams correctly, and feeds curation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from _wf_known import FS, make_known
+
+from spikelab.spike_sorting.config import SortingPipelineConfig
+from spikelab.spike_sorting.waveforms import build_spikedata
+
+
+def _config(**flat):
+    return SortingPipelineConfig().override(**flat)
+
+
+def test_templates_metrics_and_positions_match_the_truth(known, tmp_path):
+    recording, sorting, truth = known
+    sd = build_spikedata(recording, sorting, _config(), tmp_path / "wf", progress_bar=False)
+    assert sd.N == 2 and sd.unit_ids.tolist() == [7, 9]
+    assert sd.metadata["fs_Hz"] == FS
+    np.testing.assert_allclose(sd.length, 20000.0)
+    for unit, (uid, waveform) in zip(sd.neuron_attributes, truth.items()):
+        assert unit["unit_id"] == uid
+        assert unit["template"].shape == (8, 60)
+        # mean of 160 spikes in 5 µV noise: within ~4 standard errors of the truth
+        np.testing.assert_allclose(unit["template"], waveform, atol=4 * 5 / np.sqrt(160) + 0.5)
+        primary = int(np.argmax(np.abs(waveform).max(axis=1)))
+        assert unit["channel"] == primary
+        assert (unit["x"], unit["y"]) == (0.0, 20.0 * primary)
+        np.testing.assert_allclose(unit["avg_waveform"], unit["template"][primary])
+        amplitude = np.abs(waveform[primary]).max()
+        assert unit["snr"] == pytest.approx(amplitude / 5.0, rel=0.1)
+        assert unit["std_norm"] == pytest.approx(5.0 / amplitude, rel=0.25)
+        assert unit["n_waveform_spikes"] == 160
+    assert len(sd.train[0]) == 160 and sd.train[0][0] == pytest.approx(sorting.get_unit_spike_train(7)[0] / 20.0)
+
+
+def test_result_does_not_depend_on_the_chunk_length(known, tmp_path):
+    recording, sorting, _ = known
+    small = build_spikedata(recording, sorting, _config(chunk_duration_s=0.013), tmp_path / "a", progress_bar=False)
+    large = build_spikedata(recording, sorting, _config(chunk_duration_s=5.0), tmp_path / "b", progress_bar=False)
+    for a, b in zip(small.neuron_attributes, large.neuron_attributes):
+        np.testing.assert_allclose(a["template"], b["template"], rtol=1e-5, atol=1e-4)
+        assert a["snr"] == pytest.approx(b["snr"]) and a["std_norm"] == pytest.approx(b["std_norm"])
+    np.testing.assert_array_equal(small.raw_data, large.raw_data)
+
+
+def test_max_waveforms_per_unit_is_respected(known, tmp_path):
+    recording, sorting, _ = known
+    sd = build_spikedata(recording, sorting, _config(max_waveforms_per_unit=25), tmp_path / "wf", progress_bar=False)
+    assert [u["n_waveform_spikes"] for u in sd.neuron_attributes] == [25, 25]
+    assert [len(t) for t in sd.train] == [160, 160]  # trains keep every spike
+
+
+def test_raw_snippets_feed_compute_waveform_metrics(known, tmp_path):
+    recording, sorting, _ = known
+    sd = build_spikedata(recording, sorting, _config(), tmp_path / "wf", progress_bar=False)
+    assert sd.raw_data.shape[0] == 8 and sd.metadata["raw_data_filtered"] is True
+    assert np.all(np.diff(sd.raw_time) > 0)
+    recomputed, metrics = sd.compute_waveform_metrics()
+    assert [u["channel"] for u in recomputed.neuron_attributes] == [u["channel"] for u in sd.neuron_attributes]
+    for a, b in zip(recomputed.neuron_attributes, sd.neuron_attributes):
+        np.testing.assert_allclose(a["template"], b["template"], atol=3.0)
+
+
+def test_curation_merge_and_footprints_work_on_the_output(known, tmp_path):
+    from spikeinterface.core import NumpySorting
+
+    from spikelab.spikedata.plot_utils import plot_sd_footprints
+
+    recording, sorting, _ = known
+    # unit 8 is a copy of unit 7 shifted by one sample: a duplicate the merge must absorb
+    frames = sorting.to_spike_vector()
+    spikes7 = sorting.get_unit_spike_train(7)
+    dup = NumpySorting.from_samples_and_labels(
+        [np.concatenate([frames["sample_index"], spikes7[::2] + 1])],
+        [np.concatenate([sorting.unit_ids[frames["unit_index"]], np.full(spikes7[::2].size, 8)])], FS,
+    )
+    sd = build_spikedata(recording, dup, _config(), tmp_path / "wf", progress_bar=False)
+    merged, result = sd.curate_by_merge_duplicates(dist_um=24.8)
+    assert merged.N == 2 and sorted(merged.unit_ids.tolist()) == [7, 9]
+    curated, results = sd.curate(min_snr=15.0)
+    assert sorted(curated.unit_ids.tolist()) == [7, 8]  # unit 9 peaks at 60 µV: snr ~12
+    fig = plot_sd_footprints(sd)
+    assert len([ax for ax in fig.axes if ax.get_visible()]) == 3
+
+
+def test_epoch_templates_follow_each_file(tmp_path):
+    recording, sorting, truth = make_known(duration_s=20.0, scale_per_second=lambda t: 1.0 if t < 8 else 2.0)
+    bounds = [(0.0, 8000.0), (8000.0, 20000.0)]
+    sd = build_spikedata(recording, sorting, _config(), tmp_path / "wf", rec_chunks_ms=bounds,
+                         rec_chunk_names=["a", "b"], progress_bar=False)
+    assert sd.metadata["rec_chunks_ms"] == bounds and sd.metadata["rec_chunk_names"] == ["a", "b"]
+    unit = sd.neuron_attributes[0]
+    first, second = unit["epoch_templates"]
+    np.testing.assert_allclose(first[2].min(), truth[7][2].min(), rtol=0.1)
+    np.testing.assert_allclose(second[2].min(), 2 * truth[7][2].min(), rtol=0.1)
+    epochs = sd.split_epochs()
+    np.testing.assert_allclose(epochs[1].neuron_attributes[0]["template"], second)
+
+
+def test_unit_without_spikes_gets_null_metrics(known, tmp_path):
+    from spikeinterface.core import NumpySorting
+
+    recording, sorting, _ = known
+    trains = {uid: sorting.get_unit_spike_train(uid) for uid in (7, 9)}
+    with_empty = NumpySorting.from_unit_dict([{**trains, 11: np.array([], dtype=np.int64)}], FS)
+    sd = build_spikedata(recording, with_empty, _config(), tmp_path / "wf", progress_bar=False)
+    empty_unit = sd.neuron_attributes[2]
+    assert empty_unit["unit_id"] == 11 and empty_unit["snr"] == 0.0 and np.isinf(empty_unit["std_norm"])
+    assert len(sd.train[2]) == 0
+
+
+def test_rate_mismatch_is_input_error(known, tmp_path):
+    from spikeinterface.core import NumpySorting
+
+    from spikelab.errors import InputError
+
+    recording, _, _ = known
+    other = NumpySorting.from_unit_dict([{0: np.array([100, 200])}], 30000.0)
+    with pytest.raises(InputError, match="Hz"):
+        build_spikedata(recording, other, _config(), tmp_path / "wf", progress_bar=False)
