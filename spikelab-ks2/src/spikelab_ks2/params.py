@@ -1,7 +1,9 @@
 """Kilosort2's parameters: the defaults, their checks, and the ``ops`` struct built from them.
 
 The names and defaults follow SpikeInterface's Kilosort2 wrapper, so a SpikeInterface user's
-``sorter_params`` work unchanged; the ``ops`` fields are the ones Kilosort2 v2.0 reads
+``sorter_params`` work unchanged, except ``freq_min``: SpikeLab's flat ``freq_min`` is the
+pipeline's band-pass, so Kilosort2's high-pass is ``fshigh`` (its ``ops`` name; a ``freq_min``
+inside ``kilosort_params={...}`` still sets it). The ``ops`` fields are the ones Kilosort2 v2.0 reads
 (``preprocessDataSub``, ``get_good_channels``, ``learnTemplates`` ...).
 """
 
@@ -39,7 +41,7 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "car": True,
     "minFR": 0.1,
     "minfr_goodchannels": 0.1,
-    "freq_min": 150,
+    "fshigh": 150,
     "sigmaMask": 30,
     "lam": 10.0,
     "nPCs": 3,
@@ -69,7 +71,7 @@ PARAM_DESCRIPTIONS: dict[str, str] = {
     "car": "Common average referencing (ops.CAR).",
     "minFR": "Clusters firing below this rate (Hz) for too long are removed.",
     "minfr_goodchannels": "Channels with fewer threshold crossings per second are dropped (0 keeps all).",
-    "freq_min": "High-pass corner of Kilosort2's own filter (Hz, ops.fshigh).",
+    "fshigh": "High-pass corner of Kilosort2's own filter (Hz). SpikeInterface calls it freq_min, which in SpikeLab is the pipeline's band-pass; a freq_min inside kilosort_params={...} is still honoured.",
     "sigmaMask": "Spatial constant (µm) for the residual variance of a spike.",
     "lam": "Weight of the amplitude penalty.",
     "nPCs": "PCA dimensions per channel.",
@@ -191,7 +193,7 @@ def build_ops(
         "trange": [0.0, math.inf],
         "fs": float(sampling_frequency),
         "CAR": 1.0 if params["car"] else 0.0,
-        "fshigh": params["freq_min"],
+        "fshigh": params["freq_min"] if "freq_min" in params else params["fshigh"],
         "minfr_goodchannels": params["minfr_goodchannels"],
         "Th": [float(v) for v in params["projection_threshold"]],
         "lam": params["lam"],
