@@ -7,17 +7,20 @@ at random with ``seed``):
 - **template** ``(channels, samples)``: mean waveform of the unit on every channel.
 - **primary channel**: the channel whose template reaches the largest absolute value.
 - **amplitude**: ``|template|`` at its peak sample on the primary channel (either polarity).
-- **noise** of a channel: ``MAD / 0.6745`` (median absolute deviation from the median) of
-  ``n_noise_chunks`` random chunks of ``noise_chunk_size`` samples of the band-passed trace.
+- **noise** of a channel: ``MAD / 0.6745`` (median absolute deviation from the median) of each
+  of ``n_noise_chunks`` random chunks of ``noise_chunk_size`` samples of the band-passed trace,
+  averaged over the chunks (SpikeInterface's ``get_noise_levels(method="mad")`` definition).
 - **snr** = amplitude / noise of the primary channel (0 for a unit with no usable spike).
 - **std_norm** = standard deviation over spikes of the primary-channel waveform at the peak
   sample (``at_peak=True``), or its mean over ``[peak - window_ms_before, peak + window_ms_after]``,
   divided by the amplitude (inf for a unit with no usable spike or a zero amplitude).
 
 Difference from SpikeInterface's ``snr`` (``compute_quality_metrics``, ``method="extremum"``):
-SpikeInterface averages the MAD of each of its 20 random chunks, we take the MAD of the chunks
-pooled together, and the random spikes and chunks differ; on a ground-truth recording both agree
-within a few percent for every unit (see ``tests/spikedata/test_metrics_vs_spikeinterface.py``).
+the definition is the same (absolute template extremum on the main channel over that channel's
+MAD noise); the random spikes and noise chunks differ, SpikeInterface band-passes chunk by chunk
+with 5 ms margins (we use 50 ms), and its main channel comes from its sparsity estimate. On a
+ground-truth recording both agree within a few percent for every unit
+(``tests/spikedata/test_metrics_vs_spikeinterface.py``; ``bench/curation`` reports the spread).
 """
 
 from __future__ import annotations
@@ -37,7 +40,6 @@ if TYPE_CHECKING:
 log = structlog.get_logger("spikelab.spikedata")
 
 MAD_TO_STD = 0.6744897501960817
-_BATCH_ELEMENTS = 2**25  # ~128 MB of float32 snippets per batch
 
 
 def compute_waveform_metrics(
@@ -150,30 +152,45 @@ def bandpass_filter(data: np.ndarray, fs: float, band: tuple[float, float], orde
     Chunks of 1 s overlap by 50 ms on each side so the edges of a chunk do not show.
     """
     sos = scipy.signal.butter(order, band, btype="bandpass", fs=fs, output="sos")
+    # Filter along the contiguous axis: (samples, channels) data stays in that memory order.
+    by_time = data.T if data.flags.f_contiguous and not data.flags.c_contiguous else None
     n = data.shape[1]
-    out = np.empty(data.shape, dtype=np.float32)
+    out = np.empty(data.shape, dtype=np.float32, order="F" if by_time is not None else "C")
     chunk, margin = int(fs), int(0.05 * fs)
     for start in range(0, n, chunk):
         stop = min(start + chunk, n)
         lo, hi = max(start - margin, 0), min(stop + margin, n)
-        piece = np.asarray(data[:, lo:hi], dtype=np.float32)
-        padlen = min(3 * 2 * len(sos), piece.shape[1] - 1)
-        filtered = scipy.signal.sosfiltfilt(sos, piece, axis=1, padlen=max(padlen, 0))
-        out[:, start:stop] = filtered[:, start - lo : start - lo + stop - start]
+        padlen = max(min(6 * len(sos), hi - lo - 1), 0)
+        if by_time is not None:
+            piece = np.asarray(by_time[lo:hi], dtype=np.float32)
+            filtered = scipy.signal.sosfiltfilt(sos, piece, axis=0, padlen=padlen)
+            out.T[start:stop] = filtered[start - lo : stop - lo]
+        else:
+            piece = np.asarray(data[:, lo:hi], dtype=np.float32)
+            filtered = scipy.signal.sosfiltfilt(sos, piece, axis=1, padlen=padlen)
+            out[:, start:stop] = filtered[:, start - lo : stop - lo]
     return out
 
 
 def noise_levels(traces: np.ndarray, n_chunks: int = 20, chunk_size: int = 10000, seed: int = 0) -> np.ndarray:
-    """Robust noise (``MAD / 0.6745``) of every channel from random chunks (all data if short)."""
+    """Robust noise of every channel: ``MAD / 0.6745`` of each random chunk, averaged over chunks.
+
+    Traces shorter than ``n_chunks * chunk_size`` samples are used whole, as one chunk.
+    """
     n = traces.shape[1]
     if n <= n_chunks * chunk_size:
-        sample = np.asarray(traces, dtype=np.float32)
+        starts, chunk_size = np.array([0]), n
     else:
         rng = np.random.default_rng(seed)
         starts = np.sort(rng.choice(n - chunk_size, size=n_chunks, replace=False))
-        sample = np.concatenate([np.asarray(traces[:, s : s + chunk_size], dtype=np.float32) for s in starts], axis=1)
-    median = np.median(sample, axis=1, keepdims=True)
-    return np.median(np.abs(sample - median), axis=1) / MAD_TO_STD
+    total = np.zeros(traces.shape[0])
+    for start in starts:
+        # A C-ordered copy: the medians partition along each channel's contiguous row.
+        piece = np.array(traces[:, start : start + chunk_size], dtype=np.float32, order="C")
+        piece -= np.median(piece, axis=1, keepdims=True, overwrite_input=False)
+        np.abs(piece, out=piece)
+        total += np.median(piece, axis=1, overwrite_input=True)
+    return total / len(starts) / MAD_TO_STD
 
 
 def _spike_starts(
@@ -206,37 +223,28 @@ def _spike_starts(
 def _unit_stats(
     traces: np.ndarray, starts: list[np.ndarray], width: int, at_peak: bool, window: tuple[int, int], progress: bool
 ) -> list[tuple[np.ndarray, int, float, float, int] | None]:
-    """(template, primary channel, amplitude, spread at peak, n spikes) per unit, in batches."""
-    n_channels = traces.shape[0]
-    results: list[tuple[np.ndarray, int, float, float, int] | None] = [None] * len(starts)
-    batches, current, size = [], [], 0
-    for i, s in enumerate(starts):
-        if s.size == 0:
+    """(template, primary channel, amplitude, spread at peak, n spikes) of every unit.
+
+    One unit at a time: its windows (spikes x channels x samples) are small enough to stay in
+    cache while the mean and the spread are taken, so the traces are read once.
+    """
+    # (window starts, channels, samples) view of the traces; indexing it copies only the windows.
+    windows = np.lib.stride_tricks.sliding_window_view(traces.T, width, axis=0)
+    results: list[tuple[np.ndarray, int, float, float, int] | None] = []
+    for unit_starts in tqdm(starts, desc="waveform metrics", disable=not progress, unit="unit"):
+        if unit_starts.size == 0:
+            results.append(None)
             continue
-        if current and (size + s.size) * n_channels * width > _BATCH_ELEMENTS:
-            batches.append(current)
-            current, size = [], 0
-        current.append(i)
-        size += s.size
-    if current:
-        batches.append(current)
-    offsets = np.arange(width)
-    for batch in tqdm(batches, desc="waveform metrics", disable=not progress, unit="batch"):
-        counts = np.array([starts[i].size for i in batch])
-        columns = (np.concatenate([starts[i] for i in batch])[:, None] + offsets).ravel()
-        snippets = np.asarray(traces[:, columns], dtype=np.float32).reshape(n_channels, -1, width)
-        bounds = np.concatenate([[0], np.cumsum(counts)[:-1]])
-        means = np.add.reduceat(snippets, bounds, axis=1, dtype=np.float64) / counts[None, :, None]
-        for k, i in enumerate(batch):
-            template = means[:, k, :]
-            channel = int(np.argmax(np.abs(template).max(axis=1)))
-            peak = int(np.argmax(np.abs(template[channel])))
-            amplitude = float(abs(template[channel, peak]))
-            own = snippets[channel, bounds[k] : bounds[k] + counts[k], :]
-            if at_peak:
-                spread = float(np.std(own[:, peak]))
-            else:
-                lo, hi = max(peak - window[0], 0), min(peak + window[1] + 1, width)
-                spread = float(np.mean(np.std(own[:, lo:hi], axis=0)))
-            results[i] = (template.astype(np.float32), channel, amplitude, spread, int(counts[k]))
+        snippets = np.asarray(windows[unit_starts], dtype=np.float32)
+        template = snippets.mean(axis=0, dtype=np.float64)  # (channels, samples)
+        channel = int(np.argmax(np.abs(template).max(axis=1)))
+        peak = int(np.argmax(np.abs(template[channel])))
+        amplitude = float(abs(template[channel, peak]))
+        own = snippets[:, channel, :]
+        if at_peak:
+            spread = float(np.std(own[:, peak], dtype=np.float64))
+        else:
+            lo, hi = max(peak - window[0], 0), min(peak + window[1] + 1, width)
+            spread = float(np.mean(np.std(own[:, lo:hi], axis=0, dtype=np.float64)))
+        results.append((template.astype(np.float32), channel, amplitude, spread, int(unit_starts.size)))
     return results
