@@ -27,6 +27,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
     parser.add_argument("--max-minutes", type=float, default=defaults.max_minutes)
     parser.add_argument("--threads", type=int, default=defaults.threads)
     parser.add_argument("--label-snr", type=float, default=defaults.label_snr)
+    parser.add_argument("--sampling-frequency", type=float, default=defaults.sampling_frequency)
     return parser
 
 

@@ -91,9 +91,11 @@ def threshold_curve(logits, labels, thresholds=None, tolerance: int = 8) -> list
     return [score_detections(logits, labels, float(t), tolerance) for t in thresholds]
 
 
-def pick_thresholds(curve: list[DetectionScore], loose_gap: float = 0.15) -> tuple[float, float]:
-    """Stringent threshold = best F1; loose = at or below it, recall - precision closest to gap."""
+def pick_thresholds(curve: list[DetectionScore], loose_gap: float = 0.15,
+                    min_loose: float = 0.05) -> tuple[float, float]:
+    """Stringent threshold = best F1; loose = at or below it (and at least ``min_loose``), where
+    recall - precision is closest to ``loose_gap``."""
     best = max(curve, key=lambda s: (s.f1, s.threshold))
-    below = [s for s in curve if s.threshold <= best.threshold]
+    below = [s for s in curve if min(min_loose, best.threshold) <= s.threshold <= best.threshold]
     loose = min(below, key=lambda s: abs((s.recall - s.precision) - loose_gap))
     return best.threshold, loose.threshold

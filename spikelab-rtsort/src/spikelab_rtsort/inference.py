@@ -4,7 +4,7 @@ The network is run fully convolutionally over long chunks: because it has no pad
 ``chunk_frames + receptive_field - 1`` input frames gives exactly ``chunk_frames`` output logits that
 equal what window-by-window inference would produce. ``batch_size`` (the number of channel-chunks per
 forward pass) bounds the device memory of one pass to about
-``batch_size * (chunk_frames + receptive_field) * hidden * 8`` bytes; halving it halves the peak.
+``batch_size * (chunk_frames + receptive_field) * hidden * 8`` bytes (chunk_frames = 2000); halving it halves the peak.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ def scale_traces(traces: np.ndarray, gain: float) -> np.ndarray:
 
 
 def infer_logits(model: DetectionModel, scaled: np.ndarray, batch_size: int = 64,
-                 chunk_frames: int = 20000) -> np.ndarray:
+                 chunk_frames: int = 2000) -> np.ndarray:
     """Per-frame spike logits of already-scaled traces.
 
     Parameters
@@ -52,8 +52,8 @@ def infer_logits(model: DetectionModel, scaled: np.ndarray, batch_size: int = 64
         Scaled traces, shape (frames, channels).
     batch_size : int, default: 64
         Channel-chunks per forward pass (the memory knob).
-    chunk_frames : int, default: 20000
-        Output frames per channel-chunk.
+    chunk_frames : int, default: 2000
+        Output frames per channel-chunk (short chunks keep activations in cache).
 
     Returns
     -------
@@ -136,7 +136,7 @@ def detect_recording(model: DetectionModel, recording, batch_size: int = 64,
         scaled[start:stop] = piece[start - ctx_start:start - ctx_start + stop - start]
         if piece.shape[0] < rf:
             continue
-        out = infer_logits(model, piece, batch_size=batch_size, chunk_frames=piece.shape[0])
+        out = infer_logits(model, piece, batch_size=batch_size)
         lo = max(start, ctx_start + model.buffer_front)
         hi = min(stop, ctx_stop - model.buffer_end)
         logits[lo:hi] = out[lo - ctx_start:hi - ctx_start]

@@ -9,12 +9,9 @@ resulting group of spike times is a preliminary propagation sequence.
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import structlog
-from sklearn.mixture import GaussianMixture
-
+from .gmm1d import best_mixture_labels
 from .inference import find_peaks
 from .sequences import DetectionContext, Sequence
 
@@ -70,23 +67,10 @@ def root_codetections(ctx: DetectionContext, root: int, valid: tuple[int, int]):
     return frames[keep], inner, codetected[keep], lat[keep], root_amp[keep]
 
 
-def _gmm_labels(values: np.ndarray, max_components: int, seed: int,
-                min_components: int = 1) -> np.ndarray | None:
-    """Labels of the lowest-BIC Gaussian mixture (non-negative BIC only), or None for one group."""
-    distinct = np.unique(values).size
-    best_bic, best = np.inf, None
-    x = values.reshape(-1, 1).astype(np.float64)
-    for k in range(min_components, min(max_components, distinct) + 1):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            gmm = GaussianMixture(k, random_state=seed, n_init=1, max_iter=1000,
-                                  reg_covar=1e-2).fit(x)
-        bic = gmm.bic(x)
-        if bic >= 0 and bic < best_bic:
-            best_bic, best = bic, (k, gmm)
-    if best is None or best[0] == 1:
-        return None
-    return best[1].predict(x)
+#: Variance floor (frames^2) of latency mixture components: one-frame jitter is not a split.
+LATENCY_MIN_VAR = 0.25
+#: A multi-component amplitude mixture must beat one Gaussian by this much BIC to split.
+AMPLITUDE_MIN_BIC_GAIN = 10.0
 
 
 def _split_tree(ctx, times, queue, used, patience, prev_dist, root, codet, lats, leaves):
@@ -110,8 +94,8 @@ def _split_tree(ctx, times, queue, used, patience, prev_dist, root, codet, lats,
                 break
             continue
         prev_dist = dist
-        labels = _gmm_labels(lats[cod, codet_index(codet, elec)],
-                             params.max_n_components_latency, params.gmm_random_state)
+        labels = best_mixture_labels(lats[cod, codet_index(codet, elec)],
+                                     params.max_n_components_latency, LATENCY_MIN_VAR)
         if labels is None:
             if cod.size >= params.min_extend_comp_p / 100 * times.size:
                 queue += _extension(ctx, elec, queue, used, codet)
@@ -147,22 +131,16 @@ def _extension(ctx, elec, queue, used, codet):
 
 
 def _amplitude_split(ctx, times, amps_of):
-    """Split a group of times on the root amplitude when a mixture of 2+ Gaussians fits best."""
+    """Split a group of times on the root amplitude when a mixture clearly beats one Gaussian."""
     params = ctx.params
     if not params.split_coc_clusters_amps or times.size < 2 * params.min_coc_n:
         return [times]
     amps = amps_of(times)
-    one = GaussianMixture(1, random_state=params.gmm_random_state).fit(amps.reshape(-1, 1))
-    labels = _gmm_labels(amps, params.max_n_components_amp, params.gmm_random_state,
-                         min_components=2)
+    labels = best_mixture_labels(amps, params.max_n_components_amp, 1e-2,
+                                 min_bic_gain=AMPLITUDE_MIN_BIC_GAIN)
     if labels is None:
         return [times]
     parts = [times[labels == k] for k in np.unique(labels)]
-    gmm_k = GaussianMixture(len(parts), random_state=params.gmm_random_state).fit(
-        amps.reshape(-1, 1))
-    # Only split when the mixture is clearly better than a single Gaussian.
-    if one.bic(amps.reshape(-1, 1)) - gmm_k.bic(amps.reshape(-1, 1)) < 10:
-        return [times]
     parts = [p for p in parts if p.size >= params.min_coc_n]
     return parts or [times]
 

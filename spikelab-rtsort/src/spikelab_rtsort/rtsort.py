@@ -187,8 +187,7 @@ class RTSort:
             c0, c1 = max(0, start - margin), min(n_frames, stop + margin)
             raw = np.asarray(recording.get_traces(start_frame=c0, end_frame=c1), np.float32)
             scaled = (raw - np.median(raw, axis=0, keepdims=True)) * np.float32(self.gain)
-            logits = infer_logits(self.model, scaled, batch_size=batch_size,
-                                  chunk_frames=scaled.shape[0])
+            logits = infer_logits(self.model, scaled, batch_size=batch_size)
             lo = max(start, c0 + self.model.buffer_front + self.half_window + 2) - c0
             hi = min(stop, c1 - self.model.buffer_end - self.half_window - 2) - c0
             f, k = self._assign(logits, scaled, lo, hi)

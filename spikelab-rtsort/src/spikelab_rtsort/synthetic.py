@@ -82,7 +82,7 @@ def generate_mea_recording(duration_s: float = 60.0, num_units: int = 10, seed: 
     )
 
 
-def channel_labels(recording, sorting, noise_level: float, label_snr: float = 5.0,
+def channel_labels(recording, sorting, noise_level: float, label_snr: float = 4.0,
                    ignore_fraction: float = 0.6, ms_before: float = 1.0) -> ChannelLabels:
     """Per-channel trough frames of every ground-truth spike large enough to be detected.
 
@@ -94,7 +94,7 @@ def channel_labels(recording, sorting, noise_level: float, label_snr: float = 5.
         Its ground-truth sorting.
     noise_level : float
         Noise standard deviation in uV.
-    label_snr : float, default: 5.0
+    label_snr : float, default: 4.0
         A channel-spike is labelled when its template trough is at least this many noise levels.
     ignore_fraction : float, default: 0.6
         Channel-spikes between ``ignore_fraction * label_snr`` and ``label_snr`` are "don't care":

@@ -43,7 +43,7 @@ class TrainingConfig:
     pitch_range_um: tuple = (15.0, 20.0)
     firing_rate: float = 10.0
     sampling_frequency: float = 20000.0
-    label_snr: float = 5.0
+    label_snr: float = 4.0
     hidden: int = 16
     kernel_size: int = 11
     dilations: tuple = (1, 2, 4, 1)
@@ -54,8 +54,8 @@ class TrainingConfig:
     val_samples: int = 20000
     positive_fraction: float = 0.5
     learning_rate: float = 2e-3
-    max_epochs: int = 60
-    patience: int = 8
+    max_epochs: int = 40
+    patience: int = 10
     max_minutes: float = 30.0
     threads: int = 1
 

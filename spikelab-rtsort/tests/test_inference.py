@@ -1,0 +1,33 @@
+import numpy as np
+import torch
+
+from spikelab_rtsort.inference import NO_OUTPUT, find_peaks, infer_logits
+from spikelab_rtsort.model import DetectionModel, DetectionNet
+
+
+def _model():
+    torch.manual_seed(1)
+    net = DetectionNet(hidden=4, kernel_size=11, dilations=(1, 2, 4, 1))
+    net.init_weights()
+    return DetectionModel(net, dict(sample_size=200, buffer_front_sample=40,
+                                    buffer_end_sample=40))
+
+
+def test_chunked_inference_matches_one_pass_for_any_batch_size():
+    model = _model()
+    traces = np.random.default_rng(0).normal(size=(5000, 6)).astype(np.float32)
+    with torch.no_grad():
+        full = model.net(torch.from_numpy(traces.T[:, None, :].copy())).numpy().T
+    for batch_size, chunk in [(1, 700), (4, 2000), (64, 100000)]:
+        logits = infer_logits(model, traces, batch_size=batch_size, chunk_frames=chunk)
+        np.testing.assert_allclose(logits[40:-40], full, rtol=1e-4, atol=1e-4)
+        assert (logits[:40] == NO_OUTPUT).all() and (logits[-40:] == NO_OUTPUT).all()
+
+
+def test_find_peaks_reports_each_local_maximum_above_threshold_once():
+    logits = np.full((20, 2), -5.0, np.float32)
+    logits[5, 0] = 1.0
+    logits[[9, 10], 1] = 2.0  # plateau: counted once
+    logits[15, 1] = -3.0  # below threshold
+    frames, channels = find_peaks(logits, 0.0)
+    assert sorted(zip(frames.tolist(), channels.tolist())) == [(5, 0), (9, 1)]

@@ -1,0 +1,58 @@
+import numpy as np
+import pytest
+from spikeinterface.comparison import compare_sorter_to_ground_truth
+from spikeinterface.core import NumpySorting
+
+from spikelab_rtsort._errors import InsufficientActivityError
+from spikelab_rtsort.rtsort import RTSort
+
+
+def _second_half(recording, sorting):
+    n = recording.get_num_frames()
+    return recording.frame_slice(n // 2, n), sorting.frame_slice(n // 2, n)
+
+
+def test_offline_sorting_recovers_most_ground_truth_units(rt_sort, held_out_recording):
+    recording, gt = _second_half(*held_out_recording)
+    sorting = rt_sort.sort_offline(recording)
+    assert list(sorting.unit_ids) == list(range(rt_sort.num_units))
+    for unit in sorting.unit_ids:
+        train = sorting.get_unit_spike_train(unit)
+        assert (np.diff(train) > 4).all()  # no duplicate within 0.2 ms
+    perf = compare_sorter_to_ground_truth(gt, sorting, delta_time=0.4).get_performance()
+    assert (perf["accuracy"] > 0.8).mean() >= 0.5, perf
+
+
+def test_streaming_matches_offline_and_reports_latency(rt_sort, held_out_recording):
+    recording, gt = _second_half(*held_out_recording)
+    traces = recording.get_traces()
+    rt_sort.reset()
+    spikes = []
+    for start in range(0, traces.shape[0], 100):
+        spikes += rt_sort.process(traces[start:start + 100])
+    assert spikes
+    fs = recording.get_sampling_frequency()
+    # a spike cannot be decided before the network has seen its end buffer
+    min_wait = rt_sort.model.buffer_end / fs * 1000
+    assert min(s.latency_ms for s in spikes) >= min_wait
+    trains = {k: np.array([s.frame for s in spikes if s.unit_id == k], dtype=np.int64)
+              for k in range(rt_sort.num_units)}
+    streamed = NumpySorting.from_unit_dict(trains, fs)
+    offline = rt_sort.sort_offline(recording)
+    agreement = compare_sorter_to_ground_truth(offline, streamed, delta_time=0.4)
+    assert np.median(agreement.get_performance()["accuracy"]) > 0.9
+
+
+def test_save_and_load_keep_the_units(rt_sort, shipped_model, tmp_path):
+    path = rt_sort.save(tmp_path / "rt_sort.pickle")
+    loaded = RTSort.load(path, shipped_model)
+    assert loaded.num_units == rt_sort.num_units
+    np.testing.assert_array_equal(loaded.root_electrodes, rt_sort.root_electrodes)
+
+
+def test_noise_only_recording_raises_insufficient_activity(shipped_model):
+    from spikelab_rtsort.synthetic import generate_mea_recording
+
+    recording, _ = generate_mea_recording(duration_s=3.0, num_units=1, firing_rate=0.01, seed=5)
+    with pytest.raises(InsufficientActivityError, match="0 (preliminary|sequences)"):
+        RTSort.detect_sequences(recording, shipped_model)
