@@ -181,69 +181,82 @@ def _clean_batch(traces, raw, onsets, gaps, base, raw_base, sigma, p: EnginePara
 def _fit_tails(win, base, sigma, blank_end, region_end, full_tail, p: EngineParams, result, blanked):
     """Fit and subtract each row's tail in place in ``result``; unblank fitted samples."""
     n_ch, n_ev, span = win.shape
-    rows = win.reshape(n_ch * n_ev, span)
-    row_sigma = np.repeat(sigma, n_ev).astype(np.float32)
+    ctx = _RowContext(
+        rows=win.reshape(n_ch * n_ev, span),
+        out=result.reshape(n_ch * n_ev, span),
+        blanked=blanked.reshape(n_ch * n_ev, span),
+        sigma=np.repeat(sigma, n_ev).astype(np.float32),
+        base=base.reshape(-1).astype(np.float32),
+        params=p,
+    )
     start = blank_end.reshape(-1).astype(np.int64)
     end = region_end.reshape(-1).astype(np.int64)
     full = full_tail.reshape(-1)
-    # Pass 1: fit from the end of saturation; find where the fit explains the signal again.
-    fit, length = _fit_rows(rows, row_sigma, start, end, full, p)
-    thr = (np.full_like(row_sigma, p.resume_threshold) if p.resume_threshold is not None else _RESUME_K * row_sigma)
-    resume = _resume_index(rows, fit, start, length, thr, p)
-    ok = resume >= 0
-    late = ok & (resume > 0)
-    if late.any():
-        q = _LENGTH_QUANTUM // 2
-        shift = -(-resume[late] // q) * q
-        start2 = start.copy()
-        start2[late] += shift
-        fit2, length2 = _fit_rows(rows[late], row_sigma[late], start2[late], end[late], full[late], p)
-        fit[late], length[late], start[late] = fit2, length2, start2[late]
-    ok &= length >= p.min_fit
-    res_rows = result.reshape(n_ch * n_ev, span)
-    blk_rows = blanked.reshape(n_ch * n_ev, span)
-    base_rows = base.reshape(-1).astype(np.float32)
-    pos = np.arange(span)
-    inside = ok[:, None] & (pos >= start[:, None]) & (pos < (start + length)[:, None])
-    weight = np.ones((rows.shape[0], span), dtype=np.float32)
-    ramp = np.clip(((start + length)[:, None] - pos) / p.taper, 0.0, 1.0).astype(np.float32)
-    weight = np.where(full[:, None], ramp, weight)
-    cleaned = rows - weight * (fit - base_rows[:, None])
-    res_rows[inside] = cleaned[inside]
-    blk_rows[inside] = False
+    # Pass 1 fits from the end of saturation. Rows whose fit does not yet explain the signal
+    # there (SALPA's resume test) are refitted from where it first does, in pass 2.
+    late_rows, late_start = _fit_and_write(ctx, np.arange(start.size), start, end, full, check_resume=True)
+    if late_rows.size:
+        _fit_and_write(ctx, late_rows, late_start, end[late_rows], full[late_rows], check_resume=False)
 
 
-def _fit_rows(rows, row_sigma, start, end, full, p: EngineParams):
-    """Robust local fit of each row over [start, start + length), in window coordinates.
+@attrs.frozen
+class _RowContext:
+    rows: np.ndarray  # (rows, span) input windows
+    out: np.ndarray  # (rows, span) output windows, pre-filled with the blank value
+    blanked: np.ndarray  # (rows, span) True until a sample is fitted
+    sigma: np.ndarray  # (rows,) noise SD
+    base: np.ndarray  # (rows,) baseline level
+    params: EngineParams
+
+
+def _fit_and_write(ctx: _RowContext, sel, start, end, full, *, check_resume):
+    """Robustly fit rows ``sel`` over [start, end) and write ``signal - (fit - baseline)``.
 
     Lengths of rows cut short by a following event are rounded down to a multiple of
-    ``_LENGTH_QUANTUM`` so that rows share a handful of precomputed fit matrices.
+    ``_LENGTH_QUANTUM`` so that rows share a handful of precomputed fit matrices; the few
+    samples dropped stay blanked. Returns the rows (and new starts) that failed the
+    resume test when ``check_resume`` is True.
     """
+    p = ctx.params
     length = np.maximum(end - start, 0)
     length = np.where(full, length, (length // _LENGTH_QUANTUM) * _LENGTH_QUANTUM)
-    fit = np.zeros(rows.shape, dtype=np.float32)
+    thr_all = None if p.resume_threshold is None else np.float32(p.resume_threshold)
+    retry_rows, retry_start = [], []
     for L in np.unique(length):
         if L < p.min_fit:
             continue
-        sel = np.flatnonzero(length == L)
-        idx = start[sel, None] + np.arange(L)
-        seg = np.take_along_axis(rows[sel], idx, axis=1)
-        S = smoother_matrix(int(L), p.poly_order, p.half_min, p.half_max)
-        f = robust_fit(seg, row_sigma[sel], S, _ROBUST_K, _ROBUST_ITER)
-        sub = fit[sel]
-        np.put_along_axis(sub, idx, f, axis=1)
-        fit[sel] = sub
-    return fit, length
+        g = np.flatnonzero(length == L)
+        r = sel[g]
+        flat_idx = (r * ctx.rows.shape[1] + start[g])[:, None] + np.arange(L)  # rows are C-contiguous
+        seg = np.take(ctx.rows, flat_idx)
+        fit = robust_fit(seg, ctx.sigma[r], smoother_matrix(int(L), p.poly_order, p.half_min, p.half_max),
+                         _ROBUST_K, _ROBUST_ITER)
+        keep = slice(None)
+        if check_resume:
+            thr = _RESUME_K * ctx.sigma[r] if thr_all is None else np.full(r.size, thr_all)
+            j = _first_good_run(seg - fit, thr, p.resume_run)
+            late = j > 0
+            if late.any():
+                q = _LENGTH_QUANTUM // 2
+                retry_rows.append(r[late])
+                retry_start.append(start[g][late] + (-(-j[late] // q)) * q)
+            keep = np.flatnonzero(j == 0)
+            if keep.size == 0:
+                continue
+        rk, idxk = r[keep], flat_idx[keep]
+        ramp = np.clip((L - np.arange(L)) / p.taper, 0.0, 1.0).astype(np.float32)
+        weight = np.where(full[g][keep][:, None], ramp[None, :], np.float32(1.0))
+        np.put(ctx.out, idxk, seg[keep] - weight * (fit[keep] - ctx.base[rk][:, None]))
+        np.put(ctx.blanked, idxk, False)
+    if not retry_rows:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    return np.concatenate(retry_rows), np.concatenate(retry_start)
 
 
-def _resume_index(rows, fit, start, length, thr, p: EngineParams):
-    """First offset (from ``start``) after which ``resume_run`` residuals in a row are small; -1 if never."""
-    span = rows.shape[1]
-    pos = np.arange(span)
-    valid = (pos >= start[:, None]) & (pos < (start + length)[:, None])
-    good = (np.abs(rows - fit) <= thr[:, None]) & valid
-    r = p.resume_run
-    csum = np.concatenate([np.zeros((rows.shape[0], 1), dtype=np.int32), np.cumsum(good, axis=1, dtype=np.int32)], axis=1)
-    run_ok = (csum[:, r:] - csum[:, :-r]) == r  # run_ok[j]: samples j..j+r-1 good
-    first = np.where(run_ok.any(1), np.argmax(run_ok, axis=1), -1)
-    return np.where(first >= 0, first - start, -1)
+def _first_good_run(resid, thr, run):
+    """Index of the first ``run`` consecutive residuals within ``thr`` in each row; -1 if none."""
+    good = np.abs(resid) <= thr[:, None]
+    csum = np.concatenate([np.zeros((good.shape[0], 1), dtype=np.int32), np.cumsum(good, axis=1, dtype=np.int32)],
+                          axis=1)
+    run_ok = (csum[:, run:] - csum[:, :-run]) == run  # run_ok[j]: samples j..j+run-1 good
+    return np.where(run_ok.any(axis=1), np.argmax(run_ok, axis=1), -1)

@@ -38,20 +38,16 @@ def flat_run_mask(windows: np.ndarray, baseline: np.ndarray, sigma: np.ndarray, 
     if min_run < 2 or n < min_run:
         return np.zeros(windows.shape, dtype=bool)
     tol = 1e-3 * sigma[:, None, None]
-    flat = np.abs(np.diff(windows, axis=-1)) <= tol
     far = np.abs(windows - baseline[..., None]) > FLAT_MIN_SIGMA * sigma[:, None, None]
-    flat &= far[..., 1:] & far[..., :-1]
-    w = min_run - 1  # consecutive flat steps needed
-    zeros = np.zeros(flat.shape[:-1] + (1,), dtype=np.int32)
-    csum = np.concatenate([zeros, np.cumsum(flat, axis=-1, dtype=np.int32)], axis=-1)
-    full = (csum[..., w:] - csum[..., :-w]) == w  # full[j]: samples j..j+w are one flat run
-    n_full = full.shape[-1]
-    # Sample i is inside a run when some full[j] holds for j in [i - w, i].
-    cfull = np.concatenate([zeros, np.cumsum(full, axis=-1, dtype=np.int32)], axis=-1)
-    i = np.arange(n)
-    hi = np.minimum(i, n_full - 1) + 1
-    lo = np.maximum(0, i - w)
-    return (cfull[..., hi] - cfull[..., lo]) > 0
+    flat = (np.abs(np.diff(windows, axis=-1)) <= tol) & far[..., 1:] & far[..., :-1]
+    # run[j]: steps j..j+min_run-2 are all flat, i.e. samples j..j+min_run-1 are one flat run.
+    run = flat[..., : flat.shape[-1] - min_run + 2].copy()
+    for k in range(1, min_run - 1):
+        run &= flat[..., k : flat.shape[-1] - min_run + 2 + k]
+    mask = np.zeros(windows.shape, dtype=bool)
+    for k in range(min_run):  # every sample of each run
+        mask[..., k : k + run.shape[-1]] |= run
+    return mask
 
 
 def noise_levels_from_windows(windows: np.ndarray) -> np.ndarray:

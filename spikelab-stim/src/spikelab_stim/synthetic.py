@@ -26,7 +26,7 @@ class SyntheticStim:
     """A synthetic stim recording and its ground truth (all times in ms)."""
 
     traces: np.ndarray  # (channels, samples) float32, artifact + noise + spikes (+ offset)
-    clean: np.ndarray  # (channels, samples) float32, noise + spikes (+ offset), no artifact
+    clean: np.ndarray | None  # (channels, samples) float32, noise + spikes (+ offset), no artifact
     fs_Hz: float
     stim_times_ms: np.ndarray  # true artifact onsets (pulse start)
     logged_stim_times_ms: np.ndarray  # what the hardware logged (jittered)
@@ -95,6 +95,7 @@ def make_stim_recording(
     spontaneous_rate_hz=2.0,
     seed=0,
     chunk_s=5.0,
+    keep_clean=True,
 ):
     """Build a synthetic stim recording; see the module docstring for the model.
 
@@ -108,6 +109,8 @@ def make_stim_recording(
     pulse : "biphasic" | "monophasic", default: "biphasic"
     polarity : float, default: 1.0
         +1 for anodic-first (positive first phase), -1 for cathodic-first.
+    keep_clean : bool, default: True
+        Keep the artifact-free traces (``clean``); False halves the memory for timing runs.
     jitter_ms : float, default: 0.0
         Logged times differ from the true onsets by a uniform offset in [-jitter, jitter].
     evoked_latency_ms : (float, float), default: (2.0, 9.0)
@@ -170,14 +173,14 @@ def make_stim_recording(
         seg = slice(max(0, lo), min(n_samples, lo + wave.size))
         clean[c, seg] += a * wave[seg.start - lo : seg.stop - lo]
 
-    traces = clean.copy()
+    traces = clean.copy() if keep_clean else clean
     index_in_event = _index_in_event(onsets, protocol, train_n)
     _add_artifacts(traces, onsets, train_gain ** index_in_event, amp, fs, pulse, n_ph, rail_uV, tail_fraction, tail_tau_ms,
                    slow_fraction, slow_tau_ms, recovery_ms_per_decade, offsets)
     logged = onsets + (rng.uniform(-jitter_ms, jitter_ms, onsets.size) if jitter_ms else 0.0)
     logged = np.clip(logged, 0.0, duration_ms - 1.0)
     return SyntheticStim(
-        traces=traces, clean=clean, fs_Hz=fs, stim_times_ms=onsets, logged_stim_times_ms=np.sort(logged),
+        traces=traces, clean=clean if keep_clean else None, fs_Hz=fs, stim_times_ms=onsets, logged_stim_times_ms=np.sort(logged),
         pulse_end_ms=pulse_end, spike_times_ms=times, spike_channels=chans, spike_amplitudes=amps,
         spike_evoked=evoked, noise_uV=float(noise_uV),
         params=dict(n_channels=n_channels, duration_s=duration_s, fs_Hz=fs, n_events=n_events,
