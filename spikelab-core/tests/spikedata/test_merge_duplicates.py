@@ -9,10 +9,14 @@ from spikelab import SpikeData
 from spikelab.spikedata import MissingWaveformDataError
 from spikelab.spikedata.merge import lagged_cosine
 
-from _sd_helpers import spike_waveform
-
 FS = 20000.0
 LOCATIONS = np.array([[0.0, 0.0], [17.5, 0.0], [200.0, 0.0], [217.5, 0.0]])
+
+
+def spike_waveform(fs, amplitude=100.0, ms=3.0):
+    """A negative biphasic spike, peak (−amplitude) one third into the window."""
+    t = np.arange(int(ms * fs / 1000)) / fs * 1000 - ms / 3
+    return -amplitude * np.exp(-(t / 0.15) ** 2) + 0.3 * amplitude * np.exp(-((t - 0.5) / 0.3) ** 2)
 
 
 def _templates(primary, lag=0):

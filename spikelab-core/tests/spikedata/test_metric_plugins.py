@@ -8,8 +8,7 @@ import pytest
 
 from spikelab import SpikeData, hookimpl
 from spikelab.plugins import get_plugin_manager, hookspecs
-from spikelab.spikedata import CurationMetric, SpikeDataError, UnknownCriterionError
-from spikelab.spikedata import builtin_metrics
+from spikelab.spikedata import CurationMetric, SpikeDataError, UnknownCriterionError, builtin_metrics
 
 
 def _cv(sd, options):

@@ -9,9 +9,24 @@ from spikelab import SpikeData
 from spikelab.spikedata import MissingWaveformDataError
 from spikelab.spikedata.waveforms import MAD_TO_STD, noise_levels
 
-from _sd_helpers import inject, spike_waveform
-
 FS = 20000.0
+
+
+def inject(n_channels, n_samples, fs, units, noise_uv=5.0, seed=0):
+    """Noise plus known waveforms: ``units`` is a list of (spike_samples, channel_gains, waveform)."""
+    rng = np.random.default_rng(seed)
+    data = rng.normal(0.0, noise_uv, (n_channels, n_samples)).astype(np.float32)
+    for samples, gains, waveform in units:
+        half = len(waveform) // 3
+        for s in samples:
+            data[:, s - half : s - half + len(waveform)] += np.outer(gains, waveform).astype(np.float32)
+    return data
+
+
+def spike_waveform(fs, amplitude=100.0, ms=3.0):
+    """A negative biphasic spike, peak (−amplitude) one third into the window."""
+    t = np.arange(int(ms * fs / 1000)) / fs * 1000 - ms / 3
+    return -amplitude * np.exp(-(t / 0.15) ** 2) + 0.3 * amplitude * np.exp(-((t - 0.5) / 0.3) ** 2)
 
 
 def _known_unit(noise_uv=5.0, amplitude=100.0, n_spikes=300, seed=0):

@@ -40,10 +40,11 @@ class SpikeData(CurationMethods):
         times are ``start_time + arange(samples) / rate``). Defaults to
         ``metadata["fs_Hz"]`` when that is given.
 
-    Attribute contract
-    ------------------
-    What the sorting pipeline (and anyone building a SpikeData by hand) attaches so that every
-    curation method works without extra steps. All keys are optional unless a method needs them.
+    Notes
+    -----
+    **Attribute contract.** What the sorting pipeline (and anyone building a SpikeData by
+    hand) attaches so that every curation method works without extra steps. All keys are
+    optional unless a method needs them.
 
     ``neuron_attributes[i]`` (one dict per unit):
 
@@ -67,6 +68,11 @@ class SpikeData(CurationMethods):
       recording; ``rec_chunk_names`` : list of str, their names.
     - ``raw_data_filtered`` : bool -- True when ``raw_data`` is already band-pass filtered, so
       :meth:`compute_waveform_metrics` does not filter it again.
+    - ``noise_levels_uv`` : ndarray ``(channels,)`` -- set by :meth:`compute_waveform_metrics`.
+
+    ``raw_data`` may cover only parts of the recording (snippets): ``raw_time`` then gives the
+    time of every column and waveform metrics use the spikes whose window lies on contiguous
+    samples. Spike times, ``length`` and ``raw_time`` are all in ms.
 
     Examples
     --------
