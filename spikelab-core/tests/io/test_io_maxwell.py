@@ -98,27 +98,27 @@ def test_gzip_compressed_reads(tmp_path):
 
 
 def _zstd_in_fresh_interpreter(path, env_plugin_path, config_path):
-    """Read a Zstd file in a new interpreter (hdf5plugin never imported by the test process)."""
+    """open_recording on a Zstd file in a new interpreter where hdf5plugin cannot be imported."""
     import json
     import os
     import subprocess
     import sys
 
     code = f"""
-import json, os
-from spikelab.spike_sorting.io.maxwell import check_filters, configure_hdf5_plugins
-import spikelab.spike_sorting.io.maxwell as m
-import sys
+import json, sys
 sys.modules['hdf5plugin'] = None  # as if hdf5plugin were not installed
+from spikelab.spike_sorting.config import RecordingConfig
+from spikelab.spike_sorting.io import open_recording
 try:
-    m.configure_hdf5_plugins({config_path!r})
-    m.check_filters(m.Path({str(path)!r}), 'wells/well000/rec0000/groups/routed/raw', {config_path!r})
+    loaded = open_recording({str(path)!r}, RecordingConfig(hdf5_plugin_path={config_path!r}))
+    loaded.recording.get_traces(end_frame=10)
     print(json.dumps({{'ok': True}}))
 except Exception as exc:
     print(json.dumps({{'ok': False, 'type': type(exc).__name__, 'msg': str(exc),
                        'status': getattr(exc, 'status', None), 'file_path': getattr(exc, 'file_path', None)}}))
 """
     env = {k: v for k, v in os.environ.items() if k != "HDF5_PLUGIN_PATH"}
+    env["SPIKELAB_DISABLE_PLUGIN_AUTOLOAD"] = "1"
     if env_plugin_path:
         env["HDF5_PLUGIN_PATH"] = env_plugin_path
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
@@ -143,11 +143,16 @@ def test_filter_found_through_configured_plugin_path(tmp_path):
     assert _zstd_in_fresh_interpreter(path, hdf5plugin.PLUGIN_PATH, None) == {"ok": True}
 
 
-def test_zstd_file_reads_in_process(tmp_path):
+def test_zstd_file_reads_in_process_and_children_find_the_filter(tmp_path, monkeypatch):
+    import os
+
     hdf5plugin = pytest.importorskip("hdf5plugin")
+    monkeypatch.delenv("HDF5_PLUGIN_PATH", raising=False)
     path = mxw.write_new(tmp_path / "zstd.raw.h5", compression=hdf5plugin.Zstd())
     rec = open_recording(path).recording
     np.testing.assert_allclose(_row_means(rec), 512 + np.arange(8), atol=1.0)
+    # SpikeInterface workers rebuild the recording without importing hdf5plugin
+    assert hdf5plugin.PLUGIN_PATH in os.environ["HDF5_PLUGIN_PATH"].split(os.pathsep)
 
 
 def test_bad_plugin_folder_is_environment_failure(tmp_path):

@@ -201,8 +201,13 @@ def _concatenate(parts: list[BaseRecording], files: list[Path]) -> BaseRecording
                              f"{first.get_num_channels()}; concatenate only recordings of one channel map.")
         if part.get_dtype() != first.get_dtype():
             raise InputError(f"{path} stores {part.get_dtype()} but {files[0]} stores {first.get_dtype()}.")
+    import numpy as np
+
     aligned = [first]
     for part, path in zip(parts[1:], files[1:]):
+        if not np.allclose(part.get_channel_locations(), first.get_channel_locations()):
+            log.warning("concatenation_locations_differ", file=str(path), reference=str(files[0]),
+                        hint="the files were recorded with different electrode maps; units may not match across them")
         if list(part.get_channel_ids()) != list(first.get_channel_ids()):
             log.warning("concatenation_channel_ids_differ", file=str(path), reference=str(files[0]))
             part = part.rename_channels(first.get_channel_ids())

@@ -170,7 +170,11 @@ def _add_snippets(sums: np.ndarray, squares: np.ndarray, traces: np.ndarray, loc
 def noise_levels(
     recording: BaseRecording, in_uv: bool, n_chunks: int = 20, chunk_size: int = 10000, seed: int = 0
 ) -> np.ndarray:
-    """Robust noise per channel: the median over random chunks of each chunk's ``MAD / 0.6745``."""
+    """Robust noise per channel: each random chunk's ``MAD / 0.6745``, averaged over the chunks.
+
+    The definition of SpikeInterface's ``get_noise_levels(method="mad")`` and of
+    :func:`spikelab.spikedata.waveforms.noise_levels`; one chunk is in memory at a time.
+    """
     n = recording.get_num_samples()
     size = min(chunk_size, n)
     rng = np.random.default_rng(seed)
@@ -182,7 +186,7 @@ def noise_levels(
                             dtype=np.float32)
         median = np.median(traces, axis=0)
         levels.append(np.median(np.abs(traces - median), axis=0) / MAD_TO_STD)
-    return np.median(np.asarray(levels), axis=0)
+    return np.mean(np.asarray(levels), axis=0)
 
 
 def unit_summaries(stats: WaveformStats, n_units: int, n_epochs: int, nbefore: int) -> list[dict[str, Any]]:
