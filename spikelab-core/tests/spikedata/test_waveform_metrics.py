@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from spikelab import SpikeData
-from spikelab.spikedata import MissingWaveformDataError
+from spikelab.spikedata import MissingWaveformDataError, SpikeDataError
 from spikelab.spikedata.waveforms import MAD_TO_STD, noise_levels
 
 FS = 20000.0
@@ -110,3 +110,18 @@ def test_noise_levels_are_robust_to_spikes():
     data[:, ::500] = -300.0
     np.testing.assert_allclose(noise_levels(data), 4.0, rtol=0.03)
     assert MAD_TO_STD == pytest.approx(0.6745, abs=1e-4)
+
+
+def test_snippet_raw_data_with_gaps_uses_the_recording_noise_and_is_not_filtered():
+    sd, _, _ = _known_unit()
+    keep = np.zeros(sd.raw_data.shape[1], dtype=bool)
+    for t in sd.train[0][::2]:  # windows around every other spike, as the pipeline keeps them
+        centre = int(round(t * FS / 1000))
+        keep[centre - 40 : centre + 80] = True
+    snippets = SpikeData(sd.train, length=sd.length, raw_data=sd.raw_data[:, keep], raw_time=sd.raw_time[keep],
+                         metadata={"fs_Hz": FS, "raw_data_filtered": True, "noise_levels_uv": np.full(4, 5.0)})
+    out, metrics = snippets.compute_waveform_metrics()
+    assert out.neuron_attributes[0]["n_waveform_spikes"] == sd.train[0][::2].size
+    assert metrics["snr"][0] == pytest.approx(20.0, rel=0.15)
+    with pytest.raises(SpikeDataError, match="snippets"):
+        snippets.compute_waveform_metrics(bandpass=(300.0, 6000.0))

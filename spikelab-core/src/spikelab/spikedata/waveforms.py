@@ -10,6 +10,8 @@ at random with ``seed``):
 - **noise** of a channel: ``MAD / 0.6745`` (median absolute deviation from the median) of each
   of ``n_noise_chunks`` random chunks of ``noise_chunk_size`` samples of the band-passed trace,
   averaged over the chunks (SpikeInterface's ``get_noise_levels(method="mad")`` definition).
+  When ``raw_data`` is only snippets around spikes (``raw_time`` has gaps, as the pipeline
+  attaches it), ``metadata["noise_levels_uv"]`` measured on the whole recording is used instead.
 - **snr** = amplitude / noise of the primary channel (0 for a unit with no usable spike).
 - **std_norm** = standard deviation over spikes of the primary-channel waveform at the peak
   sample (``at_peak=True``), or its mean over ``[peak - window_ms_before, peak + window_ms_after]``,
@@ -102,8 +104,15 @@ def compute_waveform_metrics(
     if fs is None:
         raise SpikeDataError("Cannot tell the sampling rate of raw_data: set metadata['fs_Hz'] or raw_time.")
     band = _resolve_band(bandpass, sd.metadata, fs)
+    if band and not _is_uniform(sd.raw_time, fs):
+        raise SpikeDataError(
+            "raw_data is made of separate snippets (raw_time has gaps), which cannot be band-passed as one "
+            "trace: attach filtered snippets and set metadata['raw_data_filtered'] = True, or pass bandpass=None."
+        )
     traces = bandpass_filter(sd.raw_data, fs, band, filter_order) if band else sd.raw_data
-    noise = noise_levels(traces, n_noise_chunks, noise_chunk_size, seed)
+    noise = _snippet_noise(sd) if not _is_uniform(sd.raw_time, fs) else None
+    if noise is None:
+        noise = noise_levels(traces, n_noise_chunks, noise_chunk_size, seed)
     nbefore, nafter = int(round(ms_before * fs / 1000)), int(round(ms_after * fs / 1000))
     window = (int(round(window_ms_before * fs / 1000)), int(round(window_ms_after * fs / 1000)))
     starts = _spike_starts(sd, fs, nbefore, nbefore + nafter, max_spikes_per_unit, seed)
@@ -193,13 +202,28 @@ def noise_levels(traces: np.ndarray, n_chunks: int = 20, chunk_size: int = 10000
     return total / len(starts) / MAD_TO_STD
 
 
+def _snippet_noise(sd: SpikeData) -> np.ndarray | None:
+    """``metadata["noise_levels_uv"]`` for snippet raw_data, whose own noise is biased by spikes."""
+    noise = sd.metadata.get("noise_levels_uv")
+    if noise is not None and np.shape(noise) == (sd.raw_data.shape[0],):
+        return np.asarray(noise, dtype=np.float64)
+    log.warning("noise_from_snippets", hint="raw_data is snippets around spikes; set metadata['noise_levels_uv']")
+    return None
+
+
+def _is_uniform(raw_time: np.ndarray, fs: float) -> bool:
+    """True when ``raw_time`` is one gap-free run of samples."""
+    n = raw_time.size
+    return n < 2 or abs((raw_time[-1] - raw_time[0]) - (n - 1) * 1000.0 / fs) < 0.5 * 1000.0 / fs
+
+
 def _spike_starts(
     sd: SpikeData, fs: float, nbefore: int, width: int, max_spikes: int | None, seed: int
 ) -> list[np.ndarray]:
     """First raw_data column of each usable (and sampled) spike's window, per unit."""
     raw_time = sd.raw_time
     n = raw_time.size
-    uniform = n < 2 or abs((raw_time[-1] - raw_time[0]) - (n - 1) * 1000.0 / fs) < 0.5 * 1000.0 / fs
+    uniform = _is_uniform(raw_time, fs)
     rng = np.random.default_rng(seed)
     out = []
     for train in sd.train:
