@@ -98,8 +98,9 @@ def group_first(onsets: np.ndarray, p: EngineParams) -> np.ndarray:
 
 def gather(traces: np.ndarray, starts: np.ndarray, width: int) -> np.ndarray:
     """(channels, events, width) float32 windows of ``traces`` from ``starts`` (clipped at the edges)."""
-    idx = np.clip(starts[:, None] + np.arange(width), 0, traces.shape[1] - 1)
-    return np.asarray(traces[:, idx], dtype=np.float32)
+    idx = starts[:, None] + np.arange(width)
+    # np.take returns a C-contiguous (channels, events, width) block; fancy indexing would not.
+    return np.take(traces, idx, axis=1, mode="clip").astype(np.float32, copy=False)
 
 
 def burst_layout(onsets: np.ndarray, p: EngineParams):
