@@ -7,9 +7,21 @@ fake Docker client replays its log and copies its output files.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+
+#: Optional folder that keeps the ground truth and the reference sort between pytest sessions
+#: (for development: a Kilosort4 CPU run takes 20 s on an idle 2-core machine, minutes on a busy one).
+CACHE_ENV = "SPIKELAB_KS4_TEST_CACHE"
+
+
+def _cache_or(tmp_path_factory, name: str) -> Path:
+    cache = os.environ.get(CACHE_ENV)
+    if cache:
+        return Path(cache) / name
+    return tmp_path_factory.mktemp(f"ks4_{name}") / name
 
 GT_KWARGS = dict(
     durations=[10.0],
@@ -45,8 +57,9 @@ def ground_truth(tmp_path_factory):
     from spikeinterface.core import generate_ground_truth_recording
 
     recording, sorting = generate_ground_truth_recording(**GT_KWARGS)
-    folder = tmp_path_factory.mktemp("ks4_gt") / "recording"
-    recording.save(folder=folder, format="binary")
+    folder = _cache_or(tmp_path_factory, "recording")
+    if not (folder / "binary.json").is_file():
+        recording.save(folder=folder, format="binary", overwrite=True)
     return folder, sorting
 
 
@@ -56,8 +69,10 @@ def reference_sort(ground_truth, tmp_path_factory):
     from spikelab_ks4.runner import run
 
     recording_folder, _ = ground_truth
-    job = make_job(recording_folder, tmp_path_factory.mktemp("ks4_ref") / "sorter", nblocks=0)
-    run(job)
+    job = make_job(recording_folder, _cache_or(tmp_path_factory, "sorter"), nblocks=0)
+    if not (job.sorter_folder / "spikelab_ks4_run.json").is_file():
+        job.log_path.unlink(missing_ok=True)
+        run(job)
     return job.sorter_folder
 
 
