@@ -58,6 +58,33 @@ class FakeImages:
         return {"Id": "sha256:fake"}
 
 
+class FakeAPI:
+    """The low-level client's streaming pull (events as the engine sends them, decoded)."""
+
+    def __init__(self, images: FakeImages) -> None:
+        self._images = images
+
+    def pull(self, repository: str, tag: str | None = None, stream: bool = False, decode: bool = False, **kwargs):
+        _record("api.pull", repository=repository, tag=tag, stream=stream, decode=decode)
+        if _behaviour() == "pull_denied":
+            self._images.pull(repository, tag)  # raises the engine's 404 before any event
+        events = [{"status": f"Pulling from {repository}", "id": tag}]
+        for layer in ("a3ed95caeb02", "5f70bf18a086"):
+            events += [
+                {"status": "Pulling fs layer", "progressDetail": {}, "id": layer},
+                {"status": "Downloading", "progressDetail": {"current": 1, "total": 2}, "progress": "[==>  ]", "id": layer},
+                {"status": "Downloading", "progressDetail": {"current": 2, "total": 2}, "progress": "[=====>]", "id": layer},
+                {"status": "Download complete", "progressDetail": {}, "id": layer},
+                {"status": "Pull complete", "progressDetail": {}, "id": layer},
+            ]
+        events += [
+            {"status": "Digest: sha256:5b1f5f0d6bd5c4d9d1c3cf8e1f0a8f3b2b4f7c8e9d0a1b2c3d4e5f6a7b8c9d0e"},
+            {"status": f"Status: Downloaded newer image for {repository}:{tag}"},
+        ]
+        self._images.present = True
+        return iter(events)
+
+
 class FakeContainer:
     def __init__(self, image: str, command: list[str], volumes: dict) -> None:
         self.id = "f4k3c0nta1ner"
@@ -75,8 +102,12 @@ class FakeContainer:
     def _run(self):
         import scipy.io
 
-        entry, folder = self.command
-        assert entry == COMPILED_ENTRY, self.command
+        if self.command[0] == "sh":  # sh -c '<entry> "$0"; ...; chown -R "$1" "$0"' <folder> <owner>
+            _, flag, script, folder, owner = self.command
+            assert flag == "-c" and script.startswith(COMPILED_ENTRY + ' "$0"') and 'chown -R "$1" "$0"' in script
+        else:
+            (entry, folder), owner = self.command, None
+            assert entry == COMPILED_ENTRY, self.command
         output = self._to_host(folder)
         mat = scipy.io.loadmat(str(output / "ops.mat"), simplify_cells=True)["ops"]
         ops = {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in mat.items()}
@@ -92,6 +123,8 @@ class FakeContainer:
         except FileNotFoundError as exc:
             lines.append(ks2_fake_engine.DASHES + f"Could not open {exc.filename} for reading.")
             self.exit_code = 1
+        if owner is not None:
+            _record("container.chown", owner=owner, folder=folder)
         for line in lines:
             yield (line + "\n").encode()
 
@@ -138,6 +171,7 @@ class FakeDockerClient:
     def __init__(self) -> None:
         self.images = FakeImages()
         self.containers = FakeContainers()
+        self.api = FakeAPI(self.images)
 
     def ping(self) -> bool:
         return True

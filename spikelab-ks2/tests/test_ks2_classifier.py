@@ -1,3 +1,4 @@
+# ruff: noqa: W291 -- the excerpts keep the trailing spaces Kilosort2 prints ("... \n")
 """``classify_ks2_failure`` on real Kilosort2 / MATLAB text.
 
 Log excerpts are users' reports (MouseLand/Kilosort issue numbers, unless another repository is
@@ -239,3 +240,12 @@ def test_public_import_and_plugin_chain(tmp_path):
     assert classify_ks2_failure(tmp_path, docker_down) is None
     generic = get_plugin_manager().classify_failure("kilosort2", tmp_path, docker_down, "")
     assert isinstance(generic, ex.DockerEnvironmentError)
+
+
+def test_error_raised_by_the_runner_survives_the_child_wrapper(tmp_path):
+    original = ex.DockerEnvironmentError(
+        "Docker failed while pulling the image", sorter="kilosort2", reason="image_pull_failed", image="lab/ks2:v1"
+    )
+    wrapper = ex.SorterProcessError("kilosort2 failed: DockerEnvironmentError", sorter="kilosort2", exit_code=1)
+    wrapper.__cause__ = original
+    assert classify(tmp_path, "docker pull lab/ks2:v1: v1 Pulling from lab/ks2\n", wrapper) is original

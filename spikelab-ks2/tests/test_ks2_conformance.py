@@ -19,7 +19,7 @@ def _has_sort_recording() -> bool:
 class TestKilosort2Conformance(BackendConformance):
     backend_name = "kilosort2"
     can_run_here = _has_sort_recording()  # MATLAB is the fake on PATH, set up below
-    run_overrides = {"n_jobs": 1}
+    run_overrides = {"n_jobs": 1, "create_figures": False}
     failure_samples = {
         "Error using  * \nOut of memory on device. To view more detail about available memory on the GPU, "
         "use 'gpuDevice()'. If the problem persists, reset the GPU by calling\n'gpuDevice(1)'.\n": "oom_gpu",

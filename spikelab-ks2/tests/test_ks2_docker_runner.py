@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 import signal
 
+import ks2_fake_docker
 import pytest
 import scipy.io
 
-import ks2_fake_docker
 from spikelab.spike_sorting import _exceptions as ex
 from spikelab_ks2 import _runlog, docker_runner, plugin
 from spikelab_ks2.params import DEFAULT_DOCKER_IMAGE
@@ -24,11 +24,15 @@ def test_compiled_image_sorts_with_gpu_and_read_only_input(ground_truth, fake_do
     job = make_job(ground_truth["int16_folder"], use_docker=True, docker_client_factory=FACTORY)
     plugin.run(job)
 
-    pulls = _calls(fake_docker, "images.pull")
-    assert pulls == [{"event": "images.pull", "repository": DEFAULT_DOCKER_IMAGE.split(":")[0], "tag": "latest"}]
+    (pull,) = _calls(fake_docker, "api.pull")
+    assert (pull["repository"], pull["tag"]) == (DEFAULT_DOCKER_IMAGE.split(":")[0], "latest")
+    log_text = (job.sorter_folder / "kilosort2.log").read_text()
+    assert "Pull complete" in log_text, "pull progress reaches the log the inactivity watchdog reads"
     (run,) = _calls(fake_docker, "containers.run")
     assert run["image"] == DEFAULT_DOCKER_IMAGE
-    assert run["command"] == ["ks2_compiled", docker_runner.CONTAINER_OUTPUT]
+    assert run["command"][:2] == ["sh", "-c"] and run["command"][3] == docker_runner.CONTAINER_OUTPUT
+    (chown,) = _calls(fake_docker, "container.chown")
+    assert chown["owner"] == f"{os.getuid()}:{os.getgid()}", "output is handed back to the host user"
     modes = {spec["bind"]: spec["mode"] for spec in run["volumes"].values()}
     assert modes == {docker_runner.CONTAINER_OUTPUT: "rw", docker_runner.CONTAINER_INPUT: "ro"}
     assert str(ground_truth["int16_folder"].resolve()) in run["volumes"]
@@ -42,7 +46,7 @@ def test_compiled_image_sorts_with_gpu_and_read_only_input(ground_truth, fake_do
     assert ops["fproc"] == docker_runner.CONTAINER_OUTPUT + "/temp_wh.dat"
     sorting = plugin.read_sorting(job.sorter_folder)
     assert sorting.get_num_units() == ground_truth["sorting"].get_num_units()
-    assert "Saving results to Phy" in (job.sorter_folder / "kilosort2.log").read_text()
+    assert "Saving results to Phy" in log_text
 
 
 def test_custom_image_and_pinned_gpu(ground_truth, fake_docker, make_job, monkeypatch):
@@ -53,11 +57,13 @@ def test_custom_image_and_pinned_gpu(ground_truth, fake_docker, make_job, monkey
         docker_image="lab/ks2-compiled:2024.1",
         docker_client_factory=FACTORY,
         docker_gpu_device_ids=[1],
+        docker_chown_output=False,
     )
     plugin.run(job)
 
-    assert not _calls(fake_docker, "images.pull"), "a present image is not pulled again"
+    assert not _calls(fake_docker, "api.pull"), "a present image is not pulled again"
     (run,) = _calls(fake_docker, "containers.run")
+    assert run["command"] == ["ks2_compiled", docker_runner.CONTAINER_OUTPUT]
     assert run["image"] == "lab/ks2-compiled:2024.1"
     assert run["device_requests"][0]["DeviceIDs"] == ["1"]
     # the float recording was copied next to the output, so only the output folder is mounted

@@ -11,13 +11,12 @@ import sys
 import time
 from pathlib import Path
 
+import ks2_fake_matlab
 import numpy as np
 import pytest
 
-import ks2_fake_matlab
 from spikelab.spike_sorting import _exceptions as ex
 from spikelab_ks2 import plugin
-from spikelab_ks2.params import NT_DEFAULT
 
 
 def _truth_counts(ground_truth) -> dict:

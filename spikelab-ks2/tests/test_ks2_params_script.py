@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import ks2_fake_matlab
 import numpy as np
 import pytest
 import scipy.io
 
-import ks2_fake_matlab
 from spikelab.errors import ConfigError
 from spikelab.plugins import get_plugin_manager
 from spikelab_ks2.params import DEFAULT_PARAMS, build_ops, resolve_nt, wave_length

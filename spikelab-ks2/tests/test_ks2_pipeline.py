@@ -30,6 +30,7 @@ def test_sort_recording_with_kilosort_path(ground_truth, fake_matlab, kilosort_t
         intermediate_folders=[tmp_path / "inter"],
         results_folders=[tmp_path / "results"],
         n_jobs=1,
+        create_figures=False,
     )
     assert len(results) == 1
     assert results[0].N >= 1, "the generated units survive curation"
@@ -51,9 +52,13 @@ def test_gpu_oom_is_retried_with_a_smaller_nt(ground_truth, fake_matlab, kilosor
         results_folders=[tmp_path / "results"],
         out_results=out_results,
         n_jobs=1,
+        create_figures=False,
     )
     assert results[0].N >= 1
-    assert out_results[0].retries_used == 2  # 65600 -> 32800 -> 16384
+    attempts = out_results[0].attempts
+    assert [a.status for a in attempts] == ["oom_gpu", "oom_gpu", "success"]
+    assert [a.params.get("NT") for a in attempts] == [None, 32800, 16384]  # None: Kilosort2's 65600
+    assert out_results[0].retries_used == 2
     logs = sorted((tmp_path / "results" / "sorter_logs").glob("attempt*_kilosort2.log"))
     assert len(logs) == 3
     assert "Out of memory on device" in logs[0].read_text()
@@ -83,7 +88,9 @@ def test_docker_preset_end_to_end(ground_truth, fake_docker, tmp_path):
 
     results = sort_recording(
         [ground_truth["recording"]],
-        config=KILOSORT2_DOCKER.override(docker_client_factory="ks2_fake_docker.make_client", n_jobs=1),
+        config=KILOSORT2_DOCKER.override(
+            docker_client_factory="ks2_fake_docker.make_client", n_jobs=1, create_figures=False
+        ),
         intermediate_folders=[tmp_path / "inter"],
         results_folders=[tmp_path / "results"],
     )

@@ -71,6 +71,18 @@ _CUDA_FAULT = re.compile(
 )
 
 
+def _classified_in_chain(exc: BaseException | None):
+    """A classified error raised by the runner itself (Docker, preflight), even when the sorter's
+    child process wrapped it in a SorterProcessError."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, ex.SpikeSortingClassifiedError):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
 def _current_run(log_text: str) -> str:
     start = log_text.rfind(RUN_MARKER)
     return log_text if start < 0 else log_text[start:]
@@ -136,8 +148,9 @@ def classify_ks2_failure(output_folder: Path | str | None, exc: BaseException | 
     -------
     SpikeSortingClassifiedError or None
     """
-    if isinstance(exc, ex.SpikeSortingClassifiedError):
-        return exc
+    already = _classified_in_chain(exc)
+    if already is not None:
+        return already
     log_text, log_path = read_sorter_log(output_folder, [LOG_NAME])
     run_text = _current_run(log_text)
     text = run_text + "\n" + exception_chain_text(exc)

@@ -3,13 +3,16 @@
 The host writes the int16 binary, ``chanMap.mat`` and ``ops.mat``; the container (the MATLAB
 Runtime, no licence needed) runs ``ks2_compiled <output folder>``, which loads both files from
 that folder and writes the phy files next to them. The binary's folder is mounted read-only, the
-sorter folder read-write; the container gets the GPU(s) through a device request. Its log streams
-into ``kilosort2.log``; SIGTERM stops the container.
+sorter folder read-write; the container gets the GPU(s) through a device request. The image pull
+and the container's log stream into ``kilosort2.log``; SIGTERM stops the container. The container
+runs as root (the MATLAB Runtime wants a writable home), then hands the output back to the host
+user with ``chown``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import time
 from pathlib import Path
@@ -94,7 +97,24 @@ def make_client(params: dict[str, Any]) -> Any:
     return client
 
 
-def ensure_image(client: Any, image: str, pull: bool) -> None:
+def _pull(client: Any, repository: str, tag: str, sorter_log: _runlog.SorterLog | None) -> None:
+    """Pull one tag; with the low-level API, progress goes to the sorter log (the inactivity
+    watchdog sees a long pull as progress, not as a hang)."""
+    api = getattr(client, "api", None)
+    if api is None or sorter_log is None:
+        client.images.pull(repository, tag=tag)
+        return
+    last: dict[str, str] = {}
+    for event in api.pull(repository, tag=tag, stream=True, decode=True):
+        if event.get("error"):
+            raise RuntimeError(event["error"])
+        layer, status = str(event.get("id", "")), str(event.get("status", ""))
+        if status and last.get(layer) != status:
+            last[layer] = status
+            sorter_log.write(f"docker pull {repository}:{tag}: {layer} {status}\n".replace("  ", " "))
+
+
+def ensure_image(client: Any, image: str, pull: bool, sorter_log: _runlog.SorterLog | None = None) -> None:
     """Make sure ``image`` is present, pulling it (one tag, never all) when allowed."""
     try:
         client.images.get(image)
@@ -108,9 +128,26 @@ def ensure_image(client: Any, image: str, pull: bool) -> None:
     repository, tag = split_image(image)
     log.info("ks2_docker_pull", image=image)
     try:
-        client.images.pull(repository, tag=tag)
+        _pull(client, repository, tag, sorter_log)
     except Exception as exc:
         raise docker_error(exc, image, "pulling the image") from exc
+
+
+def container_command(owner: str | None) -> list[str]:
+    """The compiled Kilosort2 entry; with ``owner`` ("uid:gid") the output is handed back to the
+    host user afterwards (the container runs as root, and root-owned files would block the
+    next attempt's clean-up)."""
+    if owner is None:
+        return [COMPILED_ENTRY, CONTAINER_OUTPUT]
+    script = f'{COMPILED_ENTRY} "$0"; status=$?; chown -R "$1" "$0"; exit $status'
+    return ["sh", "-c", script, CONTAINER_OUTPUT, owner]
+
+
+def host_owner() -> str | None:
+    """``"uid:gid"`` of this process, or None where there are no POSIX ids (Windows)."""
+    if not hasattr(os, "getuid"):
+        return None
+    return f"{os.getuid()}:{os.getgid()}"
 
 
 def gpu_request(device_ids: list[str] | None) -> Any:
@@ -141,10 +178,11 @@ def _stop_container(container: Any) -> None:
 
 def run_container(client: Any, image: str, *, volumes: dict, params: dict, sorter_log: _runlog.SorterLog) -> int:
     """Run the compiled Kilosort2, streaming its log; the container is always removed."""
+    owner = host_owner() if params.get("docker_chown_output", True) else None
     try:
         container = client.containers.run(
             image,
-            command=[COMPILED_ENTRY, CONTAINER_OUTPUT],
+            command=container_command(owner),
             detach=True,
             volumes=volumes,
             working_dir=CONTAINER_OUTPUT,
@@ -186,35 +224,34 @@ def run_docker(job: SortJob) -> None:
     raise_if_not_ready(param_problems(params), dependency="Kilosort2 parameters")
     image = job.config.sorter.docker_image or DEFAULT_DOCKER_IMAGE
     client = make_client(params)
-    ensure_image(client, image, bool(params.get("docker_pull", True)))
-
-    binary = prepare_binary(si.load(job.recording_folder), folder, seed=job.config.execution.random_seed)
-    write_channel_map(folder, binary.locations, binary.sampling_frequency)
-    inside_path, volumes = container_binary_path(binary.path, folder)
-    ops = build_ops(
-        params,
-        num_channels=binary.num_channels,
-        sampling_frequency=binary.sampling_frequency,
-        binary_path=inside_path,
-        output_folder=CONTAINER_OUTPUT,
-    )
-    write_ops_mat(folder, ops)
-    _runlog.write_run_record(
-        folder,
-        {
-            "how": "docker",
-            "image": image,
-            "params": params,
-            "ops": {k: v for k, v in ops.items() if k != "trange"},
-            "binary_path": str(binary.path),
-            "binary_copied": binary.copied,
-            "gain_to_int16": binary.gain_to_int16,
-            "channel_ids": binary.channel_ids,
-            "volumes": volumes,
-        },
-    )
-    started = time.monotonic()
     with _runlog.SorterLog(folder, job.log_path, f"Docker image {image}") as sorter_log:
+        ensure_image(client, image, bool(params.get("docker_pull", True)), sorter_log)
+        binary = prepare_binary(si.load(job.recording_folder), folder, seed=job.config.execution.random_seed)
+        write_channel_map(folder, binary.locations, binary.sampling_frequency)
+        inside_path, volumes = container_binary_path(binary.path, folder)
+        ops = build_ops(
+            params,
+            num_channels=binary.num_channels,
+            sampling_frequency=binary.sampling_frequency,
+            binary_path=inside_path,
+            output_folder=CONTAINER_OUTPUT,
+        )
+        write_ops_mat(folder, ops)
+        _runlog.write_run_record(
+            folder,
+            {
+                "how": "docker",
+                "image": image,
+                "params": params,
+                "ops": {k: v for k, v in ops.items() if k != "trange"},
+                "binary_path": str(binary.path),
+                "binary_copied": binary.copied,
+                "gain_to_int16": binary.gain_to_int16,
+                "channel_ids": binary.channel_ids,
+                "volumes": volumes,
+            },
+        )
+        started = time.monotonic()
         exit_code = run_container(client, image, volumes=volumes, params=params, sorter_log=sorter_log)
         log.info("ks2_container_finished", exit_code=exit_code, seconds=round(time.monotonic() - started, 1))
         if exit_code != 0:

@@ -60,6 +60,7 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "docker_client_factory": "docker.from_env",
     "docker_gpu_device_ids": None,
     "docker_pull": True,
+    "docker_chown_output": True,
 }
 
 PARAM_DESCRIPTIONS: dict[str, str] = {
@@ -89,6 +90,7 @@ PARAM_DESCRIPTIONS: dict[str, str] = {
     "docker_client_factory": "Dotted path of a callable returning a Docker client ('docker.from_env').",
     "docker_gpu_device_ids": "GPU ids given to the container (e.g. ['0']); None gives all GPUs.",
     "docker_pull": "Pull the image when it is not present locally.",
+    "docker_chown_output": "Give the container's output files to the host user afterwards (POSIX hosts).",
 }
 
 
