@@ -28,3 +28,26 @@ def spawn_tree_then_hang(job) -> None:
     (job.sorter_folder / "pids.txt").write_text(" ".join(map(str, pids)))
     print("helpers started", flush=True)
     time.sleep(600)
+
+
+def ignore_sigterm_then_hang(job) -> None:
+    """A runner deaf to SIGTERM: only SIGKILL stops it."""
+    import signal
+
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    print("ignoring SIGTERM", flush=True)
+    time.sleep(600)
+
+
+def clean_up_on_sigterm_then_hang(job) -> None:
+    """A runner that, like the Docker runners, needs a moment on SIGTERM to stop what it started."""
+    import signal
+
+    def handler(signum, frame):
+        time.sleep(1.0)  # e.g. container.stop()
+        (job.sorter_folder / "cleaned_up").write_text("yes")
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, handler)
+    print("started", flush=True)
+    time.sleep(600)

@@ -5,8 +5,6 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import attrs
-import psutil
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -62,21 +60,3 @@ def make_job(saved_recording, tmp_path, fake_backend_obj):
 
 def _folder_of(recording) -> Path:
     return Path(recording._kwargs["folder_path"])
-
-
-def with_gpu(backend):
-    """The fake backend declaring that it needs a GPU."""
-    return attrs.evolve(backend, needs_gpu=lambda config: True)
-
-
-def assert_no_orphans(pids):
-    """Every pid is gone (or a zombie awaiting its reaper outside our tree)."""
-    alive = []
-    for pid in pids:
-        try:
-            proc = psutil.Process(pid)
-            if proc.status() != psutil.STATUS_ZOMBIE:
-                alive.append((pid, proc.name(), proc.status()))
-        except psutil.NoSuchProcess:
-            continue
-    assert not alive, f"processes survived the stop: {alive}"

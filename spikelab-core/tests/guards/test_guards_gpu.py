@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import attrs
 import pytest
-from conftest import assert_no_orphans, with_gpu
+from _guards_helpers import assert_no_orphans, with_gpu
 
 from spikelab.spike_sorting._exceptions import GpuMemoryWatchdogError, GpuThermalWatchdogError
 from spikelab.spike_sorting.child import run_in_child

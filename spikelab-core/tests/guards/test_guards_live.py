@@ -7,7 +7,7 @@ import time
 
 import psutil
 import pytest
-from conftest import assert_no_orphans
+from _guards_helpers import assert_no_orphans
 
 from spikelab.spike_sorting._exceptions import (
     DiskExhaustionError,
@@ -204,3 +204,27 @@ def test_healthy_sort_is_not_disturbed_and_stays_silent(make_job):
     assert (job.sorter_folder / "spike_times.npy").is_file()
     assert read_events(context.results_folder) == []
     assert all(w.tripped() is None for w in watchdogs)
+
+
+@pytest.mark.parametrize("runner_name", ["ignore_sigterm_then_hang", "clean_up_on_sigterm_then_hang"])
+def test_sigterm_first_then_sigkill_after_the_grace(make_job, runner_name):
+    import _guards_runners
+
+    job, context = make_job(**knobs(sorter_inactivity_timeout=True, sorter_inactivity_base_s=2.0,
+                                    sorter_inactivity_per_min_s=0.0, sorter_inactivity_max_s=2.0))
+    watchdogs = build_watchdogs(context)
+    with pytest.raises(SorterTimeoutError):
+        run_in_child(getattr(_guards_runners, runner_name), job, sorter="fake", watchdogs=watchdogs,
+                     kill_grace_s=2.0)
+    assert_no_orphans([w.pid for w in watchdogs])
+    cleaned = (job.sorter_folder / "cleaned_up").is_file()
+    assert cleaned == (runner_name == "clean_up_on_sigterm_then_hang")
+
+
+def test_docker_runs_get_time_to_stop_their_container(make_job):
+    from spikelab.spike_sorting.builtin_run import kill_grace_s
+
+    host_job, _ = make_job()
+    assert kill_grace_s(host_job) == 3.0
+    docker_job, _ = make_job(use_docker=True)
+    assert kill_grace_s(docker_job) == 15.0  # docker_stop_timeout_s (10 s) + margin

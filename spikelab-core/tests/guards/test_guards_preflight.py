@@ -10,7 +10,7 @@ import textwrap
 
 import attrs
 import pytest
-from conftest import with_gpu
+from _guards_helpers import with_gpu
 
 from spikelab.errors import InputError
 from spikelab.spike_sorting._exceptions import (

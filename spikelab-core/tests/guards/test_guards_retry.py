@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import attrs
 import pytest
-from conftest import with_gpu
+from _guards_helpers import with_gpu
 
 from spikelab.plugins import get_plugin_manager
 from spikelab.spike_sorting._exceptions import (

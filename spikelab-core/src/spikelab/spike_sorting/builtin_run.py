@@ -21,5 +21,18 @@ def spikelab_run_sort(backend: SorterBackend, job: SortJob, watchdogs: Sequence[
     if job.config.execution.isolation == "inline":
         run_inline(backend.run, job)
     else:
-        run_in_child(backend.run, job, sorter=backend.name, watchdogs=watchdogs)
+        run_in_child(
+            backend.run, job, sorter=backend.name, watchdogs=watchdogs, kill_grace_s=kill_grace_s(job)
+        )
     return job.sorter_folder
+
+
+def kill_grace_s(job: SortJob) -> float:
+    """Seconds between SIGTERM and SIGKILL when a watchdog stops this sort.
+
+    A Docker runner stops its container on SIGTERM (``docker_stop_timeout_s``, 10 s by default);
+    it gets that long plus a margin, so no container outlives a stopped sort.
+    """
+    if job.config.sorter.use_docker:
+        return max(3.0, float(job.params.get("docker_stop_timeout_s", 10.0)) + 5.0)
+    return 3.0

@@ -8,6 +8,9 @@ The child's stdout and stderr (file descriptors, so C extensions and MATLAB too)
 to the job's log. A failure in the child comes back as a :class:`SorterProcessError` carrying
 the child's traceback text and exit code, chained from the original exception when it can be
 unpickled; a tripped watchdog kills the whole process tree and raises its classified error.
+
+The child leads its own session, so stopping it also reaches helpers that escaped the process
+tree by double-forking; whatever is left of the session after the child exits is stopped too.
 """
 
 from __future__ import annotations
@@ -39,8 +42,24 @@ log = structlog.get_logger("spikelab.sort")
 _RESULT_NAME = ".spikelab_child_outcome.pkl"
 
 
+def _die_with_parent() -> None:
+    """Ask Linux to SIGTERM this child if the process that started it dies (e.g. a killed Dask
+    worker), so an orphaned sorter never keeps writing into a folder a retry is using."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    with contextlib.suppress(Exception):
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
+        if os.getppid() == 1:  # the parent died before prctl took effect
+            os._exit(1)
+
+
 def _child_main(job_file: str) -> int:
     """Entry of the child process: ``python -m spikelab.spike_sorting.child JOB.pkl``."""
+    _die_with_parent()
     with open(job_file, "rb") as handle:
         run, job, outcome_path = pickle.load(handle)
     logging.basicConfig(
@@ -153,8 +172,25 @@ def run_in_child(
     sorter: str,
     watchdogs: Sequence[Watchdog] = (),
     poll_interval_s: float = 0.2,
+    kill_grace_s: float = 3.0,
 ) -> None:
     """Run ``run(job)`` in a spawned child process, guarded by ``watchdogs``.
+
+    Parameters
+    ----------
+    run : callable
+        The backend's runner, a module-level function (pickled by reference).
+    job : SortJob
+        The sort to run; the child's output is appended to ``job.log_path``.
+    sorter : str
+        The backend's name (evidence on errors).
+    watchdogs : sequence of Watchdog
+        Started once the child runs, polled every ``poll_interval_s``, stopped in every case.
+    poll_interval_s : float, default: 0.2
+        How often tripped watchdogs and the child's exit are checked.
+    kill_grace_s : float, default: 3.0
+        Time between SIGTERM and SIGKILL when the child's tree is stopped (a Docker runner
+        needs long enough to stop its container).
 
     Raises
     ------
@@ -202,7 +238,7 @@ def run_in_child(
             for watchdog in started:
                 error = watchdog.tripped()
                 if error is not None:
-                    killed = _stop_child(process)
+                    killed = _stop_child(process, kill_grace_s)
                     log.warning(
                         "sorter_stopped_by_watchdog",
                         sorter=sorter,
@@ -214,14 +250,14 @@ def run_in_child(
             if process.returncode is not None:
                 break
     except BaseException:
-        _stop_child(process)
+        _stop_child(process, kill_grace_s)
         raise
     finally:
         for watchdog in started:
             with contextlib.suppress(Exception):
                 watchdog.stop()
     job_file.unlink(missing_ok=True)
-    leftovers = _stop_child(process)
+    leftovers = _stop_child(process, kill_grace_s)
     if leftovers:
         log.warning("sorter_leftover_processes_stopped", sorter=sorter, pids=leftovers)
     if process.returncode == 0:
