@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from spikelab.cli import export_command, plugins_command
+from spikelab.cli import demo_command, export_command, plugins_command, report_command, sort_command
 from spikelab.cli.commands import Command
 from spikelab.plugins import hookimpl
 
@@ -23,5 +23,29 @@ def spikelab_register_commands(register) -> None:
             help="Export sorted units to phy, NWB or a SpikeInterface folder.",
             configure=export_command.configure,
             run=export_command.run,
+        )
+    )
+    register(
+        Command(
+            name="sort",
+            help="Sort recordings: spikelab sort FILES... --sorter NAME [--preset P] [--set key=value ...].",
+            configure=sort_command.configure,
+            run=sort_command.run,
+        )
+    )
+    register(
+        Command(
+            name="report",
+            help="Rebuild sorting_report.md and its figures from a results folder.",
+            configure=report_command.configure,
+            run=report_command.run,
+        )
+    )
+    register(
+        Command(
+            name="demo",
+            help="Sort a generated Maxwell recording with known units and print the accuracy.",
+            configure=demo_command.configure,
+            run=demo_command.run,
         )
     )

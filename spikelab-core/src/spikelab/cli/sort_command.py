@@ -1,0 +1,55 @@
+"""``spikelab sort FILES... --sorter NAME [--preset P] [--set key=value ...]``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+
+def parse_assignments(pairs: list[str]) -> dict[str, Any]:
+    """``["fr_min=0.1", "use_docker=true", "kilosort_path=/opt/ks"]`` -> typed values (JSON, else text)."""
+    values: dict[str, Any] = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise argparse.ArgumentTypeError(f"--set expects key=value, got {pair!r}")
+        key, raw = pair.split("=", 1)
+        try:
+            values[key.strip()] = json.loads(raw)
+        except ValueError:
+            values[key.strip()] = raw
+    return values
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("files", nargs="+", help="Recording files or folders (a folder is concatenated).")
+    parser.add_argument("--sorter", help="Backend name (kilosort4, kilosort2, rt_sort, ...).")
+    parser.add_argument("--preset", help="Start from this preset (KILOSORT4, RT_SORT_MEA, ...).")
+    parser.add_argument(
+        "--set", dest="assignments", action="append", default=[], metavar="KEY=VALUE",
+        help="Override a configuration knob by its flat name; repeatable (values are JSON or text).",
+    )
+    parser.add_argument("--intermediate", nargs="+", help="Intermediate folder per recording.")
+    parser.add_argument("--results", nargs="+", help="Results folder per recording.")
+
+
+def run(args: argparse.Namespace) -> int:
+    from spikelab.spike_sorting import sort_recording
+    from spikelab.spike_sorting.config import get_preset
+
+    overrides = parse_assignments(args.assignments)
+    overrides["raise_on_failure"] = False
+    config = get_preset(args.preset) if args.preset else None
+    results: list = []
+    sort_recording(
+        args.files, sorter=args.sorter, config=config, intermediate_folders=args.intermediate,
+        results_folders=args.results, out_results=results, **overrides,
+    )
+    width = max(len(r.rec_name) for r in results)
+    for result in results:
+        units = "-" if result.n_curated_units is None else f"{result.n_curated_units} units"
+        line = f"{result.rec_name:<{width}}  {result.status:<16} {units:<10} {result.results_folder}"
+        if not result.ok:
+            line += f"\n{'':<{width}}  {result.error_class}: {(result.error_message or '')[:300]}"
+        print(line)
+    return 0 if all(r.ok for r in results) else 1
