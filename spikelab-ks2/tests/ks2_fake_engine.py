@@ -88,6 +88,7 @@ def write_phy(ops: dict, output: Path, data: np.ndarray, chanmap: dict, samples:
     counts = np.bincount(cluster, minlength=len(unit_ids))
     good = [bool(c >= 20) and i != len(unit_ids) - 1 for i, c in enumerate(counts)]  # last one 'mua'
     _write_tsv(output / "cluster_KSLabel.tsv", "cluster_id\tKSLabel", [f"{i}\t{'good' if g else 'mua'}" for i, g in enumerate(good)])
+    (output / "cluster_group.tsv").write_bytes((output / "cluster_KSLabel.tsv").read_bytes())  # rezToPhy copies it
     _write_tsv(output / "cluster_ContamPct.tsv", "cluster_id\tContamPct", [f"{i}\t{2.5:.1f}" for i in range(len(unit_ids))])
     _write_tsv(output / "cluster_Amplitude.tsv", "cluster_id\tAmplitude", [f"{i}\t{float(np.ptp(t)):.1f}" for i, t in enumerate(templates)])
     name = Path(str(ops["fbinary"])).name

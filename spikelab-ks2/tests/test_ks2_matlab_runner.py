@@ -91,6 +91,15 @@ def test_old_matlab_runs_with_r_flag(ground_truth, fake_matlab, kilosort_tree, m
     assert plugin.read_sorting(job.sorter_folder).get_num_units() == 6
 
 
+def test_keep_good_only_drops_units_kilosort2_labels_mua(ground_truth, fake_matlab, kilosort_tree, make_job):
+    job = make_job(ground_truth["int16_folder"], kilosort_path=str(kilosort_tree), keep_good_only=True)
+    plugin.run(job)
+    labels = (job.sorter_folder / "cluster_KSLabel.tsv").read_text().split()
+    n_good = labels.count("good")
+    assert 0 < n_good < ground_truth["sorting"].get_num_units()
+    assert plugin.read_sorting(job.sorter_folder).get_num_units() == n_good
+
+
 def test_unrecognised_failure_raises_with_the_log_tail(
     ground_truth, fake_matlab, kilosort_tree, make_job, monkeypatch
 ):
