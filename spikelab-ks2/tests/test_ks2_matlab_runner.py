@@ -60,6 +60,21 @@ def test_float_recording_is_copied_to_scaled_int16(ground_truth, fake_matlab, ki
     assert np.std(written[:20000]) > 5, "noise must span several int16 steps, not round to zero"
 
 
+def test_unsigned_counts_are_shifted_exactly(ground_truth, fake_matlab, kilosort_tree, make_job, tmp_path):
+    import spikeinterface.preprocessing as spre
+
+    counts = spre.scale(ground_truth["recording"], gain=10.0, offset=2048.0, dtype="uint16")  # a 12-bit ADC
+    folder = tmp_path / "uint16"
+    counts.save(folder=folder, format="binary", n_jobs=1, progress_bar=False)
+    job = make_job(folder, kilosort_path=str(kilosort_tree))
+    plugin.run(job)
+
+    written = np.memmap(job.sorter_folder / "recording.dat", dtype=np.int16, mode="r").reshape(-1, 16)
+    original = counts.get_traces(start_frame=0, end_frame=5000).astype(np.int64)
+    np.testing.assert_array_equal(written[:5000], original - 32768)
+    assert plugin.read_sorting(job.sorter_folder).get_num_units() == ground_truth["sorting"].get_num_units()
+
+
 def test_config_carries_the_pipeline_parameters(ground_truth, fake_matlab, kilosort_tree, make_job):
     job = make_job(
         ground_truth["int16_folder"],

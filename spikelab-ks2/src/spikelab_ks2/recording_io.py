@@ -1,4 +1,10 @@
-"""The int16 binary Kilosort2 reads: the job's own file when it already is one, else a scaled copy."""
+"""The int16 binary Kilosort2 reads: the job's own file when it already is one, else a copy.
+
+Kilosort2 reads raw int16 only. The copy (``recording.dat`` in the sorter folder) keeps int16 data
+as is, shifts unsigned 8/16-bit counts by their midpoint (exact), and scales floats and wider
+integers so the noise spans about :data:`NOISE_STEPS` steps without clipping the peaks. Kilosort2
+filters and whitens the data itself, so only the quantisation matters, not the scale.
+"""
 
 from __future__ import annotations
 
@@ -109,19 +115,28 @@ def prepare_binary(recording: BaseRecording, sorter_folder: Path, *, n_jobs: int
         log.info("ks2_binary_reused", path=str(path))
         return BinaryInput(path=path, copied=False, **common)
 
-    gain = 1.0
-    source = recording
-    if np.dtype(recording.get_dtype()).kind == "f":
+    gain, offset = 1.0, 0.0
+    dtype = np.dtype(recording.get_dtype())
+    if dtype == np.int16:
+        source = recording
+    elif dtype.kind == "u" and dtype.itemsize <= 2:
+        # unsigned ADC counts (Maxwell's uint16): shifting by the midpoint keeps every step exactly
+        import spikeinterface.preprocessing as spre
+
+        offset = -float(2 ** (8 * dtype.itemsize - 1))
+        source = spre.scale(recording, gain=1.0, offset=offset, dtype="int16")
+    else:
+        # floats (µV) and wider integers: scale so the noise spans NOISE_STEPS int16 steps
         import spikeinterface.preprocessing as spre
 
         gain = _float_gain(recording, seed)
         source = spre.scale(recording, gain=gain, offset=0.0, dtype="int16")
-    elif np.dtype(recording.get_dtype()) != np.int16:
-        source = recording.astype("int16")
     path = (sorter_folder / RECORDING_DAT).resolve()
     tmp = path.with_name("recording.partial.dat")  # SpikeInterface keeps .dat, appends .raw to others
     write_binary_recording(source, file_paths=[tmp], dtype="int16", n_jobs=n_jobs, progress_bar=False)
     tmp.replace(path)
-    (sorter_folder / "recording_dat.json").write_text(json.dumps({"gain_to_int16": gain}))
-    log.info("ks2_binary_written", path=str(path), gain_to_int16=gain)
+    (sorter_folder / "recording_dat.json").write_text(
+        json.dumps({"source_dtype": dtype.name, "gain_to_int16": gain, "offset_to_int16": offset})
+    )
+    log.info("ks2_binary_written", path=str(path), source_dtype=dtype.name, gain_to_int16=gain, offset=offset)
     return BinaryInput(path=path, copied=True, gain_to_int16=gain, **common)
