@@ -28,7 +28,7 @@ _ROBUST_K = 4.0
 _ROBUST_ITER = 3
 _RESUME_K = 4.0
 _LENGTH_QUANTUM = 8
-_WINDOW_BUDGET = 8_000_000  # float32 elements per batch window
+_WINDOW_BUDGET = 1_000_000  # float32 elements per batch window: small blocks stay in cache and reuse heap pages
 
 
 @attrs.frozen
