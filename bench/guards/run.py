@@ -50,10 +50,20 @@ def _job(backend, recording_folder: Path, folder: Path, duration_s: float, **fla
     from spikelab.spike_sorting.guards.base import WatchContext
 
     config = SortingPipelineConfig().override(sorter="fake", **flat)
-    job = SortJob(recording_folder=recording_folder, sorter_folder=folder / "sorter", log_path=folder / "sorter" / "fake.log",
-                  params=backend.resolve_params(config), config=config)
-    context = WatchContext(config=config, backend=backend, job=job, recording_duration_s=duration_s,
-                           results_folder=folder / "results")
+    job = SortJob(
+        recording_folder=recording_folder,
+        sorter_folder=folder / "sorter",
+        log_path=folder / "sorter" / "fake.log",
+        params=backend.resolve_params(config),
+        config=config,
+    )
+    context = WatchContext(
+        config=config,
+        backend=backend,
+        job=job,
+        recording_duration_s=duration_s,
+        results_folder=folder / "results",
+    )
     return job, context
 
 
@@ -79,21 +89,25 @@ def bench_overhead(tmp: Path, duration_s: float, channels: int, repeats: int) ->
         watchdogs = build_watchdogs(context)
         wall, cpu = _timed_sort(job, watchdogs)
         threads_cpu = sum(w.cpu_time_s for w in watchdogs)
-        rows.append({
-            "sort_wall_s": round(wall, 3),
-            "bare_sort_wall_s": round(bare_wall, 3),
-            "watchdogs": [w.name for w in watchdogs],
-            "checks": {w.name: w.n_checks for w in watchdogs},
-            "watchdog_threads_cpu_s": round(threads_cpu, 5),
-            "threads_cpu_pct_of_wall": round(100 * threads_cpu / wall, 4),
-            "parent_extra_cpu_s": round(cpu - bare_cpu, 4),
-            "parent_extra_cpu_pct_of_wall": round(100 * (cpu - bare_cpu) / wall, 3),
-        })
+        rows.append(
+            {
+                "sort_wall_s": round(wall, 3),
+                "bare_sort_wall_s": round(bare_wall, 3),
+                "watchdogs": [w.name for w in watchdogs],
+                "checks": {w.name: w.n_checks for w in watchdogs},
+                "watchdog_threads_cpu_s": round(threads_cpu, 5),
+                "threads_cpu_pct_of_wall": round(100 * threads_cpu / wall, 4),
+                "parent_extra_cpu_s": round(cpu - bare_cpu, 4),
+                "parent_extra_cpu_pct_of_wall": round(100 * (cpu - bare_cpu) / wall, 3),
+            }
+        )
     return {
         "recording": f"{duration_s:g} s x {channels} channels",
         "runs": rows,
         "threads_cpu_pct_of_wall": max(r["threads_cpu_pct_of_wall"] for r in rows),
-        "parent_extra_cpu_pct_of_wall_median": statistics.median(r["parent_extra_cpu_pct_of_wall"] for r in rows),
+        "parent_extra_cpu_pct_of_wall_median": statistics.median(
+            r["parent_extra_cpu_pct_of_wall"] for r in rows
+        ),
     }
 
 
@@ -107,14 +121,23 @@ def bench_ram_trip(tmp: Path, repeats: int, poll_s: float) -> dict:
         current = psutil.virtual_memory().percent
         abort = min(99.0, current + 3.0)
         job, context = _job(
-            backend, recording_folder, tmp / f"trip{index}", 1.0, fake_behaviour="eat_memory",
-            fake_eat_limit_gb=4.0, fake_eat_step_mb=100, host_ram_warn_pct=abort, host_ram_abort_pct=abort,
-            host_ram_poll_interval_s=poll_s, disk_watchdog=False, io_stall_watchdog=False,
+            backend,
+            recording_folder,
+            tmp / f"trip{index}",
+            1.0,
+            fake_behaviour="eat_memory",
+            fake_eat_limit_gb=4.0,
+            fake_eat_step_mb=100,
+            host_ram_warn_pct=abort,
+            host_ram_abort_pct=abort,
+            host_ram_poll_interval_s=poll_s,
+            disk_watchdog=False,
+            io_stall_watchdog=False,
         )
         crossed: list[float] = []
         done = threading.Event()
 
-        def monitor():
+        def monitor(done=done, abort=abort, crossed=crossed):
             while not done.is_set():
                 if psutil.virtual_memory().percent >= abort:
                     crossed.append(time.perf_counter())
@@ -139,8 +162,14 @@ def bench_ram_trip(tmp: Path, repeats: int, poll_s: float) -> dict:
         gone = not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
         if crossed and outcome == "stopped":
             latencies.append(stopped - crossed[0])
-        rows.append({"abort_pct": abort, "outcome": outcome, "child_gone": gone,
-                     "latency_s": round(stopped - crossed[0], 3) if crossed else None})
+        rows.append(
+            {
+                "abort_pct": abort,
+                "outcome": outcome,
+                "child_gone": gone,
+                "latency_s": round(stopped - crossed[0], 3) if crossed else None,
+            }
+        )
         time.sleep(1.0)  # let the machine settle before the next baseline
     return {
         "poll_interval_s": poll_s,
@@ -169,20 +198,30 @@ def markdown(result: dict) -> str:
             f"| RAM threshold crossed -> child tree stopped, poll {poll['poll_interval_s']} s "
             f"(median / max of {len(poll['runs'])}) | {poll['latency_s_median']} s / {poll['latency_s_max']} s | < 3 s |"
         )
-    lines += ["", "Overhead runs:", "", "| sort wall (s) | bare wall (s) | threads CPU (s) | parent extra CPU (s) |",
-              "|---|---|---|---|"]
+    lines += [
+        "",
+        "Overhead runs:",
+        "",
+        "| sort wall (s) | bare wall (s) | threads CPU (s) | parent extra CPU (s) |",
+        "|---|---|---|---|",
+    ]
     for row in o["runs"]:
-        lines.append(f"| {row['sort_wall_s']} | {row['bare_sort_wall_s']} | {row['watchdog_threads_cpu_s']} | "
-                     f"{row['parent_extra_cpu_s']} |")
+        lines.append(
+            f"| {row['sort_wall_s']} | {row['bare_sort_wall_s']} | {row['watchdog_threads_cpu_s']} | "
+            f"{row['parent_extra_cpu_s']} |"
+        )
     return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true", help="Smaller recording, fewer repeats.")
     args = parser.parse_args(argv)
-    import structlog
     import logging
+
+    import structlog
 
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.CRITICAL))
     duration, channels, repeats, trips = (20.0, 32, 2, 3) if args.quick else (60.0, 64, 3, 10)
@@ -190,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
         tmp = Path(tmp)
         result = {
             "machine": f"{platform.platform()}, {psutil.cpu_count()} CPUs, "
-                       f"{psutil.virtual_memory().total / 2**30:.0f} GiB RAM",
+            f"{psutil.virtual_memory().total / 2**30:.0f} GiB RAM",
             "quick": args.quick,
             "overhead": bench_overhead(tmp / "overhead", duration, channels, repeats),
             "ram_trip": [bench_ram_trip(tmp / "trip", trips, 0.5)],

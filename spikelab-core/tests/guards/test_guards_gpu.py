@@ -14,8 +14,14 @@ from spikelab.spike_sorting.guards.watch import build_watchdogs
 from spikelab.testing.fake_backend import run as fake_run
 from spikelab.testing.fake_nvml import FakeGpu, FakeNvml
 
-GPU_ONLY = dict(host_ram_watchdog=False, disk_watchdog=False, io_stall_watchdog=False,
-                sorter_inactivity_base_s=60.0, sorter_inactivity_max_s=60.0, gpu_poll_interval_s=0.1)
+GPU_ONLY = dict(
+    host_ram_watchdog=False,
+    disk_watchdog=False,
+    io_stall_watchdog=False,
+    sorter_inactivity_base_s=60.0,
+    sorter_inactivity_max_s=60.0,
+    gpu_poll_interval_s=0.1,
+)
 
 
 def test_memory_climb_stops_the_child_with_a_retryable_error(make_job, fake_backend_obj):

@@ -30,8 +30,12 @@ QUIET = dict(
     sorter_inactivity_timeout=False,
 )
 #: A long backstop so a broken guard fails the test instead of hanging it.
-BACKSTOP = dict(sorter_inactivity_timeout=True, sorter_inactivity_base_s=60.0,
-                sorter_inactivity_per_min_s=0.0, sorter_inactivity_max_s=60.0)
+BACKSTOP = dict(
+    sorter_inactivity_timeout=True,
+    sorter_inactivity_base_s=60.0,
+    sorter_inactivity_per_min_s=0.0,
+    sorter_inactivity_max_s=60.0,
+)
 
 
 def knobs(*groups, **extra):
@@ -54,9 +58,17 @@ def test_ram_watchdog_stops_a_child_that_eats_memory(make_job):
     current = psutil.virtual_memory().percent
     abort = min(99.0, current + 2.0)  # about 480 MB above current use on a 24 GB machine
     job, context = make_job(
-        **knobs(BACKSTOP, host_ram_watchdog=True, host_ram_warn_pct=min(abort, current + 1.0),
-        host_ram_abort_pct=abort, host_ram_poll_interval_s=0.2,
-        fake_behaviour="eat_memory", fake_eat_limit_gb=2.0, fake_eat_step_mb=100))
+        **knobs(
+            BACKSTOP,
+            host_ram_watchdog=True,
+            host_ram_warn_pct=min(abort, current + 1.0),
+            host_ram_abort_pct=abort,
+            host_ram_poll_interval_s=0.2,
+            fake_behaviour="eat_memory",
+            fake_eat_limit_gb=2.0,
+            fake_eat_step_mb=100,
+        )
+    )
     watchdogs = build_watchdogs(context)
     assert [w.name for w in watchdogs] == ["host_memory", "inactivity"]
     error, pids = _run(job, watchdogs)
@@ -73,9 +85,15 @@ def test_ram_watchdog_stops_a_child_that_eats_memory(make_job):
 
 def test_inactivity_watchdog_stops_a_silent_child(make_job):
     job, context = make_job(
-        **knobs( sorter_inactivity_timeout=True, sorter_inactivity_base_s=2.0,
-        sorter_inactivity_per_min_s=0.0, sorter_inactivity_max_s=2.0,
-        fake_behaviour="hang", fake_hang_s=120.0))
+        **knobs(
+            sorter_inactivity_timeout=True,
+            sorter_inactivity_base_s=2.0,
+            sorter_inactivity_per_min_s=0.0,
+            sorter_inactivity_max_s=2.0,
+            fake_behaviour="hang",
+            fake_hang_s=120.0,
+        )
+    )
     watchdogs = build_watchdogs(context)
     started = time.monotonic()
     error, pids = _run(job, watchdogs)
@@ -92,8 +110,13 @@ def test_stop_kills_grandchildren_and_escaped_daemons(make_job):
     import _guards_runners
 
     job, context = make_job(
-        **knobs( sorter_inactivity_timeout=True, sorter_inactivity_base_s=3.0,
-        sorter_inactivity_per_min_s=0.0, sorter_inactivity_max_s=3.0))
+        **knobs(
+            sorter_inactivity_timeout=True,
+            sorter_inactivity_base_s=3.0,
+            sorter_inactivity_per_min_s=0.0,
+            sorter_inactivity_max_s=3.0,
+        )
+    )
     error, _ = _run(job, build_watchdogs(context), runner=_guards_runners.spawn_tree_then_hang)
     assert isinstance(error, SorterTimeoutError), error
     pids = [int(p) for p in (job.sorter_folder / "pids.txt").read_text().split()]
@@ -112,8 +135,14 @@ def test_disk_watchdog_trips_on_an_injected_probe_and_writes_the_report(make_job
         return (100e9, 100e9 - free, free)
 
     watchdog = DiskWatchdog(
-        [job.sorter_folder], report_folder=context.results_folder, warn_free_gb=5.0, abort_free_gb=1.0,
-        poll_interval_s=0.1, probe=filling_disk, events=build_events(context), sorter="fake",
+        [job.sorter_folder],
+        report_folder=context.results_folder,
+        warn_free_gb=5.0,
+        abort_free_gb=1.0,
+        poll_interval_s=0.1,
+        probe=filling_disk,
+        events=build_events(context),
+        sorter="fake",
     )
     error, pids = _run(job, [watchdog])
     assert isinstance(error, DiskExhaustionError), error
@@ -142,8 +171,9 @@ def tmpfs(tmp_path):
 
     mount = tmp_path / "small_volume"
     mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=48m", "tmpfs", str(mount)],
-                          capture_output=True, check=False)
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=48m", "tmpfs", str(mount)], capture_output=True, check=False
+    )
     if done.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
     try:
@@ -168,8 +198,14 @@ def test_disk_watchdog_on_a_real_small_volume_that_fills(make_job, tmpfs):
             index += 1
             time.sleep(0.02)
 
-    watchdog = DiskWatchdog([tmpfs], report_folder=context.results_folder, warn_free_gb=0.03,
-                            abort_free_gb=0.016, poll_interval_s=0.05, events=build_events(context))
+    watchdog = DiskWatchdog(
+        [tmpfs],
+        report_folder=context.results_folder,
+        warn_free_gb=0.03,
+        abort_free_gb=0.016,
+        poll_interval_s=0.05,
+        events=build_events(context),
+    )
     filler = threading.Thread(target=fill, daemon=True)
     filler.start()
     try:
@@ -210,12 +246,19 @@ def test_healthy_sort_is_not_disturbed_and_stays_silent(make_job):
 def test_sigterm_first_then_sigkill_after_the_grace(make_job, runner_name):
     import _guards_runners
 
-    job, context = make_job(**knobs(sorter_inactivity_timeout=True, sorter_inactivity_base_s=2.0,
-                                    sorter_inactivity_per_min_s=0.0, sorter_inactivity_max_s=2.0))
+    job, context = make_job(
+        **knobs(
+            sorter_inactivity_timeout=True,
+            sorter_inactivity_base_s=2.0,
+            sorter_inactivity_per_min_s=0.0,
+            sorter_inactivity_max_s=2.0,
+        )
+    )
     watchdogs = build_watchdogs(context)
     with pytest.raises(SorterTimeoutError):
-        run_in_child(getattr(_guards_runners, runner_name), job, sorter="fake", watchdogs=watchdogs,
-                     kill_grace_s=2.0)
+        run_in_child(
+            getattr(_guards_runners, runner_name), job, sorter="fake", watchdogs=watchdogs, kill_grace_s=2.0
+        )
     assert_no_orphans([w.pid for w in watchdogs])
     cleaned = (job.sorter_folder / "cleaned_up").is_file()
     assert cleaned == (runner_name == "clean_up_on_sigterm_then_hang")

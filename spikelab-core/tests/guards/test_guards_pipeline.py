@@ -36,8 +36,14 @@ class FullDiskForOneRecording:
                 plugin.pids.append(pid)
                 super().start(pid)
 
-        return Tracked([context.job.sorter_folder], report_folder=context.results_folder, poll_interval_s=0.05,
-                       probe=lambda path: (100e9, 99.8e9, 0.2e9), events=events_for(context), sorter="fake")
+        return Tracked(
+            [context.job.sorter_folder],
+            report_folder=context.results_folder,
+            poll_interval_s=0.05,
+            probe=lambda path: (100e9, 99.8e9, 0.2e9),
+            events=events_for(context),
+            sorter="fake",
+        )
 
 
 @pytest.fixture
@@ -58,7 +64,11 @@ def test_a_tripped_guard_fails_its_recording_and_keeps_the_others(tmp_path, full
     results = []
     with pytest.raises(DiskExhaustionError) as info:
         sort_recording(
-            recordings, sorter="fake", n_jobs=1, progress_bar=False, prevent_system_sleep=False,
+            recordings,
+            sorter="fake",
+            n_jobs=1,
+            progress_bar=False,
+            prevent_system_sleep=False,
             intermediate_folders=[tmp_path / "inter" / "rec_a", tmp_path / "inter" / "rec_b"],
             results_folders=[tmp_path / "results" / "rec_a", tmp_path / "results" / "rec_b"],
             out_results=results,

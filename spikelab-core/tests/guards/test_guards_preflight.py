@@ -28,8 +28,9 @@ from spikelab.spike_sorting.guards.preflight import (
 )
 from spikelab.testing.fake_nvml import FakeGpu, FakeNvml
 
-PLENTY = PreflightProbes(disk_usage=lambda path: (2e12, 1e12, 1e12), available_ram=lambda: 16e9,
-                         load_nvml=lambda: None)
+PLENTY = PreflightProbes(
+    disk_usage=lambda path: (2e12, 1e12, 1e12), available_ram=lambda: 16e9, load_nvml=lambda: None
+)
 
 
 def _config(**flat):
@@ -37,8 +38,14 @@ def _config(**flat):
 
 
 def _check(backend, recording, tmp_path, probes=PLENTY, config=None, inter=None, results=None):
-    return run_preflight(config or _config(), backend, [recording], [inter or tmp_path / "inter"],
-                         [results or tmp_path / "results"], probes=probes)
+    return run_preflight(
+        config or _config(),
+        backend,
+        [recording],
+        [inter or tmp_path / "inter"],
+        [results or tmp_path / "results"],
+        probes=probes,
+    )
 
 
 def test_a_healthy_setup_has_no_findings(fake_backend_obj, saved_recording, tmp_path):
@@ -79,8 +86,9 @@ def read_only_folder(tmp_path):
         yield folder
         folder.chmod(0o700)
         return
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(folder)],
-                          capture_output=True, check=False)
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(folder)], capture_output=True, check=False
+    )
     if done.returncode != 0:
         pytest.skip("running as root without permission to mount a read-only volume")
     try:
@@ -119,7 +127,10 @@ def test_results_volume_below_its_floor(fake_backend_obj, saved_recording, tmp_p
     def disk(path):
         free = 0.2e9 if path == results else 1e12
         return (1e12, 1e12 - free, free)
-    findings = _check(fake_backend_obj, saved_recording, tmp_path, probes=attrs.evolve(PLENTY, disk_usage=disk))
+
+    findings = _check(
+        fake_backend_obj, saved_recording, tmp_path, probes=attrs.evolve(PLENTY, disk_usage=disk)
+    )
     assert [f.code for f in findings] == ["low_disk_results"]
 
 
@@ -142,12 +153,18 @@ def test_gpu_checks_for_gpu_backends(fake_backend_obj, saved_recording, tmp_path
     assert [(f.code, f.level) for f in busy] == [("low_vram", "warn")]
     config = _config(sorter_params={"torch_device": "cuda:2"})
     nvml.nvmlInit()
-    absent = _check(backend, saved_recording, tmp_path, config=config,
-                    probes=attrs.evolve(PLENTY, load_nvml=lambda: nvml))
+    absent = _check(
+        backend, saved_recording, tmp_path, config=config, probes=attrs.evolve(PLENTY, load_nvml=lambda: nvml)
+    )
     with pytest.raises(GpuNotAvailableError) as info:
         raise_for_findings(absent)
     assert info.value.device == "2"
-    assert _check(fake_backend_obj, saved_recording, tmp_path, probes=attrs.evolve(PLENTY, load_nvml=lambda: nvml)) == []
+    assert (
+        _check(
+            fake_backend_obj, saved_recording, tmp_path, probes=attrs.evolve(PLENTY, load_nvml=lambda: nvml)
+        )
+        == []
+    )
 
 
 class _Broken:
@@ -226,12 +243,20 @@ def test_missing_hdf5_filter_is_found_by_reading_a_few_samples(tmp_path):
 
     path = tmp_path / "compressed.h5"
     with h5py.File(path, "w") as handle:
-        handle.create_dataset("sig", data=np.arange(8000, dtype="int16").reshape(1000, 8), **hdf5plugin.Blosc())
+        handle.create_dataset(
+            "sig", data=np.arange(8000, dtype="int16").reshape(1000, 8), **hdf5plugin.Blosc()
+        )
     script = tmp_path / "check.py"
     script.write_text(HDF5_SCRIPT)
     env = {**os.environ, "HDF5_PLUGIN_PATH": str(tmp_path / "no_plugins_here")}
-    done = subprocess.run([sys.executable, str(script), str(path), str(tmp_path / "i"), str(tmp_path / "r")],
-                          capture_output=True, text=True, env=env, timeout=120, check=False)
+    done = subprocess.run(
+        [sys.executable, str(script), str(path), str(tmp_path / "i"), str(tmp_path / "r")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     outcome = json.loads(done.stdout.strip().splitlines()[-1])
     assert outcome["class"] == "HDF5PluginMissingError" and outcome["status"] == "environment"
@@ -243,3 +268,39 @@ def test_configured_hdf5_plugin_path_must_exist(fake_backend_obj, saved_recordin
     config = _config(hdf5_plugin_path=str(tmp_path / "missing"))
     findings = _check(fake_backend_obj, saved_recording, tmp_path, config=config)
     assert [f.code for f in findings] == ["hdf5_plugin_missing"]
+
+
+@pytest.mark.parametrize(
+    ("problem", "flat", "expected", "dependency"),
+    [
+        (
+            "Kilosort4 needs the 'kilosort' package: `pip install kilosort`, or set use_docker=True.",
+            {},
+            "SorterDependencyError",
+            "kilosort",
+        ),
+        (
+            "The Docker engine is not reachable (DockerException: ...): start Docker.",
+            {"use_docker": True},
+            "DockerEnvironmentError",
+            None,
+        ),
+        (
+            "The RT-Sort model folder /m lacks state_dict.pt: pass rt_sort_model_path=",
+            {},
+            "ModelLoadingError",
+            None,
+        ),
+    ],
+)
+def test_backend_problems_raise_their_specific_class(
+    fake_backend_obj, saved_recording, tmp_path, problem, flat, expected, dependency
+):
+    backend = attrs.evolve(fake_backend_obj, check_environment=lambda config: [problem])
+    findings = _check(backend, saved_recording, tmp_path, config=_config(**flat))
+    with pytest.raises(Exception) as info:
+        raise_for_findings(findings)
+    assert type(info.value).__name__ == expected and info.value.status == "environment"
+    assert problem in str(info.value)
+    if dependency:
+        assert info.value.dependency == dependency

@@ -48,19 +48,29 @@ def test_sorter_oom_succeeds_after_one_halving(make_job, fake_backend_obj):
     result = RecordingResult(rec_name="r", rec_path="r")
     used = run_with_oom_retry(
         _sorting_attempt(make_job, fake_backend_obj, **flat),
-        backend=fake_backend_obj, params=fake_backend_obj.resolve_params(config), config=config,
+        backend=fake_backend_obj,
+        params=fake_backend_obj.resolve_params(config),
+        config=config,
         on_attempt=result.attempts.append,
     )
     assert used == 30000
     assert [(a.number, a.params["batch_size"], a.status) for a in result.attempts] == [
-        (1, 60000, "oom_gpu"), (2, 30000, "success")]
+        (1, 60000, "oom_gpu"),
+        (2, 30000, "success"),
+    ]
     assert result.attempts[0].error_class == "GPUOutOfMemoryError"
 
 
 def test_gpu_watchdog_trip_is_retried_like_a_sorter_oom(make_job, fake_backend_obj):
     backend = with_gpu(fake_backend_obj)
-    flat = dict(host_ram_watchdog=False, disk_watchdog=False, io_stall_watchdog=False,
-                gpu_poll_interval_s=0.1, fake_behaviour="hang", fake_hang_s=2.0)
+    flat = dict(
+        host_ram_watchdog=False,
+        disk_watchdog=False,
+        io_stall_watchdog=False,
+        gpu_poll_interval_s=0.1,
+        fake_behaviour="hang",
+        fake_hang_s=2.0,
+    )
     config = SortingPipelineConfig().override(sorter="fake", **flat)
     inner = _sorting_attempt(make_job, backend, **flat)
     seen = []
@@ -71,8 +81,13 @@ def test_gpu_watchdog_trip_is_retried_like_a_sorter_oom(make_job, fake_backend_o
         with FakeNvml([FakeGpu(total_gb=8.0, used_gb=[(0.0, 0.5), (0.5, used)])]).installed():
             return inner(params)
 
-    used = run_with_oom_retry(attempt, backend=backend, params=backend.resolve_params(config), config=config,
-                              on_attempt=lambda a: seen.append(a.status))
+    used = run_with_oom_retry(
+        attempt,
+        backend=backend,
+        params=backend.resolve_params(config),
+        config=config,
+        on_attempt=lambda a: seen.append(a.status),
+    )
     assert used == 30000
     assert seen == [60000, "oom_gpu", 30000, "success"]
 
@@ -100,8 +115,13 @@ def test_retry_stops_after_oom_retry_max_and_uses_the_configured_factor(fake_bac
         raise GpuMemoryWatchdogError("GPU full", sorter="fake", used_pct_at_trip=99.0, abort_pct=95.0)
 
     with pytest.raises(GpuMemoryWatchdogError):
-        run_with_oom_retry(always_oom, backend=fake_backend_obj, params={"batch_size": 64000}, config=config,
-                           on_attempt=attempts.append)
+        run_with_oom_retry(
+            always_oom,
+            backend=fake_backend_obj,
+            params={"batch_size": 64000},
+            config=config,
+            on_attempt=attempts.append,
+        )
     assert tried == [64000, 16000, 4000]
     assert [a.status for a in attempts] == ["oom_gpu"] * 3
 

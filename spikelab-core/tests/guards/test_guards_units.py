@@ -17,17 +17,20 @@ from spikelab.spike_sorting.guards.sleep import prevent_system_sleep
 from spikelab.spike_sorting.guards.watch import build_watchdogs
 
 
-@pytest.mark.parametrize(
-    ("minutes", "expected"), [(0, 600.0), (10, 900.0), (60, 2400.0), (300, 7200.0)]
-)
+@pytest.mark.parametrize(("minutes", "expected"), [(0, 600.0), (10, 900.0), (60, 2400.0), (300, 7200.0)])
 def test_inactivity_tolerance_grows_with_the_recording_and_is_capped(minutes, expected):
     assert inactivity_tolerance_s(minutes * 60, base_s=600, per_min_s=30, max_s=7200) == expected
 
 
 def test_inactivity_factory_uses_the_recording_length(make_job):
     _, context = make_job()
-    long_context = type(context)(config=context.config, backend=context.backend, job=context.job,
-                                 recording_duration_s=3600.0, results_folder=context.results_folder)
+    long_context = type(context)(
+        config=context.config,
+        backend=context.backend,
+        job=context.job,
+        recording_duration_s=3600.0,
+        results_folder=context.results_folder,
+    )
     assert inactivity_watchdog(long_context).tolerance_s == 2400.0
     assert inactivity_watchdog(make_job(sorter_inactivity_timeout=False)[1]) is None
 
@@ -70,8 +73,13 @@ def test_io_stall_error_reports_how_long(monkeypatch):
 def test_knobs_turn_each_watchdog_off_and_inline_runs_have_none(make_job):
     _, everything = make_job()
     assert {w.name for w in build_watchdogs(everything)} == {"host_memory", "disk", "inactivity", "io_stall"}
-    _, nothing = make_job(host_ram_watchdog=False, disk_watchdog=False, io_stall_watchdog=False,
-                          sorter_inactivity_timeout=False, gpu_watchdog=False)
+    _, nothing = make_job(
+        host_ram_watchdog=False,
+        disk_watchdog=False,
+        io_stall_watchdog=False,
+        sorter_inactivity_timeout=False,
+        gpu_watchdog=False,
+    )
     assert build_watchdogs(nothing) == []
     _, inline = make_job(isolation="inline")
     assert build_watchdogs(inline) == []
@@ -96,7 +104,10 @@ def test_events_are_json_lines_with_timestamps(tmp_path):
     events.append("disk", "warn", free_gb=4.2, folder=tmp_path)
     events.append("disk", "abort", free_gb=0.9)
     lines = read_events(tmp_path)
-    assert [(e["watchdog"], e["event"], e["sorter"]) for e in lines] == [("disk", "warn", "fake"), ("disk", "abort", "fake")]
+    assert [(e["watchdog"], e["event"], e["sorter"]) for e in lines] == [
+        ("disk", "warn", "fake"),
+        ("disk", "abort", "fake"),
+    ]
     assert lines[0]["folder"] == str(tmp_path) and lines[0]["timestamp"].endswith("+00:00")
 
 

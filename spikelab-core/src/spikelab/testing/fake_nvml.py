@@ -21,11 +21,10 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from types import SimpleNamespace
-from typing import Union
 
 import attrs
 
-Schedule = Union[float, Sequence[tuple[float, float]]]
+Schedule = float | Sequence[tuple[float, float]]
 
 GiB = 2**30
 

@@ -108,7 +108,9 @@ class PollingWatchdog:
         source = self.source_for(error)
         payload = {k: (str(v) if isinstance(v, Path) else v) for k, v in error.evidence().items()}
         payload = {k: v for k, v in payload.items() if v is not None and k != "sorter"}
-        self.events.append(source, "abort", message=error.message, status=error.status, pid=self.pid, **payload)
+        self.events.append(
+            source, "abort", message=error.message, status=error.status, pid=self.pid, **payload
+        )
         log.error(f"{source}_watchdog_abort", message=error.message, sorter=self.sorter, **payload)
         self.tripped_at = time.monotonic()
         self._error = error

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from collections import defaultdict
 from pathlib import Path
@@ -30,7 +31,9 @@ def _finding(level: str, code: str, message: str, family: str, **evidence: Any) 
     from spikelab.spike_sorting.guards.preflight import PreflightFinding
 
     error = evidence.pop("error", None)
-    return PreflightFinding(level=level, code=code, message=message, family=family, evidence=evidence, error=error)
+    return PreflightFinding(
+        level=level, code=code, message=message, family=family, evidence=evidence, error=error
+    )
 
 
 def disk_factor(backend: SorterBackend) -> float:
@@ -75,18 +78,26 @@ def check_writable(folders: list[Path], kind: str) -> list[PreflightFinding]:
             except OSError as exc:
                 reason = f"{anchor} is not writable ({exc.strerror or exc})"
         if reason:
-            findings.append(_finding(
-                "fail", f"{kind}_not_writable",
-                f"Cannot write the {kind} folder {folder}: {reason}. Choose a folder you can write to "
-                f"({kind}_folders=...) or fix its permissions.",
-                "environment", folder=str(folder),
-            ))
+            findings.append(
+                _finding(
+                    "fail",
+                    f"{kind}_not_writable",
+                    f"Cannot write the {kind} folder {folder}: {reason}. Choose a folder you can write to "
+                    f"({kind}_folders=...) or fix its permissions.",
+                    "environment",
+                    folder=str(folder),
+                )
+            )
     return findings
 
 
 def check_disk(
-    config: SortingPipelineConfig, backend: SorterBackend, recordings: list[Any],
-    inter: list[Path], results: list[Path], probes: PreflightProbes,
+    config: SortingPipelineConfig,
+    backend: SorterBackend,
+    recordings: list[Any],
+    inter: list[Path],
+    results: list[Path],
+    probes: PreflightProbes,
 ) -> list[PreflightFinding]:
     execution = config.execution
     findings = []
@@ -106,23 +117,35 @@ def check_disk(
         folder = where[key]
         free = free_bytes(folder, probes.disk_usage)
         required = estimate + max(execution.preflight_min_free_inter_gb, abort_floor) * GB
-        evidence = {"folder": str(folder), "free_gb": round(free / GB, 3), "required_gb": round(required / GB, 3)}
+        evidence = {
+            "folder": str(folder),
+            "free_gb": round(free / GB, 3),
+            "required_gb": round(required / GB, 3),
+        }
         if free < required:
-            findings.append(_finding(
-                "fail", "low_disk_inter",
-                f"Not enough free disk for the intermediate files in {folder}: {free / GB:.2f} GB free, "
-                f"about {required / GB:.2f} GB needed ({estimate / GB:.2f} GB estimated for the binary copy "
-                f"and the {backend.name} working files, plus a {required / GB - estimate / GB:.2f} GB margin). "
-                "Free space, or point intermediate_folders at a bigger volume.",
-                "resource", **evidence,
-            ))
+            findings.append(
+                _finding(
+                    "fail",
+                    "low_disk_inter",
+                    f"Not enough free disk for the intermediate files in {folder}: {free / GB:.2f} GB free, "
+                    f"about {required / GB:.2f} GB needed ({estimate / GB:.2f} GB estimated for the binary copy "
+                    f"and the {backend.name} working files, plus a {required / GB - estimate / GB:.2f} GB margin). "
+                    "Free space, or point intermediate_folders at a bigger volume.",
+                    "resource",
+                    **evidence,
+                )
+            )
         elif free - estimate < execution.disk_warn_free_gb * GB:
-            findings.append(_finding(
-                "warn", "low_disk_inter",
-                f"Intermediate volume of {folder} will be nearly full during the sort ({free / GB:.2f} GB "
-                f"free, {estimate / GB:.2f} GB needed); the disk watchdog may stop it.",
-                "resource", **evidence,
-            ))
+            findings.append(
+                _finding(
+                    "warn",
+                    "low_disk_inter",
+                    f"Intermediate volume of {folder} will be nearly full during the sort ({free / GB:.2f} GB "
+                    f"free, {estimate / GB:.2f} GB needed); the disk watchdog may stop it.",
+                    "resource",
+                    **evidence,
+                )
+            )
     seen = set()
     for folder in results:
         anchor = nearest_existing(folder)
@@ -131,14 +154,19 @@ def check_disk(
         seen.add(anchor)
         free = free_bytes(folder, probes.disk_usage)
         if free < execution.preflight_min_free_results_gb * GB:
-            findings.append(_finding(
-                "fail", "low_disk_results",
-                f"Only {free / GB:.2f} GB free for the results in {folder} (at least "
-                f"{execution.preflight_min_free_results_gb:g} GB needed). Free space or choose other "
-                "results_folders.",
-                "resource", folder=str(folder), free_gb=round(free / GB, 3),
-                required_gb=execution.preflight_min_free_results_gb,
-            ))
+            findings.append(
+                _finding(
+                    "fail",
+                    "low_disk_results",
+                    f"Only {free / GB:.2f} GB free for the results in {folder} (at least "
+                    f"{execution.preflight_min_free_results_gb:g} GB needed). Free space or choose other "
+                    "results_folders.",
+                    "resource",
+                    folder=str(folder),
+                    free_gb=round(free / GB, 3),
+                    required_gb=execution.preflight_min_free_results_gb,
+                )
+            )
     return findings
 
 
@@ -147,44 +175,62 @@ def check_ram(config: SortingPipelineConfig, probes: PreflightProbes) -> list[Pr
     minimum = config.execution.preflight_min_available_ram_gb
     if available is None or available >= minimum * GB:
         return []
-    return [_finding(
-        "warn", "low_ram",
-        f"Only {available / GB:.2f} GB of host RAM available (preflight_min_available_ram_gb="
-        f"{minimum:g}). Close other programs or lower n_jobs / total_memory.",
-        "resource", available_gb=round(available / GB, 3),
-    )]
+    return [
+        _finding(
+            "warn",
+            "low_ram",
+            f"Only {available / GB:.2f} GB of host RAM available (preflight_min_available_ram_gb="
+            f"{minimum:g}). Close other programs or lower n_jobs / total_memory.",
+            "resource",
+            available_gb=round(available / GB, 3),
+        )
+    ]
 
 
-def check_gpu(config: SortingPipelineConfig, backend: SorterBackend, probes: PreflightProbes) -> list[PreflightFinding]:
+def check_gpu(
+    config: SortingPipelineConfig, backend: SorterBackend, probes: PreflightProbes
+) -> list[PreflightFinding]:
     if not backend.needs_gpu(config):
         return []
     nvml = probes.load_nvml()
     if nvml is None:
-        return [_finding(
-            "warn", "vram_unknown",
-            f"{backend.name} uses a GPU but NVML is not available, so free GPU memory cannot be checked "
-            "and the GPU watchdog is off (install the NVIDIA driver; nvidia-ml-py is already a dependency).",
-            "resource",
-        )]
+        return [
+            _finding(
+                "warn",
+                "vram_unknown",
+                f"{backend.name} uses a GPU but NVML is not available, so free GPU memory cannot be checked "
+                "and the GPU watchdog is off (install the NVIDIA driver; nvidia-ml-py is already a dependency).",
+                "resource",
+            )
+        ]
     try:
         index = resolve_device_index(backend.resolve_params(config))
         count = nvml.nvmlDeviceGetCount()
         if index >= count:
-            return [_finding(
-                "fail", "gpu_device_not_present",
-                f"GPU {index} was requested but only {count} GPU(s) are visible. Choose an existing device "
-                "(torch_device='cuda:0') or check CUDA_VISIBLE_DEVICES.",
-                "environment", device=str(index),
-            )]
+            return [
+                _finding(
+                    "fail",
+                    "gpu_device_not_present",
+                    f"GPU {index} was requested but only {count} GPU(s) are visible. Choose an existing device "
+                    "(torch_device='cuda:0') or check CUDA_VISIBLE_DEVICES.",
+                    "environment",
+                    device=str(index),
+                )
+            ]
         memory = nvml.nvmlDeviceGetMemoryInfo(nvml.nvmlDeviceGetHandleByIndex(index))
         minimum = config.execution.preflight_min_free_vram_gb
         if memory.free < minimum * GB:
-            return [_finding(
-                "warn", "low_vram",
-                f"GPU {index} has only {memory.free / GB:.2f} GB free (preflight_min_free_vram_gb={minimum:g}); "
-                "another job may be using it. Expect OOM retries with a smaller batch.",
-                "resource", device=str(index), free_gb=round(memory.free / GB, 3),
-            )]
+            return [
+                _finding(
+                    "warn",
+                    "low_vram",
+                    f"GPU {index} has only {memory.free / GB:.2f} GB free (preflight_min_free_vram_gb={minimum:g}); "
+                    "another job may be using it. Expect OOM retries with a smaller batch.",
+                    "resource",
+                    device=str(index),
+                    free_gb=round(memory.free / GB, 3),
+                )
+            ]
         return []
     finally:
         try:
@@ -194,27 +240,77 @@ def check_gpu(config: SortingPipelineConfig, backend: SorterBackend, probes: Pre
 
 
 def check_environment(config: SortingPipelineConfig, backend: SorterBackend) -> list[PreflightFinding]:
+    """The backend's own prerequisites, each problem a failing finding.
+
+    A problem may be a classified exception (raised as is) or a sentence; sentences about the
+    Docker engine (for Docker runs) and detection models get their specific codes so they raise
+    :class:`DockerEnvironmentError` / :class:`ModelLoadingError`.
+    """
     findings = []
     for problem in backend.check_environment(config) or []:
         if isinstance(problem, SpikeSortingClassifiedError):
-            findings.append(_finding(
-                "fail", _code_for(problem), problem.message, problem.family, error=problem,
-            ))
+            findings.append(
+                _finding(
+                    "fail",
+                    _code_for(problem),
+                    problem.message,
+                    problem.family,
+                    error=problem,
+                )
+            )
             continue
         text = str(problem)
-        findings.append(_finding(
-            "fail", "sorter_dependency_missing",
-            f"{backend.name} cannot run here: {text}",
-            "environment", dependency=text.split(":")[0].strip()[:100], remedy=text,
-        ))
+        lowered = text.lower()
+        if config.sorter.use_docker and "docker" in lowered:
+            findings.append(
+                _finding(
+                    "fail",
+                    "docker_unavailable",
+                    f"{backend.name} cannot run here: {text}",
+                    "environment",
+                    reason="daemon_down" if "not reachable" in lowered or "daemon" in lowered else "docker",
+                )
+            )
+        elif "model" in lowered and ("folder" in lowered or "path" in lowered):
+            findings.append(
+                _finding(
+                    "fail",
+                    "model_missing",
+                    f"{backend.name} cannot run here: {text}",
+                    "environment",
+                )
+            )
+        else:
+            findings.append(
+                _finding(
+                    "fail",
+                    "sorter_dependency_missing",
+                    f"{backend.name} cannot run here: {text}",
+                    "environment",
+                    dependency=_dependency_name(text, backend.name),
+                    remedy=text,
+                )
+            )
     return findings
+
+
+def _dependency_name(text: str, default: str) -> str:
+    """The missing thing a sentence names: a quoted name ('kilosort'), a ``name:`` prefix, or ``default``."""
+    quoted = re.search(r"['\"`]([A-Za-z_][\w.\-]*)['\"`]", text)
+    if quoted:
+        return quoted.group(1)
+    head = text.split(":", 1)[0].strip()
+    return head if ":" in text and re.fullmatch(r"[\w.\-]{1,40}", head) else default
 
 
 def _code_for(error: SpikeSortingClassifiedError) -> str:
     name = type(error).__name__
-    return {"DockerEnvironmentError": "docker_unavailable", "ModelLoadingError": "model_missing",
-            "HDF5PluginMissingError": "hdf5_plugin_missing", "GpuNotAvailableError": "gpu_device_not_present",
-            }.get(name, "sorter_dependency_missing")
+    return {
+        "DockerEnvironmentError": "docker_unavailable",
+        "ModelLoadingError": "model_missing",
+        "HDF5PluginMissingError": "hdf5_plugin_missing",
+        "GpuNotAvailableError": "gpu_device_not_present",
+    }.get(name, "sorter_dependency_missing")
 
 
 def check_recordings(config: SortingPipelineConfig, recordings: list[Any]) -> list[PreflightFinding]:
@@ -224,43 +320,60 @@ def check_recordings(config: SortingPipelineConfig, recordings: list[Any]) -> li
     findings = []
     plugin_path = config.recording.hdf5_plugin_path
     if plugin_path is not None and not Path(plugin_path).is_dir():
-        findings.append(_finding(
-            "fail", "hdf5_plugin_missing",
-            f"hdf5_plugin_path={plugin_path!r} is not a folder. Point it at the folder holding the HDF5 "
-            "compression filter (Maxwell: libcompression.so from Maxwell Biosystems).",
-            "environment", configured_path=str(plugin_path),
-        ))
+        findings.append(
+            _finding(
+                "fail",
+                "hdf5_plugin_missing",
+                f"hdf5_plugin_path={plugin_path!r} is not a folder. Point it at the folder holding the HDF5 "
+                "compression filter (Maxwell: libcompression.so from Maxwell Biosystems).",
+                "environment",
+                configured_path=str(plugin_path),
+            )
+        )
     for index, recording in enumerate(recordings):
         name = _describe(recording, index)
         n_channels = recording.get_num_channels()
         n_samples = recording.get_num_samples(0) if recording.get_num_segments() else 0
         if n_channels == 0 or n_samples == 0:
-            findings.append(_finding(
-                "fail", "recording_empty",
-                f"Recording {name} has {n_channels} channels and {n_samples} samples: nothing to sort. "
-                "Check the file, stream_id and the time window.",
-                "environment", file_path=name,
-            ))
+            findings.append(
+                _finding(
+                    "fail",
+                    "recording_empty",
+                    f"Recording {name} has {n_channels} channels and {n_samples} samples: nothing to sort. "
+                    "Check the file, stream_id and the time window.",
+                    "environment",
+                    file_path=name,
+                )
+            )
             continue
         try:
             recording.get_traces(segment_index=0, start_frame=0, end_frame=min(n_samples, 16))
         except Exception as exc:
             classified = classify_generic("preflight", None, exc, "")
             if isinstance(classified, HDF5PluginMissingError):
-                findings.append(_finding(
-                    "fail", "hdf5_plugin_missing",
-                    f"Cannot read {name}: its HDF5 compression filter is missing ({classified.matched_line}). "
-                    + classified.message,
-                    "environment", file_path=name, configured_path=os.environ.get("HDF5_PLUGIN_PATH"),
-                    matched_line=classified.matched_line,
-                ))
+                findings.append(
+                    _finding(
+                        "fail",
+                        "hdf5_plugin_missing",
+                        f"Cannot read {name}: its HDF5 compression filter is missing ({classified.matched_line}). "
+                        + classified.message,
+                        "environment",
+                        file_path=name,
+                        configured_path=os.environ.get("HDF5_PLUGIN_PATH"),
+                        matched_line=classified.matched_line,
+                    )
+                )
             else:
-                findings.append(_finding(
-                    "fail", "recording_unreadable",
-                    f"Cannot read the first samples of {name}: {type(exc).__name__}: {exc}. The file may be "
-                    "truncated or corrupt; check it opens in its acquisition software.",
-                    "environment", file_path=name,
-                ))
+                findings.append(
+                    _finding(
+                        "fail",
+                        "recording_unreadable",
+                        f"Cannot read the first samples of {name}: {type(exc).__name__}: {exc}. The file may be "
+                        "truncated or corrupt; check it opens in its acquisition software.",
+                        "environment",
+                        file_path=name,
+                    )
+                )
     return findings
 
 

@@ -104,7 +104,9 @@ class GpuWatchdog(PollingWatchdog):
     ) -> None:
         super().__init__(poll_interval_s=poll_interval_s, events=events, sorter=sorter)
         if not 0 < warn_pct <= abort_pct <= 100:
-            raise ValueError(f"GPU watchdog needs 0 < warn_pct <= abort_pct <= 100, got {warn_pct}, {abort_pct}")
+            raise ValueError(
+                f"GPU watchdog needs 0 < warn_pct <= abort_pct <= 100, got {warn_pct}, {abort_pct}"
+            )
         self.nvml = nvml
         self.device_index = device_index
         self.warn_pct, self.abort_pct = float(warn_pct), float(abort_pct)
@@ -150,11 +152,20 @@ class GpuWatchdog(PollingWatchdog):
                 **common,
             )
         if percent >= self.warn_pct:
-            self.warn(f"GPU {self.device_index} memory use {percent:.1f}%", used_pct=round(percent, 2),
-                      warn_pct=self.warn_pct, device_index=self.device_index)
+            self.warn(
+                f"GPU {self.device_index} memory use {percent:.1f}%",
+                used_pct=round(percent, 2),
+                warn_pct=self.warn_pct,
+                device_index=self.device_index,
+            )
         if temperature is not None and temperature >= self.warn_temp_c:
-            self.warn(f"GPU {self.device_index} at {temperature:.0f} °C", source="gpu_thermal",
-                      temperature_c=temperature, warn_temp_c=self.warn_temp_c, device_index=self.device_index)
+            self.warn(
+                f"GPU {self.device_index} at {temperature:.0f} °C",
+                source="gpu_thermal",
+                temperature_c=temperature,
+                warn_temp_c=self.warn_temp_c,
+                device_index=self.device_index,
+            )
         return None
 
     def stop(self) -> None:

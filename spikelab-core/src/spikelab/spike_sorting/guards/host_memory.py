@@ -76,7 +76,9 @@ class HostMemoryWatchdog(PollingWatchdog):
     ) -> None:
         super().__init__(poll_interval_s=poll_interval_s, events=events, sorter=sorter)
         if not 0 < warn_pct <= abort_pct <= 100:
-            raise ValueError(f"host RAM watchdog needs 0 < warn_pct <= abort_pct <= 100, got {warn_pct}, {abort_pct}")
+            raise ValueError(
+                f"host RAM watchdog needs 0 < warn_pct <= abort_pct <= 100, got {warn_pct}, {abort_pct}"
+            )
         self.warn_pct = float(warn_pct)
         self.abort_pct = float(abort_pct)
         self.probe = probe
@@ -87,7 +89,9 @@ class HostMemoryWatchdog(PollingWatchdog):
         self.peak_pct = max(self.peak_pct, percent)
         if percent >= self.abort_pct:
             rss = tree_rss_gb(self.pid)
-            whose = f"the sorter's processes held {rss:.2f} GB" if rss is not None else "the sorter had exited"
+            whose = (
+                f"the sorter's processes held {rss:.2f} GB" if rss is not None else "the sorter had exited"
+            )
             return HostMemoryWatchdogError(
                 f"Host RAM use reached {percent:.1f}% (abort at {self.abort_pct:g}%; {whose}); the sort "
                 "was stopped before the machine started swapping or the kernel killed it. Lower n_jobs "

@@ -133,4 +133,6 @@ def inactivity_watchdog(context: WatchContext) -> LogInactivityWatchdog | None:
     own_log = context.job.sorter_folder / context.backend.log_name
     if own_log != context.job.log_path:
         paths.append(own_log)
-    return LogInactivityWatchdog(paths, tolerance_s=tolerance, events=events_for(context), sorter=context.backend.name)
+    return LogInactivityWatchdog(
+        paths, tolerance_s=tolerance, events=events_for(context), sorter=context.backend.name
+    )

@@ -10,7 +10,6 @@ exception of the first failure, whose message names the fix.
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -126,12 +125,15 @@ def run_preflight(
     results = [Path(f) for f in results_folders]
     recordings = list(recordings)
     if not (len(recordings) == len(inter) == len(results)):
-        return [checks._finding(
-            "fail", "folder_count_mismatch",
-            f"{len(recordings)} recording(s) but {len(inter)} intermediate and {len(results)} results "
-            "folder(s); pass one folder per recording.",
-            "environment",
-        )]
+        return [
+            checks._finding(
+                "fail",
+                "folder_count_mismatch",
+                f"{len(recordings)} recording(s) but {len(inter)} intermediate and {len(results)} results "
+                "folder(s); pass one folder per recording.",
+                "environment",
+            )
+        ]
     findings: list[PreflightFinding] = []
     findings += checks.check_environment(config, backend)
     findings += checks.check_writable(inter, "intermediate")
@@ -206,7 +208,9 @@ def raise_for_findings(
     for finding in findings:
         fatal = finding.level == "fail" or strict
         (log.error if fatal else log.warning)(
-            "preflight_" + ("failed" if fatal else "warning"), code=finding.code, message=finding.message,
+            "preflight_" + ("failed" if fatal else "warning"),
+            code=finding.code,
+            message=finding.message,
             sorter=sorter,
         )
         if fatal:

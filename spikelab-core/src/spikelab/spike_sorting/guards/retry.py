@@ -100,7 +100,9 @@ def run_with_oom_retry(
                 raise
             knob = backend.oom_knob
             if number > max_retries:
-                log.warning("oom_retries_exhausted", sorter=backend.name, attempts=number, max_retries=max_retries)
+                log.warning(
+                    "oom_retries_exhausted", sorter=backend.name, attempts=number, max_retries=max_retries
+                )
                 raise
             reduced = next_oom_params(backend, current, config)
             if reduced is None:

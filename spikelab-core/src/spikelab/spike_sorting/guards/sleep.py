@@ -26,8 +26,13 @@ _WHY = "SpikeLab spike sorting in progress"
 def _inhibitor_command() -> list[str] | None:
     if sys.platform.startswith("linux") and shutil.which("systemd-inhibit"):
         return [
-            "systemd-inhibit", "--what=sleep:idle", "--who=spikelab", f"--why={_WHY}", "--mode=block",
-            "sleep", "infinity",
+            "systemd-inhibit",
+            "--what=sleep:idle",
+            "--who=spikelab",
+            f"--why={_WHY}",
+            "--mode=block",
+            "sleep",
+            "infinity",
         ]
     if sys.platform == "darwin" and shutil.which("caffeinate"):
         return ["caffeinate", "-dims", "-w", str(os.getpid())]

@@ -13,7 +13,9 @@ if TYPE_CHECKING:
 log = structlog.get_logger("spikelab.guards")
 
 
-def build_watchdogs(context: WatchContext, *, plugin_manager: SpikeLabPluginManager | None = None) -> list[Watchdog]:
+def build_watchdogs(
+    context: WatchContext, *, plugin_manager: SpikeLabPluginManager | None = None
+) -> list[Watchdog]:
     """Call every registered watchdog factory with ``context``; keep the watchdogs they return.
 
     A factory returning None (disabled, or not applicable) is skipped; one that raises is logged
