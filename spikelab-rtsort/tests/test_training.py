@@ -7,7 +7,7 @@ from spikelab_rtsort.model import load_detection_model
 def test_train_command_writes_a_loadable_model_with_provenance(tmp_path, capsys):
     folder = tmp_path / "tiny"
     code = main(["train", str(folder), "--seed", "3", "--n-train-recordings", "1",
-                 "--duration-s", "4", "--num-units", "6", "--hidden", "4",
+                 "--n-val-recordings", "1", "--duration-s", "4", "--num-units", "6", "--hidden", "4",
                  "--samples-per-epoch", "2000", "--val-samples", "1000", "--max-epochs", "2"])
     assert code == 0
     assert "stringent=" in capsys.readouterr().out

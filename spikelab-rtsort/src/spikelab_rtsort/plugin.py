@@ -1,0 +1,123 @@
+"""SpikeLab plugin (entry point ``spikelab: rt_sort``): the ``rt_sort`` backend and
+``spikelab rtsort`` command.
+
+Importing this module is cheap: torch and the sorter are imported only where they run.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+from spikelab import hookimpl
+from spikelab.spike_sorting.backend import OomKnob, SorterBackend
+
+from .classifier import classify_rt_sort_failure
+from .runner import DEFAULT_PARAMS, LOG_NAME, SORTER, prepare_recording, read_sorting, \
+    resolve_model_path, run
+
+
+def _version() -> str:
+    try:
+        return version("spikelab-rtsort")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+def check_environment(config) -> list[str]:
+    """What is missing to run RT-Sort with ``config`` (empty when ready)."""
+    problems = []
+    if importlib.util.find_spec("torch") is None:
+        problems.append("RT-Sort needs PyTorch: `pip install torch==2.13.0` (CPU build) or a CUDA "
+                        "build of your choice.")
+    params = {**DEFAULT_PARAMS, **config.sorter.sorter_params}
+    if params.get("rt_sort_probe") not in ("mea", "neuropixels"):
+        problems.append(f"rt_sort_probe must be 'mea' or 'neuropixels', got "
+                        f"{params.get('rt_sort_probe')!r}.")
+        return problems
+    folder = resolve_model_path(params)
+    missing = [n for n in ("init_dict.json", "state_dict.pt") if not (folder / n).is_file()]
+    if missing:
+        problems.append(
+            f"The RT-Sort model folder {folder} lacks {', '.join(missing)}: pass "
+            "rt_sort_model_path= a trained model folder (no Neuropixels model is shipped; train "
+            "one with `spikelab rtsort train --sampling-frequency 30000 FOLDER`).")
+    unknown = sorted(set(params) - set(DEFAULT_PARAMS))
+    if unknown:
+        problems.append(f"Unknown RT-Sort parameter(s) {unknown}; known: {sorted(DEFAULT_PARAMS)}.")
+    return problems
+
+
+def needs_gpu(config) -> bool:
+    """True only when ``rt_sort_device`` asks for CUDA."""
+    device = str({**DEFAULT_PARAMS, **config.sorter.sorter_params}["rt_sort_device"])
+    return device.lower().startswith("cuda")
+
+
+def _mea_preset():
+    from spikelab.spike_sorting.config import SortingPipelineConfig
+
+    return SortingPipelineConfig().override(sorter=SORTER)
+
+
+def _neuropixels_preset():
+    from spikelab.spike_sorting.config import SortingPipelineConfig
+
+    return SortingPipelineConfig().override(sorter=SORTER, rt_sort_probe="neuropixels")
+
+
+BACKEND = SorterBackend(
+    name=SORTER,
+    distribution="spikelab-rtsort",
+    version=_version(),
+    run=run,
+    read_sorting=read_sorting,
+    default_params=DEFAULT_PARAMS,
+    presets={"RT_SORT": _mea_preset, "RT_SORT_MEA": _mea_preset,
+             "RT_SORT_NEUROPIXELS": _neuropixels_preset},
+    oom_knob=OomKnob(name="rt_sort_batch_size", default=64, floor=1, factor=0.5),
+    classifier=classify_rt_sort_failure,
+    classifier_name="classify_rt_sort_failure",
+    check_environment=check_environment,
+    needs_gpu=needs_gpu,
+    prepare_recording=prepare_recording,
+    log_name=LOG_NAME,
+    description="RT-Sort (propagation sequences from a 1-D CNN detector); offline and streaming.",
+)
+
+
+@hookimpl
+def spikelab_register_sorters(register) -> None:
+    register(BACKEND)
+
+
+@hookimpl
+def spikelab_classify_failure(sorter: str, output_folder: Path, exc: BaseException, log_text: str):
+    if sorter == SORTER:
+        return classify_rt_sort_failure(output_folder, exc)
+    return None
+
+
+def _configure(parser) -> None:
+    from .cli import add_train_arguments
+
+    sub = parser.add_subparsers(dest="rtsort_command", required=True)
+    add_train_arguments(sub.add_parser("train", help="train a detection model on generated "
+                                                     "ground truth and write its folder"))
+
+
+def _run(args) -> int:
+    import sys
+
+    from .cli import run_train
+
+    return run_train(args, command="spikelab " + " ".join(sys.argv[1:]))
+
+
+@hookimpl
+def spikelab_register_commands(register) -> None:
+    from spikelab.cli.commands import Command
+
+    register(Command(name="rtsort", help="RT-Sort tools: `spikelab rtsort train FOLDER` trains a "
+                                         "detection model.", configure=_configure, run=_run))

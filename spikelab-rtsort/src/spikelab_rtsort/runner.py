@@ -1,0 +1,148 @@
+"""The RT-Sort runner, executed in the sorter's child process by SpikeLab's pipeline.
+
+Layout of the sorter folder::
+
+    <sorter_folder>/rt_sort.log               the log (this runner's events)
+    <sorter_folder>/spikelab_rtsort_run.json  provenance: parameters, model, counts, timings
+    <sorter_folder>/sorting.npz               unit_ids, fs and one spike train per unit (samples)
+    <sorter_folder>/root_elecs.npy            root channel index of each unit
+    <sorter_folder>/rt_sort.pickle            the RTSort object (without its model), for streaming
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import structlog
+
+from ._paths import default_model_path
+from .params import NEUROPIXELS_OVERRIDES, RTSortParams
+
+log = structlog.get_logger("spikelab_rtsort")
+
+SORTER = "rt_sort"
+LOG_NAME = "rt_sort.log"
+RUN_RECORD = "spikelab_rtsort_run.json"
+SORTING_FILE = "sorting.npz"
+
+#: Backend parameters (flat ``sort_recording`` keyword arguments).
+DEFAULT_PARAMS: dict[str, Any] = {
+    "rt_sort_model_path": None,
+    "rt_sort_probe": "mea",
+    "rt_sort_device": "cpu",
+    "rt_sort_detection_window_s": None,
+    "rt_sort_batch_size": 64,
+    "rt_sort_bandpass": True,
+    "rt_sort_params": {},
+}
+
+
+def resolve_model_path(params: dict[str, Any]) -> Path:
+    """The model folder a run uses: ``rt_sort_model_path`` or the shipped one for the probe."""
+    if params.get("rt_sort_model_path"):
+        return Path(params["rt_sort_model_path"])
+    return default_model_path(params.get("rt_sort_probe") or "mea")
+
+
+def sorter_params(params: dict[str, Any]) -> RTSortParams:
+    """``RTSortParams`` for a run: probe preset plus ``rt_sort_params`` overrides."""
+    overrides: dict[str, Any] = {}
+    if params.get("rt_sort_probe") == "neuropixels":
+        overrides.update(NEUROPIXELS_OVERRIDES)
+    overrides.update(dict(params.get("rt_sort_params") or {}))
+    return RTSortParams().override(**overrides)
+
+
+def _atomic_json(path: Path, data: dict) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, default=str))
+    os.replace(tmp, path)
+
+
+def write_sorting(folder: Path, trains: list[np.ndarray], fs: float) -> Path:
+    """Write spike trains (samples) to ``sorting.npz`` atomically."""
+    path = folder / SORTING_FILE
+    tmp = folder / (SORTING_FILE + ".tmp.npz")
+    arrays = {f"u{k}": np.asarray(t, dtype=np.int64) for k, t in enumerate(trains)}
+    np.savez(tmp, unit_ids=np.arange(len(trains)), fs=np.float64(fs), **arrays)
+    os.replace(tmp, path)
+    return path
+
+
+def run(job) -> None:
+    """Detect propagation sequences and sort the recording of ``job`` (a ``SortJob``)."""
+    import spikeinterface as si
+    import torch
+
+    from .model import load_detection_model
+    from .rtsort import RTSort
+
+    began = time.time()
+    params = dict(DEFAULT_PARAMS)
+    params.update(job.params)
+    folder = Path(job.sorter_folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    recording = si.load(job.recording_folder)
+    model_path = resolve_model_path(params)
+    log.info("rtsort.start", model_path=str(model_path), channels=recording.get_num_channels(),
+             seconds=recording.get_total_duration())
+    device = params["rt_sort_device"] or "cpu"
+    model = load_detection_model(model_path, device=device)
+    n_jobs = int(getattr(job.config.execution, "n_jobs", -1) or -1)
+    if n_jobs > 0:
+        torch.set_num_threads(n_jobs)
+    rts = RTSort.detect_sequences(
+        recording, model, params=sorter_params(params),
+        detection_window_s=params["rt_sort_detection_window_s"],
+        batch_size=int(params["rt_sort_batch_size"]))
+    detected = time.time()
+    log.info("rtsort.sequences_detected", units=rts.num_units)
+    trains = rts.sort_offline(recording, batch_size=int(params["rt_sort_batch_size"]),
+                              return_spikeinterface_sorter=False)
+    fs = recording.get_sampling_frequency()
+    write_sorting(folder, trains, fs)
+    np.save(folder / "root_elecs.npy", rts.root_electrodes)
+    rts.save(folder / "rt_sort.pickle")
+    _atomic_json(folder / RUN_RECORD, dict(
+        sorter=SORTER, params=params, model_path=str(model_path),
+        model_training=model.init_dict.get("training", {}).get("command"),
+        units=rts.num_units, spikes=int(sum(len(t) for t in trains)),
+        detection_s=round(detected - began, 3), sorting_s=round(time.time() - detected, 3),
+        versions=dict(python=platform.python_version(), torch=torch.__version__,
+                      spikeinterface=si.__version__)))
+    log.info("rtsort.done", units=rts.num_units, seconds=round(time.time() - began, 2))
+
+
+def read_sorting(sorter_folder):
+    """The units of an RT-Sort run as a SpikeInterface ``NumpySorting`` (ids 0..K-1)."""
+    from spikeinterface.core import NumpySorting
+
+    path = Path(sorter_folder) / SORTING_FILE
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"No RT-Sort output in {sorter_folder}: {SORTING_FILE} is missing. The sort did not "
+            f"finish; read {Path(sorter_folder) / LOG_NAME} and sort again.")
+    with np.load(path) as data:
+        fs = float(data["fs"])
+        units = {int(u): data[f"u{int(u)}"] for u in data["unit_ids"]}
+    return NumpySorting.from_unit_dict(units, fs)
+
+
+def prepare_recording(recording, config):
+    """Band-pass the recording (``config.recording`` corners) unless ``rt_sort_bandpass=False``."""
+    params = dict(DEFAULT_PARAMS)
+    params.update(config.sorter.sorter_params)
+    if not params.get("rt_sort_bandpass", True):
+        return recording
+    import spikeinterface.preprocessing as spre
+
+    fs = recording.get_sampling_frequency()
+    freq_max = min(float(config.recording.freq_max), 0.45 * fs)
+    return spre.bandpass_filter(recording, freq_min=float(config.recording.freq_min),
+                                freq_max=freq_max, dtype="float32")

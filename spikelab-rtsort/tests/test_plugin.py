@@ -1,0 +1,76 @@
+"""The rt_sort backend through core's plugin manager, its classifier and the conformance suite."""
+
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("spikelab.spike_sorting.backend")
+
+from spikelab.spike_sorting import _exceptions as ex  # noqa: E402
+from spikelab.testing.conformance import BackendConformance  # noqa: E402
+
+from spikelab_rtsort.classifier import classify_rt_sort_failure  # noqa: E402
+from spikelab_rtsort.model import load_detection_model  # noqa: E402
+
+CUDA_OOM = (
+    "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 1.20 GiB. GPU 0 has a total "
+    "capacity of 7.79 GiB of which 301.00 MiB is free.\n"
+)
+
+
+class TestRTSortConformance(BackendConformance):
+    backend_name = "rt_sort"
+    failure_samples = {
+        "spikelab_rtsort.ModelLoadingError: The folder /models/np does not contain "
+        "init_dict.json and state_dict.pt (missing: state_dict.pt).\n": "environment",
+        CUDA_OOM: "oom_gpu",
+        "InsufficientActivityError: RT-Sort found 0 preliminary propagation sequences\n":
+            "not_sortable",
+    }
+    can_run_here = True
+
+
+def test_model_loading_failure_is_classified_with_the_model_path(tmp_path):
+    with pytest.raises(ex.ModelLoadingError) as info:
+        load_detection_model(tmp_path / "nowhere")
+    assert info.value.model_path == str(tmp_path / "nowhere")
+    # the same text, as a child process would leave it in the log, classifies identically
+    (tmp_path / "rt_sort.log").write_text(f"Traceback ...\n{info.value.message}\n")
+    classified = classify_rt_sort_failure(tmp_path, RuntimeError("sorter child failed"))
+    assert isinstance(classified, ex.ModelLoadingError)
+    assert classified.model_path == str(tmp_path / "nowhere")
+    assert classified.missing == "init_dict.json, state_dict.pt"
+
+
+def test_presets_select_probe_and_neuropixels_model_is_reported_missing():
+    from spikelab.spike_sorting.config import RT_SORT, RT_SORT_MEA, RT_SORT_NEUROPIXELS
+    from spikelab.plugins import get_plugin_manager
+
+    assert RT_SORT == RT_SORT_MEA
+    assert RT_SORT_NEUROPIXELS.sorter.sorter_params["rt_sort_probe"] == "neuropixels"
+    backend = get_plugin_manager().sorter("rt_sort")
+    assert backend.check_environment(RT_SORT_MEA) == []
+    problems = backend.check_environment(RT_SORT_NEUROPIXELS)
+    assert problems and "rt_sort_model_path" in problems[0]
+
+
+def test_sort_recording_finds_half_the_ground_truth_units(tmp_path):
+    from spikeinterface.comparison import compare_sorter_to_ground_truth
+    from spikelab.spike_sorting import sort_recording
+
+    from spikelab_rtsort.synthetic import generate_mea_recording
+
+    recording, gt = generate_mea_recording(duration_s=20.0, num_units=8, seed=777)
+    results = sort_recording([recording], sorter="rt_sort",
+                             intermediate_folders=[tmp_path / "inter"],
+                             results_folders=[tmp_path / "results"])
+    sd = results[0]
+    assert sd.N >= 4
+    from spikeinterface.core import NumpySorting
+
+    fs = recording.get_sampling_frequency()
+    trains = {k: (train_ms * fs / 1000).round().astype("int64") for k, train_ms in
+              enumerate(sd.train)}
+    sorting = NumpySorting.from_unit_dict(trains, fs)
+    perf = compare_sorter_to_ground_truth(gt, sorting, delta_time=0.4).get_performance()
+    assert (perf["accuracy"] > 0.8).mean() >= 0.5, perf
