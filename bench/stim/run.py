@@ -50,8 +50,15 @@ SCENARIOS = {
 }
 
 
+def peer_python() -> str:
+    return os.environ.get("SPIKELAB_PEER_PYTHON", "/work/peer-venv/bin/python")
+
+
 def run_one(impl: str, case: dict, *, single_thread: bool) -> dict:
-    python = sys.executable if impl == "ours" else os.environ.get("SPIKELAB_PEER_PYTHON", "/work/peer-venv/bin/python")
+    python = sys.executable if impl == "ours" else peer_python()
+    if not Path(python).exists():
+        return {"impl": impl, "skipped": f"{python} not found: python3.11 -m venv <dir> && <dir>/bin/pip install "
+                                         "spikelab==0.1.2, then set SPIKELAB_PEER_PYTHON"}
     env = {**os.environ, **(SINGLE_THREAD if single_thread else {})}
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "result.json"
@@ -91,6 +98,7 @@ def throughput(quick: bool) -> dict:
         print(f"throughput block {b + 1}/{blocks}: "
               + ", ".join(f"{k} {v[-1].get('seconds', float('nan')):.1f} s" for k, v in runs.items()), flush=True)
     total = {k: sum(r.get("seconds", float("nan")) for r in v) for k, v in runs.items()}
+    skipped = [r["skipped"] for v in runs.values() for r in v if "skipped" in r]
     return {
         "size": {"n_channels": blocks * block["n_channels"], "duration_s": block["duration_s"],
                  "n_pulses": block["n_events"], "blocks": blocks, "fs_Hz": 20000.0},
@@ -99,10 +107,13 @@ def throughput(quick: bool) -> dict:
         "speedup_default_threads": total["peer"] / total["ours_default_threads"],
         "peak_rss_gib": {k: max(r.get("peak_rss_gib", float("nan")) for r in v) for k, v in runs.items()},
         "errors": [r["error"] for v in runs.values() for r in v if "error" in r],
+        "skipped": skipped[:1],
     }
 
 
 def _fmt_score(result: dict) -> str:
+    if "skipped" in result:
+        return "skipped (" + result["skipped"] + ")"
     if "error" in result:
         return "ERROR " + result["error"].strip().splitlines()[-1]
     s = result["score"]
@@ -124,6 +135,9 @@ def markdown(report: dict) -> str:
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in q:
+        if "skipped" in r:
+            lines.append(f"| {r['scenario']} | {r['impl']} | skipped: peer venv missing | | | | | |")
+            continue
         if "error" in r:
             lines.append(f"| {r['scenario']} | {r['impl']} | error | | | | | |")
             continue
@@ -149,6 +163,8 @@ def markdown(report: dict) -> str:
     ]
     if t["errors"]:
         lines += ["", f"Errors: {len(t['errors'])} run(s) failed; see stim.json."]
+    if t.get("skipped"):
+        lines += ["", f"The spikelab 0.1.2 runs were skipped: {t['skipped'][0]}."]
     return "\n".join(lines) + "\n"
 
 
