@@ -41,6 +41,7 @@ Invalid MEX-file '/mnt/Carlo/Kilosort3/CUDA/spikedetector3.mexa64':
 /mnt/Carlo/Kilosort3/CUDA/spikedetector3.mexa64: failed to map segment from shared object Failed to map segment from shared object
 """
 MEX_UNRECOGNISED_249 = "Unrecognized function or variable 'spikedetector3'."
+MEX_UNDEFINED_SI3204 = "Undefined function 'spikedetector3' for input arguments of type 'gpuArray'."  # SpikeInterface #3204
 FATBINARY = "fatbinary fatal   : '/tmp/tmpxft_00002b1c_00000000-4_mexMPnu8.compute_35.cubin' is not in 'keyword=value' format"
 NO_TOOLKIT_245 = "No CUDA toolkit installation could be found. If installed, set MW_NVCC_PATH"
 # Kilosort2 issue #22: a real v2.0 log ending in a MATLAB-version incompatibility, not a known signature
@@ -156,7 +157,9 @@ def test_disk_full_while_writing_the_whitened_copy(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "text", [MEX_342, MEX_UNRECOGNISED_249, FATBINARY, NO_TOOLKIT_245], ids=["invalid_mex", "unrecognised", "fatbinary", "no_toolkit"]
+    "text",
+    [MEX_342, MEX_UNRECOGNISED_249, MEX_UNDEFINED_SI3204, FATBINARY, NO_TOOLKIT_245],
+    ids=["invalid_mex", "unrecognised", "undefined_for_gpuarray", "fatbinary", "no_toolkit"],
 )
 def test_mex_and_toolchain_problems_are_environment_failures(tmp_path, text):
     error = classify(tmp_path, text)
