@@ -64,7 +64,8 @@ def _float_gain(recording: BaseRecording, seed: int) -> float:
     """A gain that maps the noise to about ``NOISE_STEPS`` steps and keeps peaks inside int16."""
     from spikeinterface.core import get_random_data_chunks
 
-    chunks = get_random_data_chunks(recording, num_chunks_per_segment=10, chunk_size=10000, seed=seed)
+    chunk_size = int(min(10000, recording.get_num_samples()))
+    chunks = get_random_data_chunks(recording, num_chunks_per_segment=10, chunk_size=chunk_size, seed=seed)
     chunks = chunks.astype(np.float64)
     centred = chunks - np.median(chunks, axis=0)
     noise = float(np.median(np.median(np.abs(centred), axis=0) / 0.6745))
