@@ -1,19 +1,21 @@
 """Templates, SNR and std_norm of every unit, computed from ``SpikeData.raw_data``.
 
 Definitions (``fs`` the sampling rate; waveforms cut ``ms_before`` / ``ms_after`` around each
-spike time from the band-passed traces; at most ``max_spikes_per_unit`` spikes per unit, drawn
-at random with ``seed``):
+spike time from the band-passed traces; at most ``max_spikes_per_unit`` (500) spikes per unit,
+drawn at random with ``seed``):
 
-- **template** ``(channels, samples)``: mean waveform of the unit on every channel.
+- **template** ``(channels, samples)``: mean waveform of the unit on every channel, over at
+  most ``max_spikes_for_template`` (100) of those spikes.
 - **primary channel**: the channel whose template reaches the largest absolute value.
-- **amplitude**: ``|template|`` at its peak sample on the primary channel (either polarity).
+- **avg_waveform**: mean waveform on the primary channel over all sampled spikes.
+- **amplitude**: ``|avg_waveform|`` at its peak sample (either polarity).
 - **noise** of a channel: ``MAD / 0.6745`` (median absolute deviation from the median) of each
   of ``n_noise_chunks`` random chunks of ``noise_chunk_size`` samples of the band-passed trace,
   averaged over the chunks (SpikeInterface's ``get_noise_levels(method="mad")`` definition).
   When ``raw_data`` is only snippets around spikes (``raw_time`` has gaps, as the pipeline
   attaches it), ``metadata["noise_levels_uv"]`` measured on the whole recording is used instead.
 - **snr** = amplitude / noise of the primary channel (0 for a unit with no usable spike).
-- **std_norm** = standard deviation over spikes of the primary-channel waveform at the peak
+- **std_norm** = standard deviation over the sampled spikes of the primary-channel waveform at the peak
   sample (``at_peak=True``), or its mean over ``[peak - window_ms_before, peak + window_ms_after]``,
   divided by the amplitude (inf for a unit with no usable spike or a zero amplitude).
 
@@ -54,6 +56,7 @@ def compute_waveform_metrics(
     bandpass: Any = "auto",
     filter_order: int = 5,
     max_spikes_per_unit: int | None = 500,
+    max_spikes_for_template: int | None = 100,
     n_noise_chunks: int = 20,
     noise_chunk_size: int = 10000,
     seed: int = 0,
@@ -77,7 +80,11 @@ def compute_waveform_metrics(
     filter_order : int, default: 5
         Butterworth order.
     max_spikes_per_unit : int | None, default: 500
-        Random spikes per unit used for the template; None uses every spike.
+        Random spikes per unit for the primary-channel waveform, SNR and std_norm; None uses
+        every spike.
+    max_spikes_for_template : int | None, default: 100
+        Of those, how many (evenly spread) make the all-channel ``template`` that picks the
+        primary channel; None uses them all.
     n_noise_chunks, noise_chunk_size : int, default: 20, 10000
         Random chunks (samples) for the noise estimate.
     seed : int, default: 0
@@ -116,7 +123,7 @@ def compute_waveform_metrics(
     nbefore, nafter = int(round(ms_before * fs / 1000)), int(round(ms_after * fs / 1000))
     window = (int(round(window_ms_before * fs / 1000)), int(round(window_ms_after * fs / 1000)))
     starts = _spike_starts(sd, fs, nbefore, nbefore + nafter, max_spikes_per_unit, seed)
-    stats = _unit_stats(traces, starts, nbefore + nafter, at_peak, window, progress_bar)
+    stats = _unit_stats(traces, starts, nbefore + nafter, at_peak, window, max_spikes_for_template, progress_bar)
 
     snr = np.zeros(sd.N)
     std_norm = np.full(sd.N, np.inf)
@@ -125,7 +132,7 @@ def compute_waveform_metrics(
         if unit is None:
             attributes[i].update(snr=0.0, std_norm=np.inf, n_waveform_spikes=0)
             continue
-        template, channel, amplitude, spread, count = unit
+        template, waveform, channel, amplitude, spread, count = unit
         if noise[channel] > 0:
             snr[i] = amplitude / noise[channel]
         elif amplitude > 0:
@@ -133,7 +140,7 @@ def compute_waveform_metrics(
         if amplitude > 0:
             std_norm[i] = spread / amplitude
         attributes[i].update(
-            channel=channel, template=template, avg_waveform=template[channel].copy(), amplitude=amplitude,
+            channel=channel, template=template, avg_waveform=waveform, amplitude=amplitude,
             snr=float(snr[i]), std_norm=float(std_norm[i]), n_waveform_spikes=count,
         )
     metadata = {**sd.metadata, "ms_before": ms_before, "ms_after": ms_after, "fs_Hz": fs}
@@ -245,30 +252,39 @@ def _spike_starts(
 
 
 def _unit_stats(
-    traces: np.ndarray, starts: list[np.ndarray], width: int, at_peak: bool, window: tuple[int, int], progress: bool
-) -> list[tuple[np.ndarray, int, float, float, int] | None]:
-    """(template, primary channel, amplitude, spread at peak, n spikes) of every unit.
+    traces: np.ndarray,
+    starts: list[np.ndarray],
+    width: int,
+    at_peak: bool,
+    window: tuple[int, int],
+    template_spikes: int | None,
+    progress: bool,
+) -> list[tuple[np.ndarray, np.ndarray, int, float, float, int] | None]:
+    """(template, primary waveform, primary channel, amplitude, spread, n spikes) of every unit.
 
-    One unit at a time: its windows (spikes x channels x samples) are small enough to stay in
-    cache while the mean and the spread are taken, so the traces are read once.
+    Two stages, as SpikeInterface's sparse analyzer does: the all-channel template from at most
+    ``template_spikes`` evenly spread spikes picks the primary channel; every sampled spike is
+    then read on that channel only for the mean waveform, amplitude and spread.
     """
     # (window starts, channels, samples) view of the traces; indexing it copies only the windows.
     windows = np.lib.stride_tricks.sliding_window_view(traces.T, width, axis=0)
-    results: list[tuple[np.ndarray, int, float, float, int] | None] = []
+    results: list[tuple[np.ndarray, np.ndarray, int, float, float, int] | None] = []
     for unit_starts in tqdm(starts, desc="waveform metrics", disable=not progress, unit="unit"):
-        if unit_starts.size == 0:
+        n = unit_starts.size
+        if n == 0:
             results.append(None)
             continue
-        snippets = np.asarray(windows[unit_starts], dtype=np.float32)
-        template = snippets.mean(axis=0, dtype=np.float64)  # (channels, samples)
+        step = 1 if template_spikes is None or n <= template_spikes else int(np.ceil(n / template_spikes))
+        template = np.asarray(windows[unit_starts[::step]], dtype=np.float32).mean(axis=0)  # (channels, samples)
         channel = int(np.argmax(np.abs(template).max(axis=1)))
-        peak = int(np.argmax(np.abs(template[channel])))
-        amplitude = float(abs(template[channel, peak]))
-        own = snippets[:, channel, :]
+        own = np.asarray(windows[:, channel, :][unit_starts], dtype=np.float64)  # (spikes, samples)
+        waveform = own.mean(axis=0)
+        peak = int(np.argmax(np.abs(waveform)))
+        amplitude = float(abs(waveform[peak]))
         if at_peak:
-            spread = float(np.std(own[:, peak], dtype=np.float64))
+            spread = float(np.std(own[:, peak]))
         else:
             lo, hi = max(peak - window[0], 0), min(peak + window[1] + 1, width)
-            spread = float(np.mean(np.std(own[:, lo:hi], axis=0, dtype=np.float64)))
-        results.append((template.astype(np.float32), channel, amplitude, spread, int(unit_starts.size)))
+            spread = float(np.mean(np.std(own[:, lo:hi], axis=0)))
+        results.append((template, waveform.astype(np.float32), channel, amplitude, spread, n))
     return results
