@@ -145,7 +145,7 @@ def remove_stim_artifacts(
         method=method,
         n_events=int(onsets.size),
         n_channels=int(arr.shape[0]),
-        blanked_fraction=float(blanked.mean()),
+        blanked_fraction=np.count_nonzero(blanked) / blanked.size,
     )
     return cleaned, blanked
 

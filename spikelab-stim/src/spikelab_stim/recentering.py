@@ -227,6 +227,15 @@ def build_report(logged, corrected, warn_offset_ms, peak_mode) -> RecenteringRep
             events=[(int(i), round(float(offsets[i]), 3)) for i in moved[:_MAX_LOGGED_MOVES]],
             hint="check the stim log's clock and max_offset_ms",
         )
+    swapped = np.flatnonzero(np.diff(corrected) < 0)
+    if swapped.size:
+        log.warning(
+            "stim_recenter_order_changed",
+            n_pairs=int(swapped.size),
+            first_pairs=[(int(i), int(i) + 1) for i in swapped[:_MAX_LOGGED_MOVES]],
+            hint="events now out of order: max_offset_ms may exceed half the inter-pulse interval; "
+            "sort the corrected times (np.sort) before remove_stim_artifacts",
+        )
     return RecenteringReport(
         logged_ms=np.asarray(logged, dtype=float),
         corrected_ms=corrected,

@@ -12,7 +12,7 @@ from spikeinterface.core import BaseRecording, BaseSorting, NumpyRecording
 
 from spikelab_stim._validation import check_fs, check_positive, check_traces
 from spikelab_stim.preprocess import preprocess_stim_artifacts
-from spikelab_stim.slices import SpikeSliceStack
+from spikelab_stim.slices import SpikeSliceStack, _plain
 
 log = structlog.get_logger(__name__)
 
@@ -216,7 +216,3 @@ def _trains_ms(result, fs, offset_ms):
             "of per-unit spike-frame arrays."
         )
     return ids, [np.sort(t) / fs * 1000.0 + offset_ms for t in trains]
-
-
-def _plain(value):
-    return value.item() if isinstance(value, np.generic) else value
