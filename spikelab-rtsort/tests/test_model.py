@@ -35,8 +35,10 @@ def test_save_load_roundtrip_gives_identical_outputs(tmp_path):
 def test_missing_file_raises_model_loading_error_naming_it(tmp_path, missing):
     _tiny_model().save(tmp_path)
     (tmp_path / missing).unlink()
-    with pytest.raises(ModelLoadingError, match=missing.replace(".", r"\.")):
+    with pytest.raises(ModelLoadingError, match=missing.replace(".", r"\.")) as info:
         load_detection_model(tmp_path)
+    assert info.value.missing == missing
+    assert info.value.model_path == str(tmp_path)
 
 
 def test_malformed_files_raise_model_loading_error(tmp_path):

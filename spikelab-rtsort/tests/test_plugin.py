@@ -1,6 +1,5 @@
 """The rt_sort backend through core's plugin manager, its classifier and the conformance suite."""
 
-from pathlib import Path
 
 import pytest
 
@@ -8,7 +7,6 @@ pytest.importorskip("spikelab.spike_sorting.backend")
 
 from spikelab.spike_sorting import _exceptions as ex  # noqa: E402
 from spikelab.testing.conformance import BackendConformance  # noqa: E402
-
 from spikelab_rtsort.classifier import classify_rt_sort_failure  # noqa: E402
 from spikelab_rtsort.model import load_detection_model  # noqa: E402
 
@@ -43,8 +41,8 @@ def test_model_loading_failure_is_classified_with_the_model_path(tmp_path):
 
 
 def test_presets_select_probe_and_neuropixels_model_is_reported_missing():
-    from spikelab.spike_sorting.config import RT_SORT, RT_SORT_MEA, RT_SORT_NEUROPIXELS
     from spikelab.plugins import get_plugin_manager
+    from spikelab.spike_sorting.config import RT_SORT, RT_SORT_MEA, RT_SORT_NEUROPIXELS
 
     assert RT_SORT == RT_SORT_MEA
     assert RT_SORT_NEUROPIXELS.sorter.sorter_params["rt_sort_probe"] == "neuropixels"
@@ -56,8 +54,8 @@ def test_presets_select_probe_and_neuropixels_model_is_reported_missing():
 
 def test_sort_recording_finds_half_the_ground_truth_units(tmp_path):
     from spikeinterface.comparison import compare_sorter_to_ground_truth
-    from spikelab.spike_sorting import sort_recording
 
+    from spikelab.spike_sorting import sort_recording
     from spikelab_rtsort.synthetic import generate_mea_recording
 
     recording, gt = generate_mea_recording(duration_s=20.0, num_units=8, seed=777)
@@ -74,3 +72,19 @@ def test_sort_recording_finds_half_the_ground_truth_units(tmp_path):
     sorting = NumpySorting.from_unit_dict(trains, fs)
     perf = compare_sorter_to_ground_truth(gt, sorting, delta_time=0.4).get_performance()
     assert (perf["accuracy"] > 0.8).mean() >= 0.5, perf
+
+
+def test_spikelab_rtsort_train_runs_through_core_command_line(tmp_path, monkeypatch):
+    import json
+    import sys
+
+    from spikelab.cli.main import main
+
+    argv = ["rtsort", "train", str(tmp_path / "m"), "--seed", "5", "--n-train-recordings", "1",
+            "--n-val-recordings", "1", "--duration-s", "3", "--num-units", "5", "--hidden", "4",
+            "--samples-per-epoch", "1000", "--val-samples", "500", "--max-epochs", "1"]
+    monkeypatch.setattr(sys, "argv", ["spikelab", *argv])
+    assert main(argv) == 0
+    training = json.loads((tmp_path / "m" / "init_dict.json").read_text())["training"]
+    assert training["command"].startswith("spikelab rtsort train")
+    assert load_detection_model(tmp_path / "m").receptive_field == 81

@@ -21,6 +21,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
     parser.add_argument("--duration-s", type=float, default=defaults.duration_s)
     parser.add_argument("--num-units", type=int, default=defaults.num_units)
     parser.add_argument("--hidden", type=int, default=defaults.hidden)
+    parser.add_argument("--kernel-size", type=int, default=defaults.kernel_size)
+    parser.add_argument("--dilations", type=int, nargs="+", default=list(defaults.dilations),
+                        help="dilation of each conv layer (its count is the number of layers)")
     parser.add_argument("--samples-per-epoch", type=int, default=defaults.samples_per_epoch)
     parser.add_argument("--val-samples", type=int, default=defaults.val_samples)
     parser.add_argument("--max-epochs", type=int, default=defaults.max_epochs)
@@ -37,6 +40,8 @@ def run_train(args: argparse.Namespace, command: str | None = None) -> int:
 
     fields = {f.name for f in attrs.fields(TrainingConfig)}
     overrides = {k: v for k, v in vars(args).items() if k in fields}
+    if "dilations" in overrides:
+        overrides["dilations"] = tuple(overrides["dilations"])
     config = TrainingConfig(**overrides)
     model = train_detection_model(args.output, config, command=command)
     info = model.init_dict["training"]["validation"]

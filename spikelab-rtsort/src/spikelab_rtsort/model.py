@@ -33,11 +33,9 @@ _PUBLISHED_KERNELS = {4: 21, -4: 31}
 _PUBLISHED_NUMERATOR = {21: 12.6, 31: 15.4}
 
 
-def _model_error(message: str, model_path) -> Exception:
-    try:
-        return ModelLoadingError(message, sorter="rt_sort", model_path=str(model_path))
-    except TypeError:  # core's signature may differ; keep the message, which carries the evidence
-        return ModelLoadingError(message)
+def _model_error(message: str, model_path, missing: list[str] | None = None) -> Exception:
+    return ModelLoadingError(message, sorter="rt_sort", model_path=str(model_path),
+                             missing=", ".join(missing) if missing else None)
 
 
 def logit(prob: float) -> float:
@@ -233,7 +231,7 @@ def load_detection_model(folder, device: str = "cpu") -> DetectionModel:
         raise _model_error(
             f"The folder {folder} does not contain init_dict.json and state_dict.pt "
             f"(missing: {', '.join(missing)}). Pass the folder of a trained model, or train one "
-            "with `spikelab rtsort train`.", folder)
+            "with `spikelab rtsort train`.", folder, missing)
     try:
         init_dict = json.loads((folder / INIT_DICT).read_text())
     except (OSError, ValueError) as exc:

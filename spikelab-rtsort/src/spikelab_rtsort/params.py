@@ -56,7 +56,7 @@ class RTSortParams:
     relocate_root_max_latency: float = -2.0
     gmm_random_state: int = 1150
 
-    def override(self, **changes) -> "RTSortParams":
+    def override(self, **changes) -> RTSortParams:
         """Copy with some fields changed; unknown names raise ``TypeError`` naming them."""
         unknown = sorted(set(changes) - {f.name for f in attrs.fields(RTSortParams)})
         if unknown:

@@ -14,8 +14,7 @@ from spikelab import hookimpl
 from spikelab.spike_sorting.backend import OomKnob, SorterBackend
 
 from .classifier import classify_rt_sort_failure
-from .runner import DEFAULT_PARAMS, LOG_NAME, SORTER, prepare_recording, read_sorting, \
-    resolve_model_path, run
+from .runner import DEFAULT_PARAMS, LOG_NAME, SORTER, prepare_recording, read_sorting, resolve_model_path, run
 
 
 def _version() -> str:

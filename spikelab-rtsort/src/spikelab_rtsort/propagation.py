@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import structlog
+
 from .gmm1d import best_mixture_labels
 from .inference import find_peaks
 from .sequences import DetectionContext, Sequence

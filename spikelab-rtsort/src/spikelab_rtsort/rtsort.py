@@ -88,7 +88,7 @@ class RTSort:
     @classmethod
     def detect_sequences(cls, recording, model: DetectionModel, params: RTSortParams | None = None,
                          detection_window_s: float | None = None, batch_size: int = 64,
-                         progress_bar: bool = False) -> "RTSort":
+                         progress_bar: bool = False) -> RTSort:
         """Detect propagation sequences on (the start of) ``recording``.
 
         Parameters
@@ -283,7 +283,7 @@ class RTSort:
         return path
 
     @classmethod
-    def load(cls, path, model: DetectionModel) -> "RTSort":
+    def load(cls, path, model: DetectionModel) -> RTSort:
         """Load a sorter written by :meth:`save` and attach ``model``."""
         with open(path, "rb") as fh:
             state = pickle.load(fh)
