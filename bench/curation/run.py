@@ -99,7 +99,12 @@ def compare(si_table, results, counts) -> dict[str, float]:
     si_fr = si_table["firing_rate"].to_numpy()
     si_snr = si_table["snr"].to_numpy()
     snr_rel = np.abs(results["snr"]["metric"] - si_snr) / si_snr
+    worst = np.argsort(snr_rel)[::-1][:5]
     return {
+        "snr_worst_units": [
+            {"unit": int(u), "spikelab": float(results["snr"]["metric"][u]), "spikeinterface": float(si_snr[u])}
+            for u in worst
+        ],
         "firing_rate_max_rel_diff": float(np.max(np.abs(results["firing_rate"]["metric"] - si_fr) / si_fr)),
         "isi_violation_counts_equal": bool(np.array_equal(counts, si_table["isi_violations_count"].to_numpy())),
         "snr_max_rel_diff": float(np.max(snr_rel)),

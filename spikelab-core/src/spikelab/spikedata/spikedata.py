@@ -174,17 +174,21 @@ class SpikeData(CurationMethods):
     # -- derived SpikeData ----------------------------------------------------------------
     def _replace(self, **changes: Any) -> SpikeData:
         """A new SpikeData sharing raw arrays, with some constructor arguments changed."""
+        same_raw = "raw_data" not in changes and "raw_time" not in changes
         fields = dict(
             train=self.train,
             length=self.length,
             start_time=self.start_time,
             neuron_attributes=[dict(a) for a in self.neuron_attributes],
             metadata=copy.copy(self.metadata),
-            raw_data=self.raw_data,
-            raw_time=self.raw_time,
+            raw_data=None if same_raw else self.raw_data,
+            raw_time=None if same_raw else self.raw_time,
         )
         fields.update(changes)
-        return SpikeData(fields.pop("train"), **fields)
+        new = SpikeData(fields.pop("train"), **fields)
+        if same_raw:  # already validated: share them without checking millions of samples again
+            new.raw_data, new.raw_time = self.raw_data, self.raw_time
+        return new
 
     def subset(self, units: Any, by: str | None = None) -> SpikeData:
         """Keep some units, in the order given.
