@@ -61,9 +61,11 @@ def test_float_recording_is_copied_to_scaled_int16(ground_truth, fake_matlab, ki
 
 
 def test_unsigned_counts_are_shifted_exactly(ground_truth, fake_matlab, kilosort_tree, make_job, tmp_path):
+    import spikeinterface as si
     import spikeinterface.preprocessing as spre
 
-    counts = spre.scale(ground_truth["recording"], gain=10.0, offset=2048.0, dtype="uint16")  # a 12-bit ADC
+    int16 = si.load(ground_truth["int16_folder"])
+    counts = spre.scale(int16, gain=1.0, offset=2048.0, dtype="uint16")  # a 12-bit ADC's counts
     folder = tmp_path / "uint16"
     counts.save(folder=folder, format="binary", n_jobs=1, progress_bar=False)
     job = make_job(folder, kilosort_path=str(kilosort_tree))
