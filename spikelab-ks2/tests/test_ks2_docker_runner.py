@@ -129,3 +129,17 @@ def test_image_names_split_into_repository_and_tag():
     )
     assert docker_runner.split_image("registry:5000/lab/ks2:v1") == ("registry:5000/lab/ks2", "v1")
     assert docker_runner.split_image("registry:5000/lab/ks2") == ("registry:5000/lab/ks2", "latest")
+
+
+def test_real_sdk_without_an_engine_is_reported_as_daemon_down():
+    docker = pytest.importorskip("docker")
+    try:
+        docker.from_env(timeout=5).ping()
+    except docker.errors.DockerException:
+        pass
+    else:
+        pytest.skip("a Docker engine answers on this machine")
+    with pytest.raises(ex.DockerEnvironmentError) as caught:
+        docker_runner.make_client({"docker_client_factory": "docker.from_env"})
+    assert caught.value.reason in ("daemon_down", "permission_denied")
+    assert "start the Docker engine" in str(caught.value) or "docker group" in str(caught.value)
