@@ -88,3 +88,32 @@ def test_a_tripped_guard_fails_its_recording_and_keeps_the_others(tmp_path, full
         psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
         for pid in full_disk_plugin.pids
     )
+
+
+def test_built_in_guards_are_tuned_through_sort_recording_kwargs(tmp_path):
+    from spikelab.spike_sorting._exceptions import SorterTimeoutError
+    from spikelab.testing.recordings import tiny_recording
+
+    recording = tiny_recording(seed=4, duration_s=2.0, num_channels=8, num_units=3)[0]
+    results = []
+    with pytest.raises(SorterTimeoutError) as info:
+        sort_recording(
+            [recording],
+            sorter="fake",
+            fake_behaviour="hang",
+            fake_hang_s=120.0,
+            n_jobs=1,
+            progress_bar=False,
+            prevent_system_sleep=False,
+            sorter_inactivity_base_s=2.0,
+            sorter_inactivity_per_min_s=0.0,
+            sorter_inactivity_max_s=2.0,
+            intermediate_folders=[tmp_path / "inter"],
+            results_folders=[tmp_path / "results"],
+            out_results=results,
+        )
+    assert info.value.status == "sorter_timeout" and info.value.results[0].status == "sorter_timeout"
+    assert info.value.results[0].attempts[0].status == "sorter_timeout"  # not retried: not an OOM
+    assert len(info.value.results[0].attempts) == 1
+    events = read_events(tmp_path / "results")
+    assert [(e["watchdog"], e["event"]) for e in events] == [("inactivity", "abort")]

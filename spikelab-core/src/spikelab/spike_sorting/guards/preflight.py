@@ -21,6 +21,7 @@ import structlog
 from spikelab.errors import InputError
 from spikelab.spike_sorting import _exceptions as ex
 from spikelab.spike_sorting.guards import _preflight_checks as checks
+from spikelab.spike_sorting.guards import _preflight_inputs as inputs
 from spikelab.spike_sorting.guards._disk import DiskProbe
 from spikelab.spike_sorting.guards.gpu import load_nvml
 
@@ -135,10 +136,10 @@ def run_preflight(
             )
         ]
     findings: list[PreflightFinding] = []
-    findings += checks.check_environment(config, backend)
+    findings += inputs.check_environment(config, backend)
     findings += checks.check_writable(inter, "intermediate")
     findings += checks.check_writable(results, "results")
-    findings += checks.check_recordings(config, recordings)
+    findings += inputs.check_recordings(config, recordings)
     readable = [r for r, f in zip(recordings, inter) if r.get_num_channels() > 0]
     if len(readable) == len(recordings):
         findings += checks.check_disk(config, backend, recordings, inter, results, probes)
