@@ -74,10 +74,12 @@ def from_spikeinterface(
 
     fs = float(sorting.get_sampling_frequency())
     unit_ids = list(sorting.get_unit_ids())
-    trains = [
-        sorting.get_unit_spike_train(unit_id=u, segment_index=segment_index).astype(np.float64) / fs * 1000.0
-        for u in unit_ids
-    ]
+    vector = sorting.to_spike_vector()
+    vector = vector[vector["segment_index"] == segment_index]
+    order = np.argsort(vector["unit_index"], kind="stable")
+    bounds = np.searchsorted(vector["unit_index"][order], np.arange(len(unit_ids) + 1))
+    samples = vector["sample_index"][order].astype(np.float64)
+    trains = [samples[bounds[u] : bounds[u + 1]] / fs * 1000.0 for u in range(len(unit_ids))]
     attributes: list[dict[str, Any]] = [{"unit_id": _plain(u)} for u in unit_ids]
     for key in sorting.get_property_keys():
         values = sorting.get_property(key)
