@@ -156,6 +156,15 @@ def test_disk_full_while_writing_the_whitened_copy(tmp_path):
     assert error.matched_line == line
 
 
+def test_disk_full_inside_the_container_is_measured_on_the_host(tmp_path):
+    line = "----------------------------------------Error writing batch 7 to /spikelab/output/temp_wh.dat. Check available disk space."
+    error = classify(tmp_path, line)
+    assert isinstance(error, ex.DiskExhaustionError)
+    assert error.folder == str(tmp_path) and error.free_gb_at_trip > 0
+    error = classify(tmp_path, "OSError: [Errno 28] No space left on device")
+    assert isinstance(error, ex.DiskExhaustionError) and error.folder == str(tmp_path)
+
+
 @pytest.mark.parametrize(
     "text",
     [MEX_342, MEX_UNRECOGNISED_249, MEX_UNDEFINED_SI3204, FATBINARY, NO_TOOLKIT_245],

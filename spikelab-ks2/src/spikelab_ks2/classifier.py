@@ -111,8 +111,12 @@ def _total_channels(text: str, folder: Path | None) -> int | None:
     return None
 
 
-def _free_gb(path_text: str) -> tuple[str | None, float | None]:
+def _free_gb(path_text: str, fallback: Path | None) -> tuple[str | None, float | None]:
+    """The folder being written and its free space; a path that only exists inside the container
+    (``/spikelab/output/temp_wh.dat``) is measured on the host's sorter folder instead."""
     folder = Path(path_text.strip().strip("'\"")).parent
+    if not folder.is_dir() and fallback is not None and fallback.is_dir():
+        folder = fallback
     try:
         return str(folder), round(shutil.disk_usage(folder).free / 1e9, 3)
     except OSError:
@@ -159,7 +163,8 @@ def classify_ks2_failure(output_folder: Path | str | None, exc: BaseException | 
 
     if found := find_line(text, _DISK):
         target = found[0].group(1) if found[0].lastindex else None
-        disk_folder, free = _free_gb(target) if target else (str(folder) if folder else None, None)
+        written = target or (str(folder / LOG_NAME) if folder is not None else None)
+        disk_folder, free = _free_gb(written, folder) if written else (None, None)
         return ex.DiskExhaustionError(
             "Kilosort2 could not write its whitened copy of the data (temp_wh.dat, as large as the "
             "recording): free space on that disk, or sort from a folder on a larger disk.",
