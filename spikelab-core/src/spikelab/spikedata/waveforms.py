@@ -90,7 +90,7 @@ def compute_waveform_metrics(
     seed : int, default: 0
         Seed for the random spikes and chunks.
     progress_bar : bool, default: False
-        Show a tqdm bar over batches of units.
+        Show tqdm bars while filtering and over units.
 
     Returns
     -------
@@ -116,7 +116,7 @@ def compute_waveform_metrics(
             "raw_data is made of separate snippets (raw_time has gaps), which cannot be band-passed as one "
             "trace: attach filtered snippets and set metadata['raw_data_filtered'] = True, or pass bandpass=None."
         )
-    traces = bandpass_filter(sd.raw_data, fs, band, filter_order) if band else sd.raw_data
+    traces = bandpass_filter(sd.raw_data, fs, band, filter_order, progress_bar) if band else sd.raw_data
     noise = _snippet_noise(sd) if not _is_uniform(sd.raw_time, fs) else None
     if noise is None:
         noise = noise_levels(traces, n_noise_chunks, noise_chunk_size, seed)
@@ -162,7 +162,9 @@ def _resolve_band(bandpass: Any, metadata: dict[str, Any], fs: float) -> tuple[f
     return low, high
 
 
-def bandpass_filter(data: np.ndarray, fs: float, band: tuple[float, float], order: int = 5) -> np.ndarray:
+def bandpass_filter(
+    data: np.ndarray, fs: float, band: tuple[float, float], order: int = 5, progress: bool = False
+) -> np.ndarray:
     """Zero-phase Butterworth band-pass of ``(channels, samples)`` data, float32, in chunks.
 
     Chunks of 1 s overlap by 50 ms on each side so the edges of a chunk do not show.
@@ -173,7 +175,7 @@ def bandpass_filter(data: np.ndarray, fs: float, band: tuple[float, float], orde
     n = data.shape[1]
     out = np.empty(data.shape, dtype=np.float32, order="F" if by_time is not None else "C")
     chunk, margin = int(fs), int(0.05 * fs)
-    for start in range(0, n, chunk):
+    for start in tqdm(range(0, n, chunk), desc="band-pass", disable=not progress, unit="s"):
         stop = min(start + chunk, n)
         lo, hi = max(start - margin, 0), min(stop + margin, n)
         padlen = max(min(6 * len(sos), hi - lo - 1), 0)
