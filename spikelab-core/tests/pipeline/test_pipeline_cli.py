@@ -1,0 +1,55 @@
+"""``spikelab sort``, ``spikelab report`` and ``spikelab demo``."""
+
+from __future__ import annotations
+
+from conftest import write_silent_file
+
+from spikelab.cli.main import main
+from spikelab.cli.sort_command import parse_assignments
+
+FAST = ["--set", "isolation=inline", "--set", "n_jobs=1", "--set", "progress_bar=false",
+        "--set", "prevent_system_sleep=false"]
+
+
+def test_set_values_are_typed():
+    assert parse_assignments(["fr_min=0.1", "curate=false", "kilosort_path=/opt/ks", "n_jobs=8"]) == {
+        "fr_min": 0.1, "curate": False, "kilosort_path": "/opt/ks", "n_jobs": 8,
+    }
+
+
+def test_sort_prints_one_line_per_recording_and_exits_by_outcome(small_file, tmp_path, capsys):
+    path, _ = small_file
+    silent = write_silent_file(tmp_path / "data" / "silent.raw.h5")
+    code = main(["sort", str(path), "--sorter", "fake", *FAST, "--set", "fr_min=0.1"])
+    out = capsys.readouterr().out
+    assert code == 0 and "small" in out and "success" in out
+    code = main(["sort", str(silent), str(path), "--preset", "FAKE", *FAST])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "not_sortable" in out and "InsufficientActivityError" in out and "success" in out
+
+
+def test_unknown_knob_is_a_clear_error(small_file, capsys):
+    path, _ = small_file
+    assert main(["sort", str(path), "--sorter", "fake", "--set", "fr_mni=0.1"]) == 1
+    assert "fr_min" in capsys.readouterr().err
+
+
+def test_report_rebuilds_the_markdown(small_file, tmp_path, capsys):
+    path, _ = small_file
+    main(["sort", str(path), "--sorter", "fake", *FAST, "--results", str(tmp_path / "res")])
+    capsys.readouterr()
+    (tmp_path / "res" / "sorting_report.md").unlink()
+    assert main(["report", str(tmp_path / "res")]) == 0
+    assert (tmp_path / "res" / "sorting_report.md").is_file()
+    assert main(["report", str(tmp_path)]) == 1
+    assert "recording_report.json" in capsys.readouterr().err
+
+
+def test_demo_reports_units_and_accuracy(tmp_path, capsys):
+    code = main(["demo", "--folder", str(tmp_path / "demo"), "--sorter", "fake", "--duration", "4",
+                 "--channels", "16", "--units", "6", "--rate", "20"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "Accuracy" in out and "fake" in out and "Note: no real sorter" in out
+    assert (tmp_path / "demo" / "results" / "recording_report.json").is_file()
