@@ -25,7 +25,10 @@ GPU_ONLY = dict(
 
 
 def test_memory_climb_stops_the_child_with_a_retryable_error(make_job, fake_backend_obj):
-    nvml = FakeNvml([FakeGpu(total_gb=8.0, used_gb=[(0.0, 2.0), (1.0, 6.9), (1.5, 7.9)])])
+    other_job = (424242, 3.0)  # another sort holding 3 GiB of the same GPU
+    nvml = FakeNvml(
+        [FakeGpu(total_gb=8.0, used_gb=[(0.0, 2.0), (1.0, 6.9), (1.5, 7.9)], processes=[other_job])]
+    )
     job, context = make_job(backend=with_gpu(fake_backend_obj), **GPU_ONLY, fake_behaviour="hang")
     with nvml.installed():
         watchdogs = build_watchdogs(context)
@@ -39,6 +42,8 @@ def test_memory_climb_stops_the_child_with_a_retryable_error(make_job, fake_back
     events = read_events(context.results_folder)
     assert ("gpu_memory", "warn") in [(e["watchdog"], e["event"]) for e in events]  # 86 % at t=1 s
     assert events[-1]["watchdog"] == "gpu_memory" and events[-1]["event"] == "abort"
+    assert events[-1]["gpu_processes"] == [{"pid": 424242, "used_gib": 3.0, "sorter": False}]
+    assert "1 other process(es) use this GPU (pids 424242)" in str(error)
     assert nvml.init_count == 0  # NVML released after the sort
 
 

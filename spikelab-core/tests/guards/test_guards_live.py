@@ -81,6 +81,10 @@ def test_ram_watchdog_stops_a_child_that_eats_memory(make_job):
     aborts = [e for e in events if e["event"] == "abort"]
     assert aborts and aborts[0]["watchdog"] == "host_memory" and aborts[0]["status"] == "oom_host_ram"
     assert aborts[0]["percent_at_trip"] >= abort
+    assert aborts[0]["sorter_rss_gb"] > 0.1  # the child had allocated several blocks of 100 MB
+    assert aborts[0]["top_processes"] and all(
+        set(row) == {"pid", "name", "rss_gb", "sorter"} for row in aborts[0]["top_processes"]
+    )
 
 
 def test_inactivity_watchdog_stops_a_silent_child(make_job):

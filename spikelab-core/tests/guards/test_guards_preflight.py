@@ -29,7 +29,10 @@ from spikelab.spike_sorting.guards.preflight import (
 from spikelab.testing.fake_nvml import FakeGpu, FakeNvml
 
 PLENTY = PreflightProbes(
-    disk_usage=lambda path: (2e12, 1e12, 1e12), available_ram=lambda: 16e9, load_nvml=lambda: None
+    disk_usage=lambda path: (2e12, 1e12, 1e12),
+    available_ram=lambda: 16e9,
+    load_nvml=lambda: None,
+    open_files_limit=lambda: 65536,
 )
 
 
@@ -227,7 +230,7 @@ HDF5_SCRIPT = textwrap.dedent("""
     config = SortingPipelineConfig().override(sorter="fake")
     findings = run_preflight(config, BACKEND, [H5Recording(path)], [inter], [results],
                              probes=PreflightProbes(load_nvml=lambda: None, available_ram=lambda: 1e11,
-                                                    disk_usage=lambda p: (1e12, 0, 1e12)))
+                                                    disk_usage=lambda p: (1e12, 0, 1e12), open_files_limit=lambda: None))
     try:
         raise_for_findings(findings, sorter="fake")
     except Exception as exc:
@@ -304,3 +307,10 @@ def test_backend_problems_raise_their_specific_class(
     assert problem in str(info.value)
     if dependency:
         assert info.value.dependency == dependency
+
+
+def test_a_low_open_files_limit_is_a_warning(fake_backend_obj, saved_recording, tmp_path):
+    probes = attrs.evolve(PLENTY, open_files_limit=lambda: 1024)
+    findings = _check(fake_backend_obj, saved_recording, tmp_path, probes=probes)
+    assert [(f.code, f.level) for f in findings] == [("low_rlimit_nofile", "warn")]
+    assert "ulimit -n 4096" in findings[0].message

@@ -54,12 +54,15 @@ class FakeGpu:
     temperature_c : float or list of (t_s, °C), default: 50.0
         Core temperature over time.
     name : str, default: "Fake GPU"
+    processes : sequence of (pid, GiB), default: ()
+        Compute processes NVML reports on the device.
     """
 
     total_gb: float = 8.0
     used_gb: Schedule = 0.5
     temperature_c: Schedule = 50.0
     name: str = "Fake GPU"
+    processes: Sequence[tuple[int, float]] = ()
 
 
 class NVMLError(Exception):
@@ -129,6 +132,12 @@ class FakeNvml:
         total = int(gpu.total_gb * GiB)
         used = min(total, int(value_at(gpu.used_gb, self.elapsed()) * GiB))
         return SimpleNamespace(total=total, used=used, free=total - used)
+
+    def nvmlDeviceGetComputeRunningProcesses(self, handle: int) -> list[SimpleNamespace]:  # noqa: N802
+        self._require_init()
+        return [
+            SimpleNamespace(pid=pid, usedGpuMemory=int(gib * GiB)) for pid, gib in self.gpus[handle].processes
+        ]
 
     def nvmlDeviceGetTemperature(self, handle: int, sensor: int) -> int:  # noqa: N802
         self._require_init()

@@ -58,6 +58,8 @@ class PollingWatchdog:
         self.cpu_time_s = 0.0
         self.n_checks = 0
         self.tripped_at: float | None = None
+        #: Extra measurements a subclass sets before tripping; recorded with the abort event.
+        self.trip_details: dict[str, Any] = {}
         self._error: SpikeSortingClassifiedError | None = None
         self._last_warn: dict[str, float] = {}
         self._stop = threading.Event()
@@ -108,6 +110,7 @@ class PollingWatchdog:
         source = self.source_for(error)
         payload = {k: (str(v) if isinstance(v, Path) else v) for k, v in error.evidence().items()}
         payload = {k: v for k, v in payload.items() if v is not None and k != "sorter"}
+        payload.update(self.trip_details)
         self.events.append(
             source, "abort", message=error.message, status=error.status, pid=self.pid, **payload
         )

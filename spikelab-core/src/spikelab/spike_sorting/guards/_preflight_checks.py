@@ -187,6 +187,27 @@ def check_ram(config: SortingPipelineConfig, probes: PreflightProbes) -> list[Pr
     ]
 
 
+#: Sorters and SpikeInterface's parallel writers open many files; below this, "Too many open files".
+MIN_OPEN_FILES = 4096
+
+
+def check_open_files(probes: PreflightProbes) -> list[PreflightFinding]:
+    limit = probes.open_files_limit()
+    if limit is None or limit >= MIN_OPEN_FILES:
+        return []
+    return [
+        _finding(
+            "warn",
+            "low_rlimit_nofile",
+            f"This process may open only {limit} files (ulimit -n); parallel sorting and waveform "
+            f"extraction can fail with 'Too many open files'. Raise it to at least {MIN_OPEN_FILES} "
+            f"(`ulimit -n {MIN_OPEN_FILES}` before starting Python).",
+            "environment",
+            limit=limit,
+        )
+    ]
+
+
 def check_gpu(
     config: SortingPipelineConfig, backend: SorterBackend, probes: PreflightProbes
 ) -> list[PreflightFinding]:

@@ -124,6 +124,27 @@ class GpuWatchdog(PollingWatchdog):
         except Exception:  # some boards do not report it
             return None
 
+    def _processes(self) -> list[dict[str, Any]]:
+        """Compute processes on the device and their memory (what NVML will tell)."""
+        from spikelab.spike_sorting.guards.host_memory import tree_pids
+
+        ours = tree_pids(self.pid)
+        try:
+            running = self.nvml.nvmlDeviceGetComputeRunningProcesses(self.handle)
+        except Exception:
+            return []
+        rows = []
+        for item in running:
+            used = getattr(item, "usedGpuMemory", None)
+            rows.append(
+                {
+                    "pid": item.pid,
+                    "used_gib": None if used is None else round(used / 2**30, 3),
+                    "sorter": item.pid in ours,
+                }
+            )
+        return sorted(rows, key=lambda row: -(row["used_gib"] or 0))
+
     def check(self) -> SpikeSortingClassifiedError | None:
         memory = self.nvml.nvmlDeviceGetMemoryInfo(self.handle)
         percent = 100.0 * memory.used / memory.total if memory.total else 0.0
@@ -133,11 +154,20 @@ class GpuWatchdog(PollingWatchdog):
             self.peak_temp_c = max(self.peak_temp_c or temperature, temperature)
         common = {"sorter": self.sorter, "stage": "sort", "device_index": self.device_index}
         if percent >= self.abort_pct:
+            processes = self._processes()
+            self.trip_details = {"gpu_processes": processes}
+            others = [row for row in processes if not row["sorter"]]
+            sharing = (
+                f" {len(others)} other process(es) use this GPU (pids "
+                f"{', '.join(str(row['pid']) for row in others[:5])}): run one sort per GPU."
+                if others
+                else ""
+            )
             return GpuMemoryWatchdogError(
                 f"GPU {self.device_index} memory use reached {percent:.1f}% ({memory.used / 2**30:.2f} of "
-                f"{memory.total / 2**30:.2f} GiB; abort at {self.abort_pct:g}%). The pipeline retries "
-                "with a smaller batch (oom_retry_max); otherwise lower the backend's batch parameter, "
-                "free the GPU from other jobs, or raise gpu_abort_pct.",
+                f"{memory.total / 2**30:.2f} GiB; abort at {self.abort_pct:g}%).{sharing} The pipeline "
+                "retries with a smaller batch (oom_retry_max); otherwise lower the backend's batch "
+                "parameter, free the GPU from other jobs, or raise gpu_abort_pct.",
                 used_pct_at_trip=round(percent, 2),
                 abort_pct=self.abort_pct,
                 **common,

@@ -43,6 +43,32 @@ def tree_rss_gb(pid: int | None) -> float | None:
     return total / 2**30
 
 
+def top_processes(limit: int = 5, ours: set[int] = frozenset()) -> list[dict[str, object]]:
+    """The ``limit`` processes holding the most resident memory, biggest first."""
+    rows = []
+    for proc in psutil.process_iter(["pid", "name", "memory_info"]):
+        info = proc.info
+        if info.get("memory_info") is None:
+            continue
+        rows.append((info["memory_info"].rss, info["pid"], info.get("name") or "?"))
+    rows.sort(reverse=True)
+    return [
+        {"pid": pid, "name": name, "rss_gb": round(rss / 2**30, 3), "sorter": pid in ours}
+        for rss, pid, name in rows[:limit]
+    ]
+
+
+def tree_pids(pid: int | None) -> set[int]:
+    """``pid`` and its descendants (empty when it is gone)."""
+    if pid is None:
+        return set()
+    try:
+        root = psutil.Process(pid)
+        return {pid, *(child.pid for child in root.children(recursive=True))}
+    except psutil.Error:
+        return set()
+
+
 class HostMemoryWatchdog(PollingWatchdog):
     """Stop the sort when host RAM use reaches ``abort_pct``.
 
@@ -92,6 +118,14 @@ class HostMemoryWatchdog(PollingWatchdog):
             whose = (
                 f"the sorter's processes held {rss:.2f} GB" if rss is not None else "the sorter had exited"
             )
+            top = top_processes(ours=tree_pids(self.pid))
+            self.trip_details = {"sorter_rss_gb": rss, "top_processes": top}
+            biggest = next((row for row in top if not row["sorter"]), None)
+            if biggest is not None and (rss is None or biggest["rss_gb"] > rss):
+                whose += (
+                    f"; the biggest other process is {biggest['name']} "
+                    f"(pid {biggest['pid']}, {biggest['rss_gb']:.2f} GB)"
+                )
             return HostMemoryWatchdogError(
                 f"Host RAM use reached {percent:.1f}% (abort at {self.abort_pct:g}%; {whose}); the sort "
                 "was stopped before the machine started swapping or the kernel killed it. Lower n_jobs "

@@ -47,7 +47,8 @@ class PreflightFinding:
         Stable identifier: ``low_disk_inter``, ``low_disk_results``, ``low_ram``, ``vram_unknown``,
         ``low_vram``, ``gpu_device_not_present``, ``sorter_dependency_missing``,
         ``hdf5_plugin_missing``, ``recording_empty``, ``recording_unreadable``,
-        ``intermediate_not_writable``, ``results_not_writable``, ``folder_count_mismatch``, ...
+        ``intermediate_not_writable``, ``results_not_writable``, ``folder_count_mismatch``,
+        ``low_rlimit_nofile``, ``docker_unavailable``, ``model_missing``.
     message : str
         What is wrong, naming the input and the fix.
     family : str
@@ -73,6 +74,15 @@ def _available_ram() -> int | None:
         return None
 
 
+def _open_files_limit() -> int | None:
+    try:
+        import resource
+    except ImportError:  # Windows
+        return None
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return None if soft == resource.RLIM_INFINITY else int(soft)
+
+
 @attrs.frozen(kw_only=True)
 class PreflightProbes:
     """Where preflight reads the machine's state (tests inject their own).
@@ -85,11 +95,14 @@ class PreflightProbes:
         Bytes of host RAM available, or None when unknown.
     load_nvml : callable
         An initialised ``pynvml`` module, or None.
+    open_files_limit : callable
+        The soft limit on open files (None when unlimited or unknown).
     """
 
     disk_usage: DiskProbe | None = None
     available_ram: Callable[[], int | None] = _available_ram
     load_nvml: Callable[[], Any] = load_nvml
+    open_files_limit: Callable[[], int | None] = _open_files_limit
 
 
 def run_preflight(
@@ -144,6 +157,7 @@ def run_preflight(
     if len(readable) == len(recordings):
         findings += checks.check_disk(config, backend, recordings, inter, results, probes)
     findings += checks.check_ram(config, probes)
+    findings += checks.check_open_files(probes)
     findings += checks.check_gpu(config, backend, probes)
     log.debug("preflight_done", sorter=backend.name, findings=[f.code for f in findings])
     return findings
