@@ -31,12 +31,18 @@ def _mapping_for(recording: Any, electrode_offset: int = 1000) -> np.ndarray:
     return mapping
 
 
-def _to_adc(recording: Any, lsb_v: float) -> np.ndarray:
+def _to_adc(recording: Any, lsb_v: float, chunk_s: float = 10.0) -> np.ndarray:
+    """The recording as Maxwell ADC counts, ``(channels, samples)`` uint16, converted chunk by chunk."""
     from spikelab.testing.maxwell import MID_SCALE
 
-    traces_uv = recording.get_traces(return_in_uV=True).astype(np.float64)
-    adc = np.rint(traces_uv / (lsb_v * 1e6)) + MID_SCALE
-    return np.clip(adc, 0, 2**16 - 1).astype(np.uint16).T
+    n = recording.get_num_samples()
+    step = max(1, int(chunk_s * recording.get_sampling_frequency()))
+    adc = np.empty((recording.get_num_channels(), n), dtype=np.uint16)
+    for start in range(0, n, step):
+        traces_uv = recording.get_traces(start_frame=start, end_frame=min(n, start + step), return_in_uV=True)
+        counts = np.rint(traces_uv.astype(np.float64) / (lsb_v * 1e6)) + MID_SCALE
+        adc[:, start : start + len(counts)] = np.clip(counts, 0, 2**16 - 1).astype(np.uint16).T
+    return adc
 
 
 def write_demo_recording(

@@ -6,8 +6,7 @@ import os
 
 from conftest import inline_kwargs
 
-from spikelab.spike_sorting import sort_recording
-from spikelab.spike_sorting import cache
+from spikelab.spike_sorting import cache, sort_recording
 
 
 def _run(path, tmp_path, **kwargs):

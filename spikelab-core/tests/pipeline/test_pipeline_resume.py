@@ -27,7 +27,7 @@ def kill_tree(pid: int) -> None:
 @pytest.fixture(scope="module")
 def longer_file(tmp_path_factory):
     folder = tmp_path_factory.mktemp("resume")
-    path, _ = write_demo_recording(folder / "long.raw.h5", duration_s=20.0, num_channels=16, num_units=6, seed=9)
+    path, _ = write_demo_recording(folder / "long.raw.h5", duration_s=10.0, num_channels=16, num_units=6, seed=9)
     reference = sort_recording([path], **inline_kwargs(), intermediate_folders=[folder / "ref_i"],
                                results_folders=[folder / "ref_r"])
     return path, reference[0]
