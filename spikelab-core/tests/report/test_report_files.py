@@ -47,7 +47,7 @@ def test_success_report_json(tmp_path, sorted_tiny):
     _, js = _write_both(tmp_path, sorted_tiny)
     doc = json.loads(js.read_text())
     assert doc["schema"] == "spikelab.recording_report" and doc["schema_version"] == SCHEMA_VERSION
-    assert doc["recording"]["status"] == "success" and doc["sorter"] == "kilosort4"
+    assert doc["status"] == "success" and doc["sorter"] == "kilosort4"
     assert {"setting": "snr_min", "default": 5.0, "used": 12.0} in doc["config_changes"]
     assert doc["versions"]["kilosort4"] == "4.1.7" and "spikeinterface" in doc["versions"]
     by_criterion = {c["criterion"]: c for c in doc["curation"]["criteria"]}
@@ -89,9 +89,9 @@ def test_failure_report(tmp_path):
         json.dumps({"event": "host_ram_warn", "pct": 86.0}) + "\n" + json.dumps({"event": "host_ram_abort"}) + "\n")
     js = write_recording_report(result, tmp_path, config=SortingPipelineConfig())
     doc = json.loads(js.read_text())
-    assert doc["recording"]["status"] == "oom_host_ram"
-    assert doc["recording"]["error_class"] == "HostMemoryWatchdogError"
-    assert doc["recording"]["error_evidence"]["stage"] == "sort"
+    assert doc["status"] == "oom_host_ram"
+    assert doc["error_class"] == "HostMemoryWatchdogError"
+    assert doc["error_evidence"]["stage"] == "sort"
     assert doc["watchdog"]["counts"] == {"host_ram_warn": 1, "host_ram_abort": 1}
     text = regenerate_report(tmp_path).read_text()
     assert "## Failure" in text and "HostMemoryWatchdogError" in text and "oom_host_ram" in text

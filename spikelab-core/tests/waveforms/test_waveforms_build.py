@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from _wf_known import FS, make_known
 
 from spikelab.spike_sorting.config import SortingPipelineConfig
 from spikelab.spike_sorting.waveforms import build_spikedata
+
+FS = 20000.0
 
 
 def _config(**flat):
@@ -86,7 +87,7 @@ def test_curation_merge_and_footprints_work_on_the_output(known, tmp_path):
     assert len([ax for ax in fig.axes if ax.get_visible()]) == 3
 
 
-def test_epoch_templates_follow_each_file(tmp_path):
+def test_epoch_templates_follow_each_file(tmp_path, make_known):
     recording, sorting, truth = make_known(duration_s=20.0, scale_per_second=lambda t: 1.0 if t < 8 else 2.0)
     bounds = [(0.0, 8000.0), (8000.0, 20000.0)]
     sd = build_spikedata(recording, sorting, _config(), tmp_path / "wf", rec_chunks_ms=bounds,

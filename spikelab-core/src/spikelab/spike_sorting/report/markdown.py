@@ -17,7 +17,7 @@ _UNIT_COLUMNS = [("unit_id", "unit"), ("n_spikes", "spikes"), ("firing_rate", "r
 
 def render(doc: dict[str, Any]) -> str:
     """The whole report as Markdown."""
-    rec = doc.get("recording", {})
+    rec = doc  # the RecordingResult's fields are at the top level
     parts = [f"# Sorting report: {rec.get('rec_name', '?')}", ""]
     parts += _overview(doc, rec)
     parts += _curation(doc)

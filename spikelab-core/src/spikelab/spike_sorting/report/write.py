@@ -38,8 +38,9 @@ def _base_doc(result: RecordingResult, config: SortingPipelineConfig | None, ver
         "schema": _data.SCHEMA,
         "schema_version": _data.SCHEMA_VERSION,
         "generated_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        # the RecordingResult's fields at the top level (status, rec_name, error_class, ...)
+        **_data.json_safe(result.to_dict()),
         "sorter": config.sorter.sorter_name if config is not None else None,
-        "recording": _data.json_safe(result.to_dict()),
         "config": _data.json_safe(config.to_dict()) if config is not None else None,
         "config_changes": _data.config_changes(config) if config is not None else [],
         "versions": _data.environment_versions(versions),
@@ -217,7 +218,7 @@ def regenerate_report(results_folder: str | Path) -> Path:
 def _load_curated(doc: dict[str, Any], folder: Path) -> SpikeData | None:
     from spikelab.spikedata.io import load
 
-    candidates = [doc.get("recording", {}).get("spikedata_path"), folder / "sorted_spikedata_curated.pkl"]
+    candidates = [doc.get("spikedata_path"), folder / "sorted_spikedata_curated.pkl"]
     for candidate in candidates:
         if candidate and Path(candidate).is_file():
             try:

@@ -1,7 +1,9 @@
 """Streaming waveform statistics: one pass over the chunks that hold sampled spikes.
 
-Memory is bounded by what the output holds, never by the recording's length: one chunk of
-traces (``chunk_duration_s`` plus a window) at a time, per-unit sums and sums of squares
+Only the stretches of the recording around sampled spikes are read (nearby windows merged into
+one read), so a long recording costs reads in proportion to the sampled spikes, not its length.
+Memory is bounded by what the output holds, never by the recording's length: one read of
+traces (at most ``chunk_duration_s`` plus a window) at a time, per-unit sums and sums of squares
 (``units x samples x channels`` float64), and the raw snippets kept for ``SpikeData.raw_data``
 (capped at ``snippet_budget_bytes``).
 """
@@ -20,6 +22,8 @@ if TYPE_CHECKING:
 MAD_TO_STD = 0.6744897501960817
 #: Snippets are cut and summed in batches of at most this many bytes (float64).
 SNIPPET_BATCH_BYTES = 64 * 2**20
+#: Spike windows closer than this (samples) are read together rather than separately.
+READ_GAP_SAMPLES = 256
 
 
 @attrs.define
@@ -112,6 +116,24 @@ class WaveformStats:
     snippet_frames: np.ndarray  # (total,) frame of each snippet column
 
 
+def read_blocks(starts: np.ndarray, width: int, chunk_size: int, gap: int) -> list[tuple[int, int]]:
+    """Group sorted window starts into reads: ``(first, last + 1)`` index ranges of ``starts``.
+
+    Windows closer than ``gap`` samples share a read; a read never spans more than
+    ``chunk_size + width`` samples, which bounds the traces held at once.
+    """
+    if starts.size == 0:
+        return []
+    breaks = np.flatnonzero(starts[1:] - (starts[:-1] + width) > gap) + 1
+    blocks = []
+    for first, stop in zip(np.concatenate([[0], breaks]), np.concatenate([breaks, [starts.size]])):
+        piece = (starts[first:stop] - starts[first]) // chunk_size
+        cuts = np.flatnonzero(np.diff(piece)) + 1
+        edges = np.concatenate([[0], cuts, [stop - first]]) + first
+        blocks += [(int(lo), int(hi)) for lo, hi in zip(edges[:-1], edges[1:])]
+    return blocks
+
+
 def accumulate(
     recording: BaseRecording,
     sampled: SampledSpikes,
@@ -123,35 +145,36 @@ def accumulate(
     in_uv: bool,
     progress_bar: bool,
 ) -> WaveformStats:
-    """Read the chunks holding sampled spikes once each and accumulate the statistics."""
+    """Read only the stretches around sampled spikes, once each, and accumulate the statistics."""
     n_channels = recording.get_num_channels()
-    n_samples = recording.get_num_samples()
     n_epochs = max(n_groups // max(n_units, 1), 1)
     sums = np.zeros((n_groups, width, n_channels))
     squares = np.zeros((n_units, width, n_channels))
     counts = np.bincount(sampled.groups, minlength=n_groups)
     starts = sampled.frames - nbefore
     intervals = merge_windows(starts[sampled.snippet], width)
-    total = int((intervals[:, 1] - intervals[:, 0]).sum()) if intervals.size else 0
-    snippet_data = np.zeros((n_channels, total), dtype=np.float32)
-    snippet_frames = np.concatenate([np.arange(a, b) for a, b in intervals]) if total else np.empty(0, np.int64)
-    interval_offsets = np.concatenate([[0], np.cumsum(intervals[:, 1] - intervals[:, 0])]) if total else np.zeros(1)
-    chunk_ids = np.unique(starts // chunk_size)
+    lengths = intervals[:, 1] - intervals[:, 0]
+    snippet_data = np.zeros((n_channels, int(lengths.sum())), dtype=np.float32)
+    snippet_frames = np.concatenate([np.arange(a, b) for a, b in intervals]) if intervals.size else np.empty(0, np.int64)
+    # column of each snippet window inside snippet_data (overlapping windows share columns)
+    interval_offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+    owner = np.searchsorted(intervals[:, 0], starts, side="right") - 1
+    snippet_pos = np.where(sampled.snippet, interval_offsets[np.clip(owner, 0, None)] + starts - intervals[np.clip(owner, 0, None), 0]
+                           if intervals.size else 0, -1)
     batch = max(1, SNIPPET_BATCH_BYTES // (width * n_channels * 8))
     offsets = np.arange(width)
-    for chunk in tqdm(chunk_ids, desc="waveforms", unit="chunk", disable=not progress_bar):
-        lo = int(chunk * chunk_size)
-        in_chunk = (starts >= lo) & (starts < lo + chunk_size)
-        iv = np.flatnonzero((intervals[:, 0] >= lo) & (intervals[:, 0] < lo + chunk_size)) if total else np.empty(0, int)
-        hi = min(n_samples, max(lo + chunk_size + width, int(intervals[iv, 1].max()) if iv.size else 0))
+    blocks = read_blocks(starts, width, chunk_size, READ_GAP_SAMPLES)
+    for first, stop in tqdm(blocks, desc="waveforms", unit="read", disable=not progress_bar):
+        lo, hi = int(starts[first]), int(starts[stop - 1]) + width
         traces = np.asarray(recording.get_traces(start_frame=lo, end_frame=hi, return_in_uV=in_uv), dtype=np.float32)
-        local = starts[in_chunk] - lo
-        groups = sampled.groups[in_chunk]
+        local = starts[first:stop] - lo
+        groups = sampled.groups[first:stop]
         for b in range(0, local.size, batch):
             _add_snippets(sums, squares, traces, local[b : b + batch], groups[b : b + batch], offsets, n_epochs)
-        for i in iv:
-            a, b = intervals[i]
-            snippet_data[:, interval_offsets[i] : interval_offsets[i] + (b - a)] = traces[a - lo : b - lo].T
+        keep = np.flatnonzero(sampled.snippet[first:stop])
+        if keep.size:
+            columns = snippet_pos[first:stop][keep][:, None] + offsets
+            snippet_data[:, columns] = traces[local[keep][:, None] + offsets].transpose(2, 0, 1)
     return WaveformStats(sums, counts, squares, snippet_data, snippet_frames)
 
 
