@@ -83,6 +83,8 @@ def test_knobs_turn_each_watchdog_off_and_inline_runs_have_none(make_job):
     assert build_watchdogs(nothing) == []
     _, inline = make_job(isolation="inline")
     assert build_watchdogs(inline) == []
+    _, docker = make_job(use_docker=True)  # the container's I/O is not the child's
+    assert {w.name for w in build_watchdogs(docker)} == {"host_memory", "disk", "inactivity"}
 
 
 def test_a_broken_factory_is_skipped(make_job, fresh_plugin_manager):

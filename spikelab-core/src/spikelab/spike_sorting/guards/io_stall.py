@@ -118,9 +118,13 @@ class IOStallWatchdog(PollingWatchdog):
 
 
 def io_stall_watchdog(context: WatchContext) -> IOStallWatchdog | None:
-    """Factory: the I/O stall watchdog, unless ``io_stall_watchdog`` is off."""
+    """Factory: the I/O stall watchdog, unless ``io_stall_watchdog`` is off or the sort runs in Docker."""
     execution = context.config.execution
     if not execution.io_stall_watchdog:
+        return None
+    if context.config.sorter.use_docker:
+        # the work happens in the container, outside the child's process tree: a client idly
+        # waiting for a silent container would look stalled (the inactivity watchdog covers it)
         return None
     return IOStallWatchdog(
         stall_s=execution.io_stall_s,

@@ -153,9 +153,7 @@ def run_preflight(
     findings += checks.check_writable(inter, "intermediate")
     findings += checks.check_writable(results, "results")
     findings += inputs.check_recordings(config, recordings)
-    readable = [r for r, f in zip(recordings, inter) if r.get_num_channels() > 0]
-    if len(readable) == len(recordings):
-        findings += checks.check_disk(config, backend, recordings, inter, results, probes)
+    findings += checks.check_disk(config, backend, recordings, inter, results, probes)
     findings += checks.check_ram(config, probes)
     findings += checks.check_open_files(probes)
     findings += checks.check_gpu(config, backend, probes)
