@@ -122,3 +122,13 @@ def test_rate_mismatch_is_input_error(known, tmp_path):
     other = NumpySorting.from_unit_dict([{0: np.array([100, 200])}], 30000.0)
     with pytest.raises(InputError, match="Hz"):
         build_spikedata(recording, other, _config(), tmp_path / "wf", progress_bar=False)
+
+
+def test_spikes_past_the_end_are_dropped_not_fatal(known, tmp_path):
+    from spikeinterface.core import NumpySorting
+
+    recording, sorting, _ = known
+    n = recording.get_num_samples()
+    trains = {7: np.concatenate([sorting.get_unit_spike_train(7), [n + 3]]), 9: sorting.get_unit_spike_train(9)}
+    sd = build_spikedata(recording, NumpySorting.from_unit_dict([trains], FS), _config(), tmp_path, progress_bar=False)
+    assert len(sd.train[0]) == 160 and sd.train[0].max() <= sd.length

@@ -108,6 +108,10 @@ def _build(
     n_units = len(unit_ids)
     vector = sorting.to_spike_vector()
     frames, unit_index = vector["sample_index"].astype(np.int64), vector["unit_index"].astype(np.int64)
+    inside = (frames >= 0) & (frames < n_samples)
+    if not inside.all():  # some sorters report a spike at the very edge; SpikeData refuses those
+        log.warning("spikes_outside_recording_dropped", count=int((~inside).sum()), samples=n_samples)
+        frames, unit_index = frames[inside], unit_index[inside]
     epoch_bounds = _epoch_bounds(rec_chunks_ms, fs, n_samples)
     n_epochs = len(epoch_bounds) - 1
     per_unit_bytes = max(n_units, 1) * width * n_channels * 4
