@@ -20,6 +20,7 @@ def render(doc: dict[str, Any]) -> str:
     rec = doc  # the RecordingResult's fields are at the top level
     parts = [f"# Sorting report: {rec.get('rec_name', '?')}", ""]
     parts += _overview(doc, rec)
+    parts += _failure(rec)  # first thing a reader of a failed run needs
     parts += _curation(doc)
     parts += _quality(doc)
     parts += _units(doc)
@@ -27,7 +28,6 @@ def render(doc: dict[str, Any]) -> str:
     parts += _config(doc)
     parts += _versions(doc)
     parts += _watchdog(doc)
-    parts += _failure(rec)
     parts += [f"_Report schema {doc.get('schema')} v{doc.get('schema_version')}, generated {doc.get('generated_at')}._", ""]
     return "\n".join(parts)
 
