@@ -67,7 +67,7 @@ def build_spikedata(
         samples, µV), ``avg_waveform``, ``amplitude``, ``snr``, ``std_norm``,
         ``n_waveform_spikes``, ``epoch_templates`` (several chunks); metadata ``fs_Hz``,
         ``channel_locations``, ``channel_ids``, ``ms_before``, ``ms_after``, ``noise_levels_uv``,
-        ``raw_data_filtered``; ``raw_data``/``raw_time`` hold the traces around a sample of each
+        ``raw_data_filtered``, ``raw_data_snippets``; ``raw_data``/``raw_time`` hold the traces around a sample of each
         unit's spikes (all channels).
     """
     folder = Path(folder)
@@ -135,6 +135,9 @@ def _build(
         "fs_Hz": fs, "channel_locations": locations, "channel_ids": [_plain(c) for c in channel_ids],
         "ms_before": nbefore * 1000.0 / fs, "ms_after": nafter * 1000.0 / fs, "noise_levels_uv": noise,
         "raw_data_filtered": True, "max_waveforms_per_unit": wf.max_waveforms_per_unit,
+        # raw_data holds windows around spikes, not continuous traces: a noise estimate taken
+        # from it is biased upwards; noise_levels_uv comes from random stretches of the recording
+        "raw_data_snippets": True,
     }
     if rec_chunks_ms is not None and len(rec_chunks_ms) > 1:
         metadata["rec_chunks_ms"] = [tuple(map(float, c)) for c in rec_chunks_ms]
