@@ -177,6 +177,7 @@ def _atomic_write(path: Path, writer, binary: bool) -> None:
     try:
         with os.fdopen(fd, "wb" if binary else "w") as fh:
             writer(fh)
+        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
