@@ -47,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["SPIKELAB_BENCH_WRAPPED"] = sorter
     import timed_backend
 
+    timed_backend.BACKEND = timed_backend.make_backend()
     manager.register(timed_backend, name="bench.timed_backend")
 
     from spikelab.demo import write_demo_recording
