@@ -163,7 +163,7 @@ def guide_folder(tmp_path_factory):
     from spikelab.demo import write_demo_recording
 
     folder = tmp_path_factory.mktemp("guide")
-    rate = {"num_channels": 32, "num_units": 16, "firing_rate_hz": 50.0, "duration_s": 10.0}
+    rate = {"num_channels": 16, "num_units": 8, "firing_rate_hz": 50.0, "duration_s": 10.0}
     write_demo_recording(folder / "session1.raw.h5", seed=0, **rate)
     write_demo_recording(folder / "multiwell.raw.h5", seed=1, wells=("well000", "well001"), **rate)
     for index in (1, 2):  # a directory of sessions, for the concatenation example

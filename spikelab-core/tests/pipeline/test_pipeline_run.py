@@ -113,3 +113,21 @@ def test_spike_times_match_the_sorters_output(small_file, tmp_path):
                          results_folders=[tmp_path / "r"])
     samples = np.load(tmp_path / "i" / "sorter_output" / "spike_times.npy")
     assert sum(len(t) for t in sds[0].train) == len(samples)
+
+
+def test_a_preflight_failure_stops_the_batch_before_any_work(small_file, tmp_path):
+    from spikelab.spike_sorting._exceptions import EnvironmentSortFailure
+
+    path, _ = small_file
+    out = []
+    with pytest.raises(EnvironmentSortFailure) as info:
+        sort_recording([path], **inline_kwargs(fake_behaviour="bogus"), out_results=out)
+    assert "fake_behaviour" in str(info.value)
+    assert [r.status for r in info.value.results] == ["environment"] and out == info.value.results
+    assert not (tmp_path / "data" / "spikelab_intermediate").exists()
+
+
+def test_folder_lists_must_match_the_recordings(small_file, tmp_path):
+    path, _ = small_file
+    with pytest.raises(ValueError, match="one folder per recording"):
+        sort_recording([path], **inline_kwargs(), intermediate_folders=[tmp_path / "a", tmp_path / "b"])

@@ -139,7 +139,21 @@ def sort_recording(
         intermediate_folders,
         results_folders,
     )
-    preflight.run(config, backend, loaded, folders)
+    try:
+        preflight.run(config, backend, loaded, folders)
+    except Exception as exc:  # nothing has started: every recording fails with the same cause
+        exc.results = [
+            RecordingResult(
+                rec_name=item.name,
+                rec_path=str(item.source) if item.source is not None else item.name,
+                results_folder=str(res),
+                intermediate_folder=str(inter),
+            ).fail(exc)
+            for item, (inter, res) in zip(loaded, folders)
+        ]
+        if out_results is not None:
+            out_results.extend(exc.results)
+        raise
 
     results: list[RecordingResult] = []
     outputs: list[SpikeData] = []
