@@ -96,8 +96,13 @@ def run_spikeinterface(recording, gt, work: Path, nblocks: int, device: str) -> 
 
     start = time.perf_counter()
     sorting = run_sorter(
-        "kilosort4", recording, folder=work / "si", remove_existing_folder=True,
-        torch_device=device, nblocks=nblocks, verbose=False,
+        "kilosort4",
+        recording,
+        folder=work / "si",
+        remove_existing_folder=True,
+        torch_device=device,
+        nblocks=nblocks,
+        verbose=False,
     )
     wall = time.perf_counter() - start
     return {"wall_s": wall, "sort_s": wall, **score(gt, sorting)}
@@ -112,8 +117,11 @@ def run_direct(recording, gt, work: Path, nblocks: int, device: str) -> dict:
     locations = recording.get_channel_locations()
     n = recording.get_num_channels()
     probe = {
-        "chanMap": np.arange(n, dtype=np.int32), "xc": locations[:, 0].astype(np.float32),
-        "yc": locations[:, 1].astype(np.float32), "kcoords": np.zeros(n, np.float32), "n_chan": n,
+        "chanMap": np.arange(n, dtype=np.int32),
+        "xc": locations[:, 0].astype(np.float32),
+        "yc": locations[:, 1].astype(np.float32),
+        "kcoords": np.zeros(n, np.float32),
+        "n_chan": n,
     }
     description = recording.get_binary_description()
     results_dir = work / "direct"
@@ -122,8 +130,11 @@ def run_direct(recording, gt, work: Path, nblocks: int, device: str) -> dict:
         torch.set_num_threads(len(os.sched_getaffinity(0)))
     run_kilosort(
         settings={"n_chan_bin": n, "fs": recording.get_sampling_frequency(), "nblocks": nblocks},
-        probe=probe, filename=description["file_paths"][0], data_dtype=str(np.dtype(description["dtype"])),
-        results_dir=results_dir, device=torch.device(device),
+        probe=probe,
+        filename=description["file_paths"][0],
+        data_dtype=str(np.dtype(description["dtype"])),
+        results_dir=results_dir,
+        device=torch.device(device),
     )
     sorting = read_kilosort(results_dir)
     wall = time.perf_counter() - start
@@ -135,7 +146,8 @@ def summarise(runs: list[dict]) -> dict:
     return {
         **{k: first[k] for k in ("units_found", "well_detected", "accuracy_mean", "accuracy_median")},
         "deterministic": all(
-            r["well_detected"] == first["well_detected"] and r["accuracy_mean"] == first["accuracy_mean"] for r in runs
+            r["well_detected"] == first["well_detected"] and r["accuracy_mean"] == first["accuracy_mean"]
+            for r in runs
         ),
         "wall_s_median": round(statistics.median(r["wall_s"] for r in runs), 2),
         "sort_s_median": round(statistics.median(r["sort_s"] for r in runs), 2),
@@ -198,12 +210,15 @@ def main() -> None:
         runs: dict[str, list[dict]] = {name: [] for name in paths}
         names = list(paths)
         for repeat in range(args.repeats):
-            for name in names[repeat % 3:] + names[: repeat % 3]:
+            for name in names[repeat % 3 :] + names[: repeat % 3]:
                 result = paths[name]()
                 result["load"] = round(os.getloadavg()[0], 2)
                 runs[name].append(result)
-                print(f"{name}: sort {result['sort_s']:.1f} s, well detected {result['well_detected']}, "
-                      f"accuracy {result['accuracy_mean']:.3f}, load {result['load']}", flush=True)
+                print(
+                    f"{name}: sort {result['sort_s']:.1f} s, well detected {result['well_detected']}, "
+                    f"accuracy {result['accuracy_mean']:.3f}, load {result['load']}",
+                    flush=True,
+                )
     finally:
         shutil.rmtree(work, ignore_errors=True)
     summary = {name: summarise(entries) for name, entries in runs.items()}
@@ -221,7 +236,9 @@ def main() -> None:
             "accuracy_gap": round(gap, 4),
             "accuracy_ok": abs(gap) <= 0.02 or gap > 0,
             "sort_ratio_vs_direct": round(sort_ratio, 3),
-            "wall_ratio_vs_direct": round(summary["spikelab"]["wall_s_median"] / summary["direct"]["sort_s_median"], 3),
+            "wall_ratio_vs_direct": round(
+                summary["spikelab"]["wall_s_median"] / summary["direct"]["sort_s_median"], 3
+            ),
             "speed_ok": sort_ratio <= 1.10,
         },
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 import pytest
+from ks4_helpers import GT_KWARGS, make_job
 
 #: Optional folder that keeps the ground truth and the reference sort between pytest sessions
 #: (for development: a Kilosort4 CPU run takes 20 s on an idle 2-core machine, minutes on a busy one).
@@ -22,33 +23,6 @@ def _cache_or(tmp_path_factory, name: str) -> Path:
     if cache:
         return Path(cache) / name
     return tmp_path_factory.mktemp(f"ks4_{name}") / name
-
-GT_KWARGS = dict(
-    durations=[10.0],
-    sampling_frequency=30000.0,
-    num_channels=32,
-    num_units=16,
-    seed=42,
-    generate_sorting_kwargs={"firing_rates": 50.0, "refractory_period_ms": 4.0},
-)
-
-
-def make_job(recording_folder: Path, sorter_folder: Path, **overrides):
-    """A SortJob for the kilosort4 backend, as the pipeline would build it."""
-    from spikelab.plugins import get_plugin_manager
-    from spikelab.spike_sorting.backend import SortJob
-    from spikelab.spike_sorting.config import SortingPipelineConfig
-
-    backend = get_plugin_manager().sorter("kilosort4")
-    config = SortingPipelineConfig().override(sorter="kilosort4", **overrides)
-    sorter_folder.mkdir(parents=True, exist_ok=True)
-    return SortJob(
-        recording_folder=recording_folder,
-        sorter_folder=sorter_folder,
-        log_path=sorter_folder / backend.log_name,
-        params=backend.resolve_params(config),
-        config=config,
-    )
 
 
 @pytest.fixture(scope="session")

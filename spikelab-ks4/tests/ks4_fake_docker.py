@@ -50,7 +50,7 @@ def _host_path(container_path: str, volumes: dict) -> str:
     for host, spec in volumes.items():
         bind = spec["bind"]
         if container_path == bind or container_path.startswith(bind + "/"):
-            return host + container_path[len(bind):]
+            return host + container_path[len(bind) :]
     return container_path
 
 
@@ -88,8 +88,7 @@ class FakeContainer:
             job[key] = _host_path(job[key], self.volumes)
         job_file.write_text(json.dumps(job))
         self._process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        for line in self._process.stdout:
-            yield line
+        yield from self._process.stdout
         self.status_code = self._process.wait()
 
     def _hang(self):
@@ -122,10 +121,15 @@ class FakeContainers:
 
     def run(self, image, command=None, volumes=None, device_requests=None, detach=False, **kwargs):
         _record(
-            "run", image=image, command=command, volumes=volumes, device_requests=device_requests,
-            detach=detach, **kwargs,
+            "run",
+            image=image,
+            command=command,
+            volumes=volumes,
+            device_requests=device_requests,
+            detach=detach,
+            **kwargs,
         )
-        for host, spec in (volumes or {}).items():
+        for host in volumes or {}:
             if not Path(host).is_dir():
                 raise DockerException(f"invalid mount config: bind source path does not exist: {host}")
         return FakeContainer(image, list(command), volumes or {}, self.mode)

@@ -6,11 +6,11 @@ import pickle
 from pathlib import Path
 
 import pytest
+from ks4_helpers import CUDA_OOM
 
 from spikelab.spike_sorting import _exceptions as ex
 from spikelab.spike_sorting._classifier import classify_failure
 from spikelab_ks4 import KilosortSettingsError, classify_ks4_failure
-from test_ks4_conformance import CUDA_OOM
 
 DATA = Path(__file__).with_name("data")
 

@@ -5,17 +5,11 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
+from ks4_helpers import CUDA_OOM
+
 from spikelab.testing.conformance import BackendConformance
 
 DATA = Path(__file__).with_name("data")
-
-CUDA_OOM = (
-    "kilosort.run_kilosort: Out of memory error, printing performance...\n"
-    "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB. GPU 0 has a total "
-    "capacity of 7.79 GiB of which 1.02 GiB is free. Including non-PyTorch memory, this process has "
-    "6.76 GiB memory in use. If reserved but unallocated memory is large try setting "
-    "PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True to avoid fragmentation.\n"
-)
 
 
 class TestKilosort4Conformance(BackendConformance):

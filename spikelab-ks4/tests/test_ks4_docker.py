@@ -6,8 +6,8 @@ import json
 import time
 
 import pytest
+from ks4_helpers import make_job
 
-from conftest import make_job
 from spikelab.spike_sorting import _exceptions as ex
 from spikelab_ks4 import classify_ks4_failure, read_sorting
 from spikelab_ks4.docker import ContainerSortError
@@ -33,8 +33,12 @@ def fake_docker(monkeypatch, tmp_path, reference_sort):
 
 def _docker_job(recording_folder, sorter_folder, **overrides):
     return make_job(
-        recording_folder, sorter_folder, use_docker=True, nblocks=0,
-        docker_client_factory=FACTORY, **overrides,
+        recording_folder,
+        sorter_folder,
+        use_docker=True,
+        nblocks=0,
+        docker_client_factory=FACTORY,
+        **overrides,
     )
 
 
@@ -89,7 +93,9 @@ def test_engine_down_is_a_docker_environment_failure(fake_docker, monkeypatch, g
     assert any("Docker engine is not reachable" in problem for problem in problems)
 
 
-def test_failure_inside_the_container_is_classified_from_its_log(fake_docker, monkeypatch, noise_recording, tmp_path):
+def test_failure_inside_the_container_is_classified_from_its_log(
+    fake_docker, monkeypatch, noise_recording, tmp_path
+):
     """The entry script and Kilosort4 run for real (paths mapped) on a noise-only recording."""
     monkeypatch.setenv("KS4_FAKE_DOCKER_MODE", "execute")
     job = _docker_job(noise_recording, tmp_path / "sorter")

@@ -6,8 +6,7 @@ import importlib.util
 from pathlib import Path
 
 import pytest
-
-from conftest import GT_KWARGS
+from ks4_helpers import GT_KWARGS
 
 pytestmark = [
     pytest.mark.slow,

@@ -44,7 +44,9 @@ def test_run_arguments_exist_in_run_kilosort():
 
 
 def test_split_maps_overrides_and_leaves_kilosort_defaults_out():
-    call = split_params({**DEFAULT_PARAMS, "batch_size": 30000, "nblocks": 0, "Th_universal": 10, "do_CAR": False})
+    call = split_params(
+        {**DEFAULT_PARAMS, "batch_size": 30000, "nblocks": 0, "Th_universal": 10, "do_CAR": False}
+    )
     assert call.settings["batch_size"] == 30000
     assert call.settings["nblocks"] == 0
     assert call.settings["Th_universal"] == 10

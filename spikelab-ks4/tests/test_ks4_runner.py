@@ -51,7 +51,8 @@ def test_reading_an_unfinished_sort_points_at_the_log(tmp_path):
 
 
 def test_unknown_parameter_fails_before_kilosort_starts(ground_truth, tmp_path):
-    from conftest import make_job
+    from ks4_helpers import make_job
+
     from spikelab_ks4 import KilosortSettingsError
     from spikelab_ks4.runner import run
 

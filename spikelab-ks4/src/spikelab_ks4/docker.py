@@ -110,7 +110,10 @@ def write_container_job(job: SortJob, call: KilosortCall, inputs: KilosortInputs
     shutil.copyfile(Path(__file__).with_name("container_entry.py"), job.sorter_folder / ENTRY_NAME)
     payload = {
         "settings": inputs.settings,
-        "probe": {key: (value.tolist() if hasattr(value, "tolist") else value) for key, value in inputs.probe.items()},
+        "probe": {
+            key: (value.tolist() if hasattr(value, "tolist") else value)
+            for key, value in inputs.probe.items()
+        },
         "filename": f"{CONTAINER_RECORDING}/{inputs.binary_file.name}",
         "data_dtype": inputs.data_dtype,
         "results_dir": f"{CONTAINER_SORTER}/sorter_output",
@@ -171,14 +174,21 @@ def run_in_docker(job: SortJob, call: KilosortCall, inputs: KilosortInputs) -> d
             command=command,
             volumes=volumes,
             device_requests=device_requests or None,
-            environment={"HOME": "/tmp", "MPLCONFIGDIR": "/tmp", "NUMBA_CACHE_DIR": "/tmp", "PYTHONUNBUFFERED": "1"},
+            environment={
+                "HOME": "/tmp",
+                "MPLCONFIGDIR": "/tmp",
+                "NUMBA_CACHE_DIR": "/tmp",
+                "PYTHONUNBUFFERED": "1",
+            },
             working_dir=CONTAINER_SORTER,
             user=user,
             detach=True,
         )
     except Exception as exc:
         text = f"{type(exc).__name__}: {exc}"
-        reason = "image_pull_failed" if "NotFound" in type(exc).__name__ or "pull" in text.lower() else "other"
+        reason = (
+            "image_pull_failed" if "NotFound" in type(exc).__name__ or "pull" in text.lower() else "other"
+        )
         raise ex.DockerEnvironmentError(
             f"Could not start the Kilosort4 container from {image!r} ({text}). Check the image "
             "name (docker_image) and that it can be pulled.",
