@@ -43,3 +43,4 @@ def test_sort_recording_finds_ground_truth_units(tmp_path):
     )
     log_text = Path(results[0].log_path).read_text()  # the sorter log, kept with the results
     assert "units found with good refractory periods" in log_text
+    assert log_text.count("Kilosort version 4.1.") == 1  # each Kilosort line once, not echoed

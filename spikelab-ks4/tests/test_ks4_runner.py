@@ -44,6 +44,20 @@ def test_keep_good_only_reads_only_good_units(reference_sort):
     assert set(good.get_property("KSLabel")) <= {"good"}
 
 
+def test_spikedata_carries_kilosort_units_in_ms(reference_sort, ground_truth):
+    import spikeinterface as si
+
+    from spikelab_ks4.reader import read_spikedata
+
+    recording_folder, _ = ground_truth
+    sorting = read_sorting(reference_sort)
+    spike_data = read_spikedata(reference_sort, recording=si.load(recording_folder))
+    assert spike_data.N == sorting.get_num_units()
+    assert spike_data.length == pytest.approx(10_000.0)  # ms
+    first = sorting.get_unit_spike_train(sorting.get_unit_ids()[0])
+    assert spike_data.train[0] == pytest.approx(first / 30.0)  # samples at 30 kHz -> ms
+
+
 def test_reading_an_unfinished_sort_points_at_the_log(tmp_path):
     (tmp_path / "sorter_output").mkdir()
     with pytest.raises(InputError, match="kilosort4.log"):

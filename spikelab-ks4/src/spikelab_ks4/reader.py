@@ -50,4 +50,21 @@ def read_sorting(sorter_folder: Path | str, keep_good_only: bool | None = None):
     return read_kilosort(folder, keep_good_only=keep_good_only)
 
 
-__all__ = ["read_sorting", "results_folder"]
+def read_spikedata(sorter_folder: Path | str, recording=None, keep_good_only: bool | None = None):
+    """Kilosort4's units as :class:`~spikelab.SpikeData` (spike times in ms).
+
+    Parameters
+    ----------
+    sorter_folder : Path or str
+        As for :func:`read_sorting`.
+    recording : BaseRecording, optional
+        Gives the length and channel locations (see ``SpikeData.from_spikeinterface``).
+    keep_good_only : bool or None, default: None
+        As for :func:`read_sorting`.
+    """
+    from spikelab.spikedata.construct import from_spikeinterface
+
+    return from_spikeinterface(read_sorting(sorter_folder, keep_good_only), recording)
+
+
+__all__ = ["read_sorting", "read_spikedata", "results_folder"]
