@@ -139,3 +139,15 @@ def test_sigterm_to_the_sorter_process_stops_the_container(fake_docker, monkeypa
     while time.monotonic() < deadline and "stop" not in [c["event"] for c in fake_docker()]:
         time.sleep(0.1)
     assert "stop" in [call["event"] for call in fake_docker()]
+
+
+def test_auto_device_requests_a_gpu_only_when_nvml_finds_one():
+    from spikelab.testing.fake_nvml import FakeGpu, FakeNvml
+    from spikelab_ks4.docker import gpu_requests
+
+    with FakeNvml([FakeGpu(total_gb=8.0)]).installed():
+        assert gpu_requests("auto") == ([{"device_ids": ["0"], "capabilities": [["gpu"]]}], "cuda")
+        assert gpu_requests("cpu") == ([], "cpu")
+    with FakeNvml(library_found=False).installed():
+        assert gpu_requests("auto") == ([], "cpu")
+        assert gpu_requests("cuda") == ([{"device_ids": ["0"], "capabilities": [["gpu"]]}], "cuda")
