@@ -21,8 +21,9 @@ drawn at random with ``seed``):
 
 Difference from SpikeInterface's ``snr`` (``compute_quality_metrics``, ``method="extremum"``):
 the definition is the same (absolute template extremum on the main channel over that channel's
-MAD noise); the random spikes and noise chunks differ, SpikeInterface band-passes chunk by chunk
-with 5 ms margins (we use 50 ms), and its main channel comes from its sparsity estimate. On a
+MAD noise); the random spikes and noise chunks differ, and SpikeInterface band-passes the trace
+in 1 s chunks with 5 ms margins where we band-pass each spike window with 5 ms margins (spikes
+closer than ``ms_before`` + 5 ms to an end of ``raw_data`` are then skipped). On a
 ground-truth recording both agree within a few percent for every unit
 (``tests/spikedata/test_metrics_vs_spikeinterface.py``; ``bench/curation`` reports the spread).
 """
@@ -44,6 +45,9 @@ if TYPE_CHECKING:
 log = structlog.get_logger("spikelab.spikedata")
 
 MAD_TO_STD = 0.6744897501960817
+#: Extra samples (ms) read on each side of a window that is band-passed, as SpikeInterface's
+#: ``bandpass_filter`` pads its chunks; the filter's response has decayed below 0.2 % by then.
+FILTER_MARGIN_MS = 5.0
 
 
 def compute_waveform_metrics(
@@ -75,7 +79,8 @@ def compute_waveform_metrics(
     window_ms_before, window_ms_after : float, default: 0.5, 1.5
         std_norm window around the peak when ``at_peak`` is False.
     bandpass : "auto" | (float, float) | None, default: "auto"
-        Zero-phase Butterworth band (Hz) applied first. ``"auto"`` is (300, 6000) unless
+        Zero-phase Butterworth band (Hz) applied to every waveform window and noise chunk
+        (read with 5 ms margins), never to the whole trace. ``"auto"`` is (300, 6000) unless
         ``metadata["raw_data_filtered"]`` is True; None uses ``raw_data`` as it is.
     filter_order : int, default: 5
         Butterworth order.
@@ -90,7 +95,7 @@ def compute_waveform_metrics(
     seed : int, default: 0
         Seed for the random spikes and chunks.
     progress_bar : bool, default: False
-        Show tqdm bars while filtering and over units.
+        Show a tqdm bar over units.
 
     Returns
     -------
@@ -116,14 +121,17 @@ def compute_waveform_metrics(
             "raw_data is made of separate snippets (raw_time has gaps), which cannot be band-passed as one "
             "trace: attach filtered snippets and set metadata['raw_data_filtered'] = True, or pass bandpass=None."
         )
-    traces = bandpass_filter(sd.raw_data, fs, band, filter_order, progress_bar) if band else sd.raw_data
+    sos = scipy.signal.butter(filter_order, band, btype="bandpass", fs=fs, output="sos") if band else None
+    margin = int(round(FILTER_MARGIN_MS * fs / 1000)) if band else 0
     noise = _snippet_noise(sd) if not _is_uniform(sd.raw_time, fs) else None
     if noise is None:
-        noise = noise_levels(traces, n_noise_chunks, noise_chunk_size, seed)
+        noise = noise_levels(sd.raw_data, n_noise_chunks, noise_chunk_size, seed, sos=sos, margin=margin)
     nbefore, nafter = int(round(ms_before * fs / 1000)), int(round(ms_after * fs / 1000))
     window = (int(round(window_ms_before * fs / 1000)), int(round(window_ms_after * fs / 1000)))
-    starts = _spike_starts(sd, fs, nbefore, nbefore + nafter, max_spikes_per_unit, seed)
-    stats = _unit_stats(traces, starts, nbefore + nafter, at_peak, window, max_spikes_for_template, progress_bar)
+    width = nbefore + nafter
+    starts = _spike_starts(sd, fs, nbefore + margin, width + 2 * margin, max_spikes_per_unit, seed)
+    stats = _unit_stats(sd.raw_data, starts, width, at_peak, window, max_spikes_for_template, progress_bar,
+                        sos=sos, margin=margin)
 
     snr = np.zeros(sd.N)
     std_norm = np.full(sd.N, np.inf)
@@ -145,7 +153,7 @@ def compute_waveform_metrics(
         )
     metadata = {**sd.metadata, "ms_before": ms_before, "ms_after": ms_after, "fs_Hz": fs}
     metadata["noise_levels_uv"] = noise
-    log.info("waveform_metrics_computed", units=sd.N, channels=traces.shape[0], band=band)
+    log.info("waveform_metrics_computed", units=sd.N, channels=sd.raw_data.shape[0], band=band)
     return sd._replace(neuron_attributes=attributes, metadata=metadata), {"snr": snr, "std_norm": std_norm}
 
 
@@ -162,49 +170,28 @@ def _resolve_band(bandpass: Any, metadata: dict[str, Any], fs: float) -> tuple[f
     return low, high
 
 
-def bandpass_filter(
-    data: np.ndarray, fs: float, band: tuple[float, float], order: int = 5, progress: bool = False
+def noise_levels(
+    traces: np.ndarray, n_chunks: int = 20, chunk_size: int = 10000, seed: int = 0,
+    sos: np.ndarray | None = None, margin: int = 0,
 ) -> np.ndarray:
-    """Zero-phase Butterworth band-pass of ``(channels, samples)`` data, float32, in chunks.
-
-    Chunks of 1 s overlap by 50 ms on each side so the edges of a chunk do not show.
-    """
-    sos = scipy.signal.butter(order, band, btype="bandpass", fs=fs, output="sos")
-    # Filter along the contiguous axis: (samples, channels) data stays in that memory order.
-    by_time = data.T if data.flags.f_contiguous and not data.flags.c_contiguous else None
-    n = data.shape[1]
-    out = np.empty(data.shape, dtype=np.float32, order="F" if by_time is not None else "C")
-    chunk, margin = int(fs), int(0.05 * fs)
-    for start in tqdm(range(0, n, chunk), desc="band-pass", disable=not progress, unit="s"):
-        stop = min(start + chunk, n)
-        lo, hi = max(start - margin, 0), min(stop + margin, n)
-        padlen = max(min(6 * len(sos), hi - lo - 1), 0)
-        if by_time is not None:
-            piece = np.asarray(by_time[lo:hi], dtype=np.float32)
-            filtered = scipy.signal.sosfiltfilt(sos, piece, axis=0, padlen=padlen)
-            out.T[start:stop] = filtered[start - lo : stop - lo]
-        else:
-            piece = np.asarray(data[:, lo:hi], dtype=np.float32)
-            filtered = scipy.signal.sosfiltfilt(sos, piece, axis=1, padlen=padlen)
-            out[:, start:stop] = filtered[:, start - lo : stop - lo]
-    return out
-
-
-def noise_levels(traces: np.ndarray, n_chunks: int = 20, chunk_size: int = 10000, seed: int = 0) -> np.ndarray:
     """Robust noise of every channel: ``MAD / 0.6745`` of each random chunk, averaged over chunks.
 
-    Traces shorter than ``n_chunks * chunk_size`` samples are used whole, as one chunk.
+    Traces shorter than ``n_chunks * chunk_size`` samples are used whole, as one chunk. With
+    ``sos``, each chunk is band-passed first (read with ``margin`` extra samples on each side).
     """
     n = traces.shape[1]
-    if n <= n_chunks * chunk_size:
-        starts, chunk_size = np.array([0]), n
+    if n <= n_chunks * chunk_size + 2 * margin:
+        starts, chunk_size, margin = np.array([0]), n, 0
     else:
         rng = np.random.default_rng(seed)
-        starts = np.sort(rng.choice(n - chunk_size, size=n_chunks, replace=False))
+        starts = np.sort(rng.choice(np.arange(margin, n - chunk_size - margin), size=n_chunks, replace=False))
     total = np.zeros(traces.shape[0])
     for start in starts:
+        piece = np.asarray(traces[:, start - margin : start + chunk_size + margin], dtype=np.float32)
+        if sos is not None:
+            piece = scipy.signal.sosfiltfilt(sos, piece, axis=1)[:, margin : margin + chunk_size]
         # A C-ordered copy: the medians partition along each channel's contiguous row.
-        piece = np.array(traces[:, start : start + chunk_size], dtype=np.float32, order="C")
+        piece = np.array(piece, dtype=np.float32, order="C")
         piece -= np.median(piece, axis=1, keepdims=True, overwrite_input=False)
         np.abs(piece, out=piece)
         total += np.median(piece, axis=1, overwrite_input=True)
@@ -261,15 +248,26 @@ def _unit_stats(
     window: tuple[int, int],
     template_spikes: int | None,
     progress: bool,
+    sos: np.ndarray | None = None,
+    margin: int = 0,
 ) -> list[tuple[np.ndarray, np.ndarray, int, float, float, int] | None]:
     """(template, primary waveform, primary channel, amplitude, spread, n spikes) of every unit.
 
     Two stages, as SpikeInterface's sparse analyzer does: the all-channel template from at most
     ``template_spikes`` evenly spread spikes picks the primary channel; every sampled spike is
-    then read on that channel only for the mean waveform, amplitude and spread.
+    then read on that channel only for the mean waveform, amplitude and spread. ``starts`` are
+    the first samples of windows ``width + 2 * margin`` long; with ``sos`` each window is
+    band-passed and its ``margin`` samples on either side dropped (the filter is linear, so the
+    all-channel mean is filtered once instead of every window).
     """
     # (window starts, channels, samples) view of the traces; indexing it copies only the windows.
-    windows = np.lib.stride_tricks.sliding_window_view(traces.T, width, axis=0)
+    windows = np.lib.stride_tricks.sliding_window_view(traces.T, width + 2 * margin, axis=0)
+
+    def filtered(x: np.ndarray) -> np.ndarray:
+        if sos is None:
+            return x
+        return scipy.signal.sosfiltfilt(sos, x, axis=-1)[..., margin : margin + width]
+
     results: list[tuple[np.ndarray, np.ndarray, int, float, float, int] | None] = []
     for unit_starts in tqdm(starts, desc="waveform metrics", disable=not progress, unit="unit"):
         n = unit_starts.size
@@ -277,9 +275,9 @@ def _unit_stats(
             results.append(None)
             continue
         step = 1 if template_spikes is None or n <= template_spikes else int(np.ceil(n / template_spikes))
-        template = np.asarray(windows[unit_starts[::step]], dtype=np.float32).mean(axis=0)  # (channels, samples)
+        template = filtered(np.asarray(windows[unit_starts[::step]], dtype=np.float32).mean(axis=0, dtype=np.float64))
         channel = int(np.argmax(np.abs(template).max(axis=1)))
-        own = np.asarray(windows[:, channel, :][unit_starts], dtype=np.float64)  # (spikes, samples)
+        own = filtered(np.asarray(windows[:, channel, :][unit_starts], dtype=np.float64))  # (spikes, samples)
         waveform = own.mean(axis=0)
         peak = int(np.argmax(np.abs(waveform)))
         amplitude = float(abs(waveform[peak]))
@@ -288,5 +286,5 @@ def _unit_stats(
         else:
             lo, hi = max(peak - window[0], 0), min(peak + window[1] + 1, width)
             spread = float(np.mean(np.std(own[:, lo:hi], axis=0)))
-        results.append((template, waveform.astype(np.float32), channel, amplitude, spread, n))
+        results.append((template.astype(np.float32), waveform.astype(np.float32), channel, amplitude, spread, n))
     return results
