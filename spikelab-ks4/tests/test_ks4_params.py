@@ -145,3 +145,18 @@ def test_prepare_inputs_refuses_dtypes_kilosort_cannot_read(tmp_path):
     generate_recording(num_channels=4, durations=[1.0]).astype("float64").save(folder=folder, format="binary")
     with pytest.raises(InputError, match="float64"):
         prepare_inputs(folder, split_params({}))
+
+
+def test_environment_check_names_unknown_parameters_and_missing_gpu():
+    from spikelab.plugins import get_plugin_manager
+    from spikelab.spike_sorting.config import SortingPipelineConfig
+    from spikelab.testing.fake_nvml import FakeNvml
+
+    backend = get_plugin_manager().sorter("kilosort4")
+    assert backend.check_environment(SortingPipelineConfig().override(sorter="kilosort4")) == []
+    config = SortingPipelineConfig().override(sorter="kilosort4", sorter_params={"Th_learnd": 7})
+    assert any("Did you mean 'Th_learned'" in p for p in backend.check_environment(config))
+    gpu_config = SortingPipelineConfig().override(sorter="kilosort4", torch_device="cuda")
+    assert backend.needs_gpu(gpu_config) and not backend.needs_gpu(config)
+    with FakeNvml(library_found=False).installed():
+        assert any("no NVIDIA GPU" in p for p in backend.check_environment(gpu_config))

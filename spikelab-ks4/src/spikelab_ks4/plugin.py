@@ -42,6 +42,14 @@ def check_environment(config) -> list[str]:
     ):
         if importlib.util.find_spec(module) is None:
             problems.append(f"Kilosort4 needs the {module!r} package: {remedy}, or set use_docker=True.")
+    if needs_gpu(config):
+        from spikelab_ks4.docker import host_gpu_count
+
+        if host_gpu_count() == 0:
+            problems.append(
+                f"torch_device={params['torch_device']!r} asks for a GPU, but NVML finds no NVIDIA GPU "
+                "on this host. Use torch_device='auto' (the CPU when there is no GPU) or 'cpu'."
+            )
     if not problems:
         try:
             installed = version("kilosort")
