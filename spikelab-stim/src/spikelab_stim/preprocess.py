@@ -194,7 +194,8 @@ def preprocess_stim_artifacts(
         If given, the cleaned recording is written there as a SpikeInterface binary folder
         (to a temporary name first, then renamed) and the saved recording is returned.
     method, artifact_window_ms, poly_order, saturation_threshold, baseline_threshold
-        As in :func:`remove_stim_artifacts`.
+        As in :func:`remove_stim_artifacts`. Thresholds are in the recording's stored units
+        (what ``get_traces()`` returns; the output keeps the parent's gains and offsets).
     recenter : bool, default: True
         Recenter the stim times with :func:`recenter_stim_times` first.
     max_offset_ms, peak_mode, n_reference_channels, prewindow_ms, warn_offset_ms
