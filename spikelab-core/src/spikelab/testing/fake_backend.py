@@ -14,8 +14,14 @@ Its behaviour is chosen by the ``fake_behaviour`` parameter (a flat override:
     Allocates and touches memory in steps until stopped (capped by ``fake_eat_limit_gb``).
 ``hang``
     Logs one line, then goes silent for ``fake_hang_s`` seconds.
+``docker_down``
+    Fails as a Docker variant does when the engine is not running.
 ``crash``
     Dies with SIGSEGV after a "Fatal Python error" line, as a crashed extension would.
+
+A recording annotated with ``fake_behaviour`` (``recording.annotate(fake_behaviour="no_spikes")``)
+overrides the parameter for that recording. ``fake_delay_s`` makes a successful sort take longer
+(logging as it goes), for tests that interrupt a sort.
 """
 
 from __future__ import annotations
@@ -36,7 +42,7 @@ from spikelab.spike_sorting.backend import OomKnob, SorterBackend, SortJob
 
 NAME = "fake"
 LOG_NAME = "fake.log"
-BEHAVIOURS = ("ok", "no_spikes", "gpu_oom", "eat_memory", "hang", "crash")
+BEHAVIOURS = ("ok", "no_spikes", "gpu_oom", "eat_memory", "hang", "crash", "docker_down")
 
 DEFAULT_PARAMS = {
     "fake_behaviour": "ok",
@@ -47,6 +53,7 @@ DEFAULT_PARAMS = {
     "fake_hang_s": 3600.0,
     "fake_eat_limit_gb": 8.0,
     "fake_eat_step_mb": 200,
+    "fake_delay_s": 0.0,
 }
 
 
@@ -82,6 +89,12 @@ def _detect(traces: np.ndarray, fs: float, threshold: float) -> tuple[np.ndarray
 def _run_ok(job: SortJob) -> None:
     import spikeinterface as si
 
+    delay = float(job.params.get("fake_delay_s") or 0.0)
+    deadline = time.monotonic() + delay
+    while time.monotonic() < deadline:
+        _say("Computing drift correction.")
+        time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
+
     recording = si.load(job.recording_folder)
     fs = recording.get_sampling_frequency()
     n_samples = recording.get_num_samples()
@@ -107,9 +120,21 @@ def _run_ok(job: SortJob) -> None:
     _say(f"Sorting output saved in: {job.sorter_folder}")
 
 
+def _behaviour(job: SortJob) -> str:
+    # A recording annotated with ``fake_behaviour`` overrides the parameter, so one batch can
+    # hold recordings that fail in different ways.
+    import spikeinterface as si
+
+    try:
+        annotated = si.load(job.recording_folder).get_annotation("fake_behaviour")
+    except Exception:
+        annotated = None
+    return annotated or job.params.get("fake_behaviour", "ok")
+
+
 def run(job: SortJob) -> None:
     """The fake sorter's runner (executes in the sorter child process)."""
-    behaviour = job.params.get("fake_behaviour", "ok")
+    behaviour = _behaviour(job)
     if behaviour not in BEHAVIOURS:
         raise ValueError(f"fake_behaviour must be one of {BEHAVIOURS}, got {behaviour!r}")
     _say("Kilosort version 4.1.7 (fake)")
@@ -144,6 +169,12 @@ def run(job: SortJob) -> None:
     elif behaviour == "hang":
         _say("Computing drift correction.")
         time.sleep(float(job.params["fake_hang_s"]))
+    elif behaviour == "docker_down":
+        raise RuntimeError(
+            "docker.errors.DockerException: Error while fetching server API version: "
+            "('Connection aborted.', FileNotFoundError(2, 'No such file or directory')). "
+            "Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?"
+        )
     elif behaviour == "crash":
         print("Fatal Python error: Segmentation fault", file=sys.stderr, flush=True)
         os.kill(os.getpid(), signal.SIGSEGV)

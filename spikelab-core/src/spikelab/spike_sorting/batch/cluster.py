@@ -1,0 +1,76 @@
+"""Getting a Dask client: yours, one at a scheduler address, or a local cluster sized to the machine."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import structlog
+
+log = structlog.get_logger("spikelab.batch")
+
+
+def detected_gpus() -> int:
+    """Number of NVIDIA GPUs NVML reports (0 without NVML or a GPU)."""
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+        try:
+            return int(pynvml.nvmlDeviceGetCount())
+        finally:
+            pynvml.nvmlShutdown()
+    except Exception:
+        return 0
+
+
+def default_workers(n_recordings: int, needs_gpu: bool, gpus: int) -> int:
+    """One worker per GPU for GPU sorters; else one per two cores (sorters are multi-threaded)."""
+    if needs_gpu and gpus:
+        return max(1, min(n_recordings, gpus))
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(n_recordings, cores // 2))
+
+
+@contextlib.contextmanager
+def batch_client(
+    client: Any = None,
+    *,
+    scheduler: str | None = None,
+    workers: int | None = None,
+    needs_gpu: bool = False,
+    n_recordings: int = 1,
+    worker_gpus: int = -1,
+) -> Iterator[Any]:
+    """Yield a ``distributed.Client``; a local cluster made here is closed on exit.
+
+    A local cluster gets one process per worker, one thread each (a sort is a process tree of its
+    own), and a ``GPU`` resource per worker when GPUs are present, so two sorts never share one
+    GPU.
+    """
+    import dask
+    from distributed import Client, LocalCluster
+
+    if client is not None:
+        yield client
+        return
+    if scheduler is not None:
+        with Client(scheduler) as remote:
+            yield remote
+        return
+    gpus = detected_gpus() if worker_gpus < 0 else worker_gpus
+    n_workers = workers or default_workers(n_recordings, needs_gpu, gpus)
+    resources = {"GPU": 1} if gpus else None
+    log.info("local_cluster", workers=n_workers, gpus=gpus)
+    # Non-daemonic workers may start processes of their own (chunked writes, the sorter child).
+    with dask.config.set({"distributed.worker.daemon": False}), LocalCluster(
+        n_workers=n_workers,
+        threads_per_worker=1,
+        processes=True,
+        resources=resources,
+        dashboard_address=None,
+        host="127.0.0.1",
+    ) as cluster, Client(cluster) as local:
+        yield local

@@ -1,0 +1,217 @@
+"""``sort_batch``: the per-recording pipeline on Dask workers, with per-family retry policies."""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from spikelab.errors import SpikeLabError
+from spikelab.spike_sorting.batch.cluster import batch_client
+from spikelab.spike_sorting.batch.policy import decide
+from spikelab.spike_sorting.batch.report import BatchReport, Entry
+from spikelab.spike_sorting.batch.resume import completed_result
+from spikelab.spike_sorting.results import RecordingResult
+
+if TYPE_CHECKING:
+    from spikelab.spike_sorting.config import SortingPipelineConfig
+
+log = structlog.get_logger("spikelab.batch")
+
+
+class BatchStoppedError(SpikeLabError):
+    """The recording was never sorted: the batch stopped submitting work before it."""
+
+    status = "failed"
+
+
+def sort_on_worker(source: Any, config_json: str, intermediate: str, results: str, name: str) -> RecordingResult:
+    """Run the whole pipeline for one recording (executes on a Dask worker)."""
+    import multiprocessing
+
+    from spikelab.spike_sorting.api import sort_recording
+    from spikelab.spike_sorting.config import SortingPipelineConfig
+
+    config = SortingPipelineConfig.from_json(config_json).override(raise_on_failure=False)
+    if multiprocessing.current_process().daemon and config.execution.n_jobs != 1:
+        # a daemonic worker (Dask's default) may not start process pools; the sorter child is
+        # a subprocess and still works
+        log.info("daemonic_worker_single_job", recording=name)
+        config = config.override(n_jobs=1)
+    out: list[RecordingResult] = []
+    try:
+        sort_recording([source], config=config, intermediate_folders=[intermediate],
+                       results_folders=[results], out_results=out)
+    except Exception as exc:  # preflight or input errors happen before a result exists
+        if out:
+            out[0].fail(exc)
+        else:
+            out.append(RecordingResult(rec_name=name, rec_path=str(source), results_folder=results,
+                                       intermediate_folder=intermediate).fail(exc))
+    result = out[0]
+    result.error_traceback = None if result.ok else result.error_traceback
+    return result
+
+
+def sort_batch(
+    recordings: Sequence[str | Path],
+    sorter: str | None = None,
+    config: SortingPipelineConfig | None = None,
+    client: Any = None,
+    workers: int | None = None,
+    *,
+    scheduler: str | None = None,
+    intermediate_folders: Sequence[str | Path] | None = None,
+    results_folders: Sequence[str | Path] | None = None,
+    report_folder: str | Path | None = None,
+    **overrides: Any,
+) -> list[RecordingResult]:
+    """Sort many recordings on a Dask cluster; one :class:`RecordingResult` per recording.
+
+    Parameters
+    ----------
+    recordings : list of str or Path
+        Recording files or folders (each is one ``sort_recording`` input).
+    sorter, config, **overrides
+        As for :func:`~spikelab.spike_sorting.sort_recording`. ``config.batch`` holds the retry
+        policy per failure family (:class:`~spikelab.spike_sorting.config.BatchConfig`).
+    client : distributed.Client, optional
+        Use this cluster (any Dask cluster: local, SLURM through dask-jobqueue, Kubernetes...).
+    workers : int, optional
+        Workers of the local cluster made when neither ``client`` nor ``scheduler`` is given
+        (default: one per GPU for GPU sorters, else one per two cores).
+    scheduler : str, optional
+        Address of a running Dask scheduler (``tcp://host:8786``).
+    intermediate_folders, results_folders : list, optional
+        One per recording; defaults as for ``sort_recording``.
+    report_folder : str or Path, optional
+        Where ``batch_report.json``/``.md``/``batch_summary.png`` go (default: the common parent
+        of the results folders).
+
+    Returns
+    -------
+    list of RecordingResult
+        In the order of ``recordings``. Never raises for a recording's failure: the batch report
+        and each result's ``status`` say what happened.
+    """
+    from distributed import as_completed
+
+    from spikelab.plugins import get_plugin_manager
+    from spikelab.spike_sorting.api import build_config
+    from spikelab.spike_sorting.folders import resolve_folders
+    from spikelab.spike_sorting.io import short_name
+
+    config = build_config(sorter, config, dict(overrides))
+    backend = get_plugin_manager().sorter(config.sorter_name)
+    sources = [str(Path(r)) if isinstance(r, (str, os.PathLike)) else r for r in recordings]
+    if any(not isinstance(s, str) for s in sources):
+        raise SpikeLabError("sort_batch takes paths (recording objects cannot travel to other machines).")
+    names = [short_name(s) for s in sources]
+    folders = resolve_folders(names, sources, backend.name, intermediate_folders, results_folders)
+    report_dir = Path(report_folder) if report_folder else Path(os.path.commonpath([str(r) for _, r in folders])).parent
+    report = BatchReport(report_dir, backend.name, [
+        Entry(name=n, source=s, results_folder=str(r)) for n, s, (_, r) in zip(names, sources, folders)
+    ], scheduler=scheduler)
+    final: dict[int, RecordingResult] = {}
+    needs_gpu = bool(backend.needs_gpu(config))
+    policy = config.batch
+
+    with batch_client(client, scheduler=scheduler, workers=workers, needs_gpu=needs_gpu,
+                      n_recordings=len(sources), worker_gpus=policy.worker_gpus) as dask_client:
+        futures = as_completed()
+        in_flight: dict[Any, tuple[int, int, SortingPipelineConfig]] = {}
+        queue: deque[tuple[int, int, SortingPipelineConfig]] = deque()
+        resources = {"GPU": 1} if needs_gpu else None
+
+        def fill() -> None:
+            # Only as many tasks as the cluster can run at once are handed to Dask, so a stop
+            # decision leaves nothing queued on a worker and retries go to the front of the line.
+            while queue and len(in_flight) < _capacity(dask_client):
+                index, attempt, attempt_config = queue.popleft()
+                inter, res = folders[index]
+                future = dask_client.submit(
+                    sort_on_worker, sources[index], attempt_config.to_json(), str(inter), str(res), names[index],
+                    key=f"spikelab-sort-{names[index]}-{index}-{attempt}", resources=resources, pure=False,
+                )
+                in_flight[future] = (index, attempt, attempt_config)
+                futures.add(future)
+                report.entries[index].status = "running"
+
+        for index in range(len(sources)):
+            previous = completed_result(folders[index][1]) if policy.skip_completed else None
+            if previous is not None:
+                final[index] = _previous(previous, names[index], sources[index], folders[index])
+                _record(report, index, final[index], from_previous=True)
+            else:
+                queue.append((index, 1, config))
+        fill()
+        report.write()
+        for future in futures:
+            index, attempt, attempt_config = in_flight.pop(future)
+            result = _collect(future, names[index], sources[index], folders[index])
+            decision = decide(result, attempt=attempt, policy=policy, backend=backend, config=attempt_config,
+                              params=backend.resolve_params(attempt_config))
+            report.decide(index, attempt, decision.action, decision.reason, result.status)
+            log.info("batch_decision", recording=names[index], attempt=attempt, status=result.status,
+                     action=decision.action, reason=decision.reason)
+            if decision.action == "retry" and report.stopped_reason is None:
+                queue.appendleft((index, attempt + 1, attempt_config.override(**decision.overrides)))
+            else:
+                final[index] = result
+                _record(report, index, result)
+            if decision.action == "stop" and report.stopped_reason is None:
+                report.stopped_reason = f"{names[index]}: {decision.reason}"
+                while queue:
+                    _stopped(report, final, queue.popleft(), names, sources, folders)
+            fill()
+            report.write()
+    report.write(figure=True)
+    return [final[i] for i in range(len(sources))]
+
+
+def _collect(future, name: str, source: str, folders: tuple[Path, Path]) -> RecordingResult:
+    try:
+        return future.result()
+    except Exception as exc:  # the task itself died (e.g. KilledWorker after repeated worker deaths)
+        inter, res = folders
+        return RecordingResult(rec_name=name, rec_path=source, results_folder=str(res),
+                               intermediate_folder=str(inter)).fail(exc)
+
+
+def _capacity(client) -> int:
+    workers = client.scheduler_info().get("workers", {})
+    return max(1, sum(int(w.get("nthreads", 1)) for w in workers.values()))
+
+
+def _stopped(report, final, item, names, sources, folders) -> None:
+    index, attempt, _ = item
+    inter, res = folders[index]
+    result = RecordingResult(rec_name=names[index], rec_path=sources[index], results_folder=str(res),
+                             intermediate_folder=str(inter))
+    result.fail(BatchStoppedError(f"Not sorted: the batch stopped ({report.stopped_reason})."))
+    final[index] = result
+    report.decide(index, attempt, "not_started", "batch stopped before this recording started", "failed")
+    _record(report, index, result)
+
+
+def _record(report: BatchReport, index: int, result: RecordingResult, *, from_previous: bool = False) -> None:
+    entry = report.entries[index]
+    entry.status = result.status
+    entry.n_units = result.n_curated_units
+    entry.wall_time_s = result.wall_time_s
+    entry.from_previous_run = from_previous
+    entry.error = None if result.ok else f"{result.error_class}: {str(result.error_message)[:300]}"
+
+
+def _previous(doc: dict, name: str, source: str, folders: tuple[Path, Path]) -> RecordingResult:
+    inter, res = folders
+    return RecordingResult(
+        rec_name=name, rec_path=source, results_folder=str(res), intermediate_folder=str(inter),
+        status="success", n_curated_units=doc.get("n_curated_units"), n_units=doc.get("n_units"),
+        wall_time_s=doc.get("wall_time_s"), spikedata_path=doc.get("spikedata_path"),
+        cached_stages=["all"],
+    )
