@@ -33,12 +33,13 @@ def run(args: argparse.Namespace) -> int:
         )
         return 0
     print("Plugins:")
+    width = max([len(info.name) for info in infos] + [10]) + 2
     for info in infos:
         origin = f"{info.distribution or '?'} {info.version or ''}".strip()
         if info.error:
-            print(f"  {info.name:<40} {origin:<28} BROKEN: {info.error}")
+            print(f"  {info.name:<{width}} {origin:<22} BROKEN: {info.error}")
         else:
-            print(f"  {info.name:<40} {origin:<28} {', '.join(info.hooks)}")
+            print(f"  {info.name:<{width}} {origin:<22} {', '.join(info.hooks)}")
     print("\nSorters:")
     if not sorters:
         print("  none installed (pip install spikelab-ks4, spikelab-ks2 or spikelab-rtsort)")
