@@ -15,7 +15,8 @@ _standins.install_missing()
 from spikelab.plugins import get_plugin_manager  # noqa: E402
 from spikelab.testing import fake_backend  # noqa: E402
 
-get_plugin_manager().register(fake_backend, name="spikelab.testing.fake_backend")
+if "fake" not in get_plugin_manager().sorters():
+    get_plugin_manager().register(fake_backend, name="spikelab.testing.fake_backend")
 
 from spikelab.spike_sorting import sort_recording  # noqa: E402
 

@@ -15,6 +15,7 @@ recording was rebuilt.
 from __future__ import annotations
 
 import itertools
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,34 @@ def _classify(run: RecordingRun, exc: Exception, folder: Path, log_path: Path) -
     return classified
 
 
+def stop_orphaned_sorters(folder: Path) -> list[int]:
+    """Kill sorter processes left running in ``folder`` by a run that was itself killed.
+
+    The sorter child runs in its own session, so it survives a SIGKILL of the pipeline process.
+    Called under the recording's lock, any sorter still working in this folder is an orphan and
+    would write into the folder the new attempt is about to use.
+    """
+    import psutil
+
+    from spikelab.spike_sorting.child import kill_process_tree
+
+    job_file = (folder / ".spikelab_child_job.pkl").resolve()
+    killed = []
+    for proc in psutil.process_iter(["pid", "cmdline"]):
+        cmdline = proc.info.get("cmdline") or []
+        if "spikelab.spike_sorting.child" not in cmdline or proc.pid == os.getpid():
+            continue
+        try:
+            cwd = Path(proc.cwd())
+        except psutil.Error:
+            continue
+        if any((cwd / arg).resolve() == job_file for arg in cmdline[-1:]):
+            killed += kill_process_tree(proc.pid)
+    if killed:
+        log.warning("orphaned_sorter_stopped", folder=str(folder), pids=killed)
+    return killed
+
+
 def _keep_log(run: RecordingRun, log_path: Path, number: int) -> Path | None:
     if not log_path.is_file():
         return None
@@ -68,6 +97,7 @@ def _attempt_runner(run: RecordingRun, folder: Path):
 
     def attempt(params: dict[str, Any]) -> dict[str, Any]:
         number = next(counter)
+        stop_orphaned_sorters(folder)
         cache.reset(folder)
         job = SortJob(
             recording_folder=recording_folder,
