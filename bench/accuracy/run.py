@@ -1,0 +1,222 @@
+"""Sorting accuracy on ground truth, per backend and per peer sorter, before and after curation.
+
+    python bench/accuracy/run.py --quick    # probe 32 ch x 10 s + MEA 64 ch x 20 s (CI-sized)
+    python bench/accuracy/run.py            # the scaling ladder up to 128-256 ch x 5 min (hours)
+
+For every ground-truth recording of ``bench/groundtruth.py`` and every sorter that runs on this
+machine, one sort per child process (so peak RSS and CPU time are that sort's own, read from
+``os.wait4``):
+
+* SpikeLab backends: ``sort_recording(sorter="kilosort4")`` and ``sort_recording(sorter="rt_sort")``
+  (SpikeLab curation off in the call; applied afterwards as for the peers).
+* Peers through SpikeInterface's ``run_sorter`` with their defaults: spykingcircus2, tridesclous2
+  and mountainsort5 when installed.
+
+Each sorting is scored with ``spikeinterface.comparison.compare_sorter_to_ground_truth``
+(exhaustive ground truth, 0.4 ms window): well-detected units (accuracy >= 0.8), median
+accuracy / precision / recall over ground-truth units, and unit precision (the share of sorted
+units that are neither false positives nor redundant). Then SpikeLab curation with the pipeline's
+default thresholds (``CurationConfig()``) is applied to the same sorting and it is scored again.
+Check: curation does not lower unit precision and keeps >= 90 % of the well-detected units.
+
+Writes ``bench/results/accuracy/accuracy_<quick|full>.{json,md}`` and two PNGs (curation effect,
+log-log wall time vs channels x duration).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path[:0] = [str(HERE.parent), str(HERE)]
+
+import groundtruth  # noqa: E402
+
+RESULTS = HERE.parent / "results" / "accuracy"
+DATASETS = {"quick": ["probe-quick", "mea-quick"],
+            "full": ["probe-32x60", "mea-64x120", "probe-64x120", "probe-long", "mea-long"]}
+SPIKELAB_SORTERS = ["kilosort4", "rt_sort"]
+PEER_SORTERS = ["spykingcircus2", "tridesclous2", "mountainsort5"]
+TIMEOUT_S = {"quick": 420, "full": 12 * 3600}
+
+
+def available_sorters() -> list[tuple[str, str]]:
+    """``(sorter, via)`` pairs that can run here; ``via`` is ``spikelab`` or ``spikeinterface``."""
+    from spikeinterface.sorters import installed_sorters
+
+    from spikelab.plugins import get_plugin_manager
+
+    backends = get_plugin_manager().sorters()
+    peers = set(installed_sorters())
+    return ([(s, "spikelab") for s in SPIKELAB_SORTERS if s in backends]
+            + [(s, "spikeinterface") for s in PEER_SORTERS if s in peers])
+
+
+# ----------------------------------------------------------------------------------- worker side
+
+
+def score(gt, sorting) -> dict:
+    import numpy as np
+    from spikeinterface.comparison import compare_sorter_to_ground_truth
+
+    found = len(sorting.get_unit_ids())
+    comparison = compare_sorter_to_ground_truth(gt, sorting, exhaustive_gt=True)
+    perf = comparison.get_performance()
+    bad = comparison.count_bad_units() if found else 0
+    return {
+        "units_found": found,
+        "well_detected": int(comparison.count_well_detected_units(0.8)),
+        **{f"{m}_median": round(float(np.median(perf[m].to_numpy(dtype=float))), 4)
+           for m in ("accuracy", "precision", "recall")},
+        "accuracy_mean": round(float(np.mean(perf["accuracy"].to_numpy(dtype=float))), 4),
+        "false_positive_units": int(comparison.count_false_positive_units()) if found else 0,
+        "redundant_units": int(comparison.count_redundant_units()) if found else 0,
+        "overmerged_units": int(comparison.count_overmerged_units()) if found else 0,
+        "unit_precision": round((found - bad) / found, 4) if found else None,
+    }
+
+
+def sort(sorter: str, via: str, recording, work: Path, quick: bool):
+    if via == "spikeinterface":
+        from spikeinterface.sorters import run_sorter
+
+        return run_sorter(sorter, recording, folder=work / "si", remove_existing_folder=True, verbose=False)
+    from spikelab.spike_sorting import sort_recording
+
+    extra = {"nblocks": 0} if (sorter == "kilosort4" and quick) else {}
+    results: list = []
+    spike_data = sort_recording(
+        [recording], sorter=sorter, curate=False, create_figures=False, recompute_sorting=True,
+        intermediate_folders=[work / "inter"], results_folders=[work / "results"], out_results=results, **extra,
+    )
+    if not spike_data or results[0].status != "success":
+        status = results[0] if results else None
+        raise RuntimeError(f"sort_recording({sorter}) failed: {getattr(status, 'status', '?')}: "
+                           f"{getattr(status, 'error_message', 'no result')}")
+    return spike_data[0].to_spikeinterface(fs_Hz=recording.get_sampling_frequency())
+
+
+def curate(sorting, recording):
+    """SpikeLab curation with the sorting pipeline's default thresholds."""
+    from spikelab import SpikeData
+    from spikelab.spike_sorting.config import CurationConfig
+
+    cfg = CurationConfig()
+    sd = SpikeData.from_spikeinterface(sorting, recording, attach_raw_data=True)
+    sd.metadata["raw_data_filtered"] = False
+    curated, results = sd.curate(
+        min_spikes=cfg.spikes_min, min_rate_hz=cfg.fr_min, isi_max=cfg.isi_viol_max,
+        isi_threshold_ms=cfg.isi_threshold_ms, min_snr=cfg.snr_min, max_std_norm=cfg.std_norm_max,
+    )
+    removed = {name: int((~r["passed"]).sum()) for name, r in results.items()}
+    return curated.to_spikeinterface(fs_Hz=recording.get_sampling_frequency()), removed
+
+
+def worker(sorter: str, via: str, dataset: str, out: Path, quick: bool) -> None:
+    recording, gt, _ = groundtruth.load(dataset)
+    work = Path(tempfile.mkdtemp(prefix=f"acc-{sorter}-"))
+    try:
+        start = time.perf_counter()
+        sorting = sort(sorter, via, recording, work, quick)
+        sort_s = time.perf_counter() - start
+        entry = {"sort_s": round(sort_s, 2), "before": score(gt, sorting)}
+        start = time.perf_counter()
+        curated, removed = curate(sorting, recording)
+        entry.update(curation_s=round(time.perf_counter() - start, 2), removed_by=removed, after=score(gt, curated))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    out.write_text(json.dumps(entry))
+
+
+# ----------------------------------------------------------------------------------- driver side
+
+
+def run_one(sorter: str, via: str, dataset: str, quick: bool, timeout_s: float) -> dict:
+    """Run one sort in a child interpreter; its own wall, CPU and peak RSS from ``os.wait4``."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "entry.json"
+        log = Path(tmp) / "log.txt"
+        command = [sys.executable, __file__, "--worker", sorter, via, dataset, str(out)] + (["--quick"] if quick else [])
+        load_before = os.getloadavg()[0]
+        start = time.monotonic()
+        with log.open("w") as handle:
+            proc = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT)
+            while True:
+                pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+                if pid:
+                    break
+                if time.monotonic() - start > timeout_s:
+                    proc.kill()
+                    pid, status, usage = os.wait4(proc.pid, 0)
+                    break
+                time.sleep(0.5)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        entry = {
+            "sorter": sorter, "via": via, "dataset": dataset,
+            "process_wall_s": round(time.monotonic() - start, 1),
+            "cpu_s": round(usage.ru_utime + usage.ru_stime, 1),
+            "peak_rss_gb": round(usage.ru_maxrss / 2**20, 2),
+            "load_avg_1min": [round(load_before, 1), round(os.getloadavg()[0], 1)],
+        }
+        if proc.returncode == 0 and out.exists():
+            entry.update(json.loads(out.read_text()), ok=True)
+        else:
+            tail = log.read_text(errors="replace").strip().splitlines()[-3:]
+            entry.update(ok=False, error=f"exit {proc.returncode}" + (f" after timeout {timeout_s:.0f} s" if
+                         time.monotonic() - start > timeout_s else "") + ": " + " | ".join(tail)[-400:])
+        return entry
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="CI-sized recordings (under 10 minutes).")
+    parser.add_argument("--sorters", nargs="*", default=None, help="subset of the available sorters")
+    parser.add_argument("--datasets", nargs="*", default=None, help=f"ground-truth presets ({sorted(groundtruth.PRESETS)})")
+    parser.add_argument("--worker", nargs=4, metavar=("SORTER", "VIA", "DATASET", "OUT"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:
+        sorter, via, dataset, out = args.worker
+        worker(sorter, via, dataset, Path(out), args.quick)
+        return 0
+
+    import _report
+
+    mode = "quick" if args.quick else "full"
+    sorters = [(s, v) for s, v in available_sorters() if args.sorters is None or s in args.sorters]
+    datasets = args.datasets or DATASETS[mode]
+    began = time.monotonic()
+    entries, data_info = [], {}
+    for dataset in datasets:
+        _, _, info = groundtruth.load(dataset)
+        data_info[dataset] = {"params": info["params"], "stats": info["stats"]}
+        for sorter, via in sorters:
+            print(f"[accuracy] {dataset}: {sorter} via {via} ...", flush=True)
+            entry = run_one(sorter, via, dataset, args.quick, TIMEOUT_S[mode])
+            print(f"[accuracy]   {_report.one_line(entry)}", flush=True)
+            entries.append(entry)
+    report = {
+        "mode": mode,
+        "host": f"{platform.platform()}, {os.cpu_count()} CPUs",
+        "total_s": round(time.monotonic() - began, 1),
+        "datasets": data_info,
+        "runs": entries,
+        "missing_sorters": [s for s in SPIKELAB_SORTERS + PEER_SORTERS if s not in {x for x, _ in sorters}],
+    }
+    report["checks"] = _report.checks(entries)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    _report.write_all(report, RESULTS, mode)
+    print(f"[accuracy] done in {report['total_s']:.0f} s; wrote {RESULTS}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
