@@ -130,20 +130,22 @@ def plot_scaling(report: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(5.5, 4.2))
-    for sorter in dict.fromkeys(e["sorter"] for e in report["runs"]):
+    for i, sorter in enumerate(dict.fromkeys(e["sorter"] for e in report["runs"])):
+        params = report["datasets"]
         points = sorted(
-            (report["datasets"][e["dataset"]]["params"]["num_channels"] * report["datasets"][e["dataset"]]["params"]["duration_s"],
-             e["sort_s"]) for e in report["runs"] if e["ok"] and e["sorter"] == sorter
+            (params[e["dataset"]]["params"]["num_channels"] * params[e["dataset"]]["params"]["duration_s"],
+             e["sort_s"], e["cpu_s"]) for e in report["runs"] if e["ok"] and e["sorter"] == sorter
         )
         if not points:
             continue
-        xs, ys = np.array(points).T
+        xs, walls, cpus = np.array(points).T
         label = sorter
-        if len(xs) > 1 and len(set(xs)) > 1:
-            label += f" (slope {np.polyfit(np.log(xs), np.log(ys), 1)[0]:.2f})"
-        ax.loglog(xs, ys, "o-", label=label)
+        if len(set(xs)) > 1:
+            label += f" (wall slope {np.polyfit(np.log(xs), np.log(walls), 1)[0]:.2f})"
+        ax.loglog(xs, walls, "o-", color=f"C{i}", label=label)
+        ax.loglog(xs, cpus, "x--", color=f"C{i}", alpha=0.6)
     ax.set_xlabel("channels x duration (channel-seconds)")
-    ax.set_ylabel("sort wall time (s)")
+    ax.set_ylabel("sort wall time (s, solid); process CPU time (s, dashed)", fontsize=8)
     ax.set_title(f"Cost vs recording size ({report['mode']}; load avg shown in table)", fontsize=9)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)

@@ -181,6 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="CI-sized recordings (under 10 minutes).")
     parser.add_argument("--sorters", nargs="*", default=None, help="subset of the available sorters")
     parser.add_argument("--datasets", nargs="*", default=None, help=f"ground-truth presets ({sorted(groundtruth.PRESETS)})")
+    parser.add_argument("--replot", action="store_true", help="rewrite the markdown and PNGs from the saved JSON")
     parser.add_argument("--worker", nargs=4, metavar=("SORTER", "VIA", "DATASET", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
@@ -191,6 +192,11 @@ def main(argv: list[str] | None = None) -> int:
     import _report
 
     mode = "quick" if args.quick else "full"
+    if args.replot:
+        report = json.loads((RESULTS / f"accuracy_{mode}.json").read_text())
+        report["checks"] = _report.checks(report["runs"])
+        _report.write_all(report, RESULTS, mode)
+        return 0
     sorters = [(s, v) for s, v in available_sorters() if args.sorters is None or s in args.sorters]
     datasets = args.datasets or DATASETS[mode]
     began = time.monotonic()
