@@ -275,7 +275,7 @@ def _unit_stats(
             results.append(None)
             continue
         step = 1 if template_spikes is None or n <= template_spikes else int(np.ceil(n / template_spikes))
-        template = filtered(np.asarray(windows[unit_starts[::step]], dtype=np.float32).mean(axis=0, dtype=np.float64))
+        template = filtered(np.asarray(windows[unit_starts[::step]], dtype=np.float32).mean(axis=0).astype(np.float64))
         channel = int(np.argmax(np.abs(template).max(axis=1)))
         own = filtered(np.asarray(windows[:, channel, :][unit_starts], dtype=np.float64))  # (spikes, samples)
         waveform = own.mean(axis=0)
