@@ -275,3 +275,49 @@ def test_docker_runs_get_time_to_stop_their_container(make_job):
     assert kill_grace_s(host_job) == 3.0
     docker_job, _ = make_job(use_docker=True)
     assert kill_grace_s(docker_job) == 15.0  # docker_stop_timeout_s (10 s) + margin
+
+
+PARENT_SCRIPT = """
+import sys
+sys.path.insert(0, sys.argv[2])
+import pickle
+import _guards_runners
+from spikelab.spike_sorting.child import run_in_child
+
+with open(sys.argv[1], "rb") as handle:
+    job = pickle.load(handle)
+run_in_child(_guards_runners.spawn_tree_then_hang, job, sorter="fake")
+"""
+
+
+def test_a_killed_parent_takes_the_sorter_and_its_helpers_with_it(make_job, tmp_path):
+    """SIGKILL of the pipeline (OOM killer, scheduler) must not leave a sorter holding the GPU."""
+    import pickle
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    job, _ = make_job()
+    job_file = tmp_path / "job.pkl"
+    job_file.write_bytes(pickle.dumps(job))
+    script = tmp_path / "parent.py"
+    script.write_text(PARENT_SCRIPT)
+    parent = subprocess.Popen([sys.executable, str(script), str(job_file), str(Path(__file__).parent)])
+    pids_file = job.sorter_folder / "pids.txt"
+    deadline = time.monotonic() + 60
+    while not pids_file.is_file() and time.monotonic() < deadline and parent.poll() is None:
+        time.sleep(0.1)
+    assert pids_file.is_file(), "the sorter child never started its helpers"
+    time.sleep(0.2)
+    pids = [int(p) for p in pids_file.read_text().split()]
+    parent.send_signal(signal.SIGKILL)
+    parent.wait(10)
+    procs = []
+    for pid in pids:
+        try:
+            procs.append(psutil.Process(pid))
+        except psutil.NoSuchProcess:
+            continue
+    psutil.wait_procs(procs, timeout=15)
+    assert_no_orphans(pids)

@@ -57,9 +57,26 @@ def _die_with_parent() -> None:
             os._exit(1)
 
 
+def _stop_helpers_on_sigterm(grace_s: float = 2.0) -> None:
+    """On SIGTERM (the parent died, or a watchdog is stopping the sort) stop every other process
+    of this child's session first, so no helper (MATLAB, a worker pool) outlives the child.
+
+    A backend may install its own handler while it runs (the Docker runners stop their
+    container); this one is the default underneath.
+    """
+
+    def handler(signum, frame):
+        _terminate(session_processes(os.getpid()), grace_s)
+        raise SystemExit(128 + signum)
+
+    with contextlib.suppress(ValueError):  # only possible in the main thread
+        signal.signal(signal.SIGTERM, handler)
+
+
 def _child_main(job_file: str) -> int:
     """Entry of the child process: ``python -m spikelab.spike_sorting.child JOB.pkl``."""
     _die_with_parent()
+    _stop_helpers_on_sigterm()
     with open(job_file, "rb") as handle:
         run, job, outcome_path = pickle.load(handle)
     logging.basicConfig(
