@@ -90,17 +90,23 @@ def write_demo_recording(
         )
         maxwell.write_legacy(path, traces=_to_adc(recording, lsb_v), mapping=_mapping_for(recording), lsb_v=lsb_v)
         return path, truth
-    traces, truths = {}, {}
+    import h5py
+
+    traces, truths, mappings = {}, {}, {}
     for index, well in enumerate(wells):
         recording, truths[well] = tiny_recording(
             seed + index, duration_s=duration_s, num_channels=num_channels, num_units=num_units,
             noise_level_uv=noise_level_uv, firing_rate_hz=firing_rate_hz,
         )
         traces[(well, "rec0000")] = _to_adc(recording, lsb_v)
+        mappings[well] = _mapping_for(recording, electrode_offset=1000 + 100 * index)
     maxwell.write_new(
         path, wells=tuple(wells), num_channels=num_channels,
         num_samples=next(iter(traces.values())).shape[1], traces=traces, lsb_v=lsb_v,
     )
+    with h5py.File(path, "r+") as f:  # the generator's true electrode positions, not a default grid
+        for well, mapping in mappings.items():
+            f[f"wells/{well}/rec0000/settings/mapping"][...] = mapping
     return path, truths
 
 
