@@ -92,8 +92,9 @@ def main(argv: list[str] | None = None) -> int:
         "length_ratio": long["duration_min"] / short["duration_min"],
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "waveforms.json").write_text(json.dumps(summary, indent=2))
-    (RESULTS / "waveforms.md").write_text(markdown(summary))
+    stem = "waveforms_quick" if args.quick else "waveforms"  # a quick run does not overwrite the full one
+    (RESULTS / f"{stem}.json").write_text(json.dumps(summary, indent=2))
+    (RESULTS / f"{stem}.md").write_text(markdown(summary))
     print(markdown(summary))
     return 0
 
