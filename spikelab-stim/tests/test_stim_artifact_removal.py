@@ -135,6 +135,16 @@ def test_copy_false_cleans_in_place_and_copy_true_does_not(biphasic):
     np.testing.assert_array_equal(in_place, cleaned)
 
 
+def test_threads_give_the_same_result(biphasic, monkeypatch):
+    from spikelab_stim import _engine
+
+    monkeypatch.setattr(_engine, "_WINDOW_BUDGET", 16 * 410 * 3)  # 3 events per batch: 10 batches
+    one, mask_one = _clean(biphasic)
+    two, mask_two = _clean(biphasic, n_jobs=2)
+    np.testing.assert_array_equal(one, two)
+    np.testing.assert_array_equal(mask_one, mask_two)
+
+
 def test_integer_input_gives_float32(biphasic):
     ints = np.round(biphasic.traces).astype(np.int16)
     cleaned, _ = remove_stim_artifacts(ints, biphasic.stim_times_ms, biphasic.fs_Hz)
@@ -158,6 +168,7 @@ def test_no_stim_times_returns_a_copy(biphasic):
         (dict(blank_fill="nan"), "blank_fill"),
         (dict(min_flat_samples=1), "min_flat_samples"),
         (dict(noise_levels=[1.0, 2.0]), "noise_levels"),
+        (dict(n_jobs=0), "n_jobs"),
         (dict(raw_traces=np.zeros((3, 10))), "raw_traces"),
     ],
 )

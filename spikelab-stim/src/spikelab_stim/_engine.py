@@ -18,6 +18,9 @@ the only Python loops are over event batches and distinct tail lengths.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
+
 import attrs
 import numpy as np
 
@@ -126,13 +129,16 @@ def estimate_noise(gather_fn, n_channels: int, n_samples: int, onsets, p: Engine
 
 
 def clean(traces, onsets, p: EngineParams, sigma, *, raw=None, out=None, mask=None, progress=None,
-          group_onsets=None, gaps=None):
+          group_onsets=None, gaps=None, n_jobs=1):
     """Clean ``traces`` around ``onsets`` (sample indices) and write into ``out`` / ``mask``.
 
     ``out`` (float32 or float64, same shape as ``traces``) must already hold a copy of the
     traces; only artifact samples are rewritten. For chunked use pass ``group_onsets`` and
     ``gaps`` from :func:`burst_layout` on the whole event list (shifted to the chunk), so
     each event sees the same burst baseline and next-event gap as in a whole-array run.
+    With ``n_jobs > 1`` event batches run in threads (numpy releases the GIL); each event
+    writes only its own region, and only samples before the next event's region are read
+    for it, so batches never depend on each other's output.
     """
     n_ch, n_samples = traces.shape
     raw = traces if raw is None else raw
@@ -142,11 +148,30 @@ def clean(traces, onsets, p: EngineParams, sigma, *, raw=None, out=None, mask=No
     raw_base_all = base_all if raw is traces else np.median(
         gather(raw, group_onsets - p.pre - p.baseline, p.baseline), axis=-1)
     batch = max(1, _WINDOW_BUDGET // (n_ch * p.span))
-    for b0 in range(0, onsets.size, batch):
-        sl = slice(b0, min(onsets.size, b0 + batch))
+    slices = [slice(b0, min(onsets.size, b0 + batch)) for b0 in range(0, onsets.size, batch)]
+
+    def work(sl):
         _clean_batch(traces, raw, onsets[sl], gaps[sl], base_all[:, sl], raw_base_all[:, sl], sigma, p, out, mask)
         if progress is not None:
             progress.update(sl.stop - sl.start)
+
+    # The fits are many small matrix products: one BLAS thread each is fastest, and keeps
+    # threads from oversubscribing the cores.
+    with _single_thread_blas():
+        if n_jobs > 1 and len(slices) > 1:
+            with ThreadPoolExecutor(max_workers=n_jobs) as pool:
+                list(pool.map(work, slices))
+        else:
+            for sl in slices:
+                work(sl)
+
+
+def _single_thread_blas():
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - threadpoolctl is a dependency
+        return nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
 
 
 def _clean_batch(traces, raw, onsets, gaps, base, raw_base, sigma, p: EngineParams, out, mask):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import structlog
 from tqdm.auto import tqdm
@@ -41,6 +43,7 @@ def remove_stim_artifacts(
     fit_half_width_ms=2.0,
     min_flat_samples=3,
     blank_fill="baseline",
+    n_jobs=1,
     progress_bar=False,
 ):
     """Blank saturated samples and subtract the decaying artifact tail after each stimulus.
@@ -96,6 +99,9 @@ def remove_stim_artifacts(
     blank_fill : "baseline" | "zero", default: "baseline"
         Blanked samples take the channel's pre-stimulus baseline (zero for zero-centred
         traces, and no step for raw traces with a DC offset) or exactly zero.
+    n_jobs : int, default: 1
+        Threads over event batches (-1: all cores). In-place cleaning (``copy=False``)
+        always runs in one thread.
     progress_bar : bool, default: False
         Show a tqdm progress bar over events.
 
@@ -139,7 +145,8 @@ def remove_stim_artifacts(
             lambda starts, width: _engine.gather(source, starts, width), arr.shape[0], arr.shape[1], onsets, params
         )
     with tqdm(total=onsets.size, disable=not progress_bar, desc="stim artifacts", unit="event") as bar:
-        _engine.clean(source, onsets, params, sigma, raw=raw, out=cleaned, mask=blanked, progress=bar)
+        _engine.clean(source, onsets, params, sigma, raw=raw, out=cleaned, mask=blanked, progress=bar,
+                      n_jobs=1 if cleaned is source else resolve_n_jobs(n_jobs))
     log.info(
         "stim_artifacts_removed",
         method=method,
@@ -167,6 +174,13 @@ def make_params(fs, **options) -> _engine.EngineParams:
     if not isinstance(flat, (int, np.integer)) or flat < 2:
         raise ValueError(f"`min_flat_samples` must be an integer >= 2; got {flat!r}.")
     return _engine.make_engine_params(fs, **options)
+
+
+def resolve_n_jobs(n_jobs) -> int:
+    """Number of worker threads for ``n_jobs`` (-1 means all cores)."""
+    if not isinstance(n_jobs, (int, np.integer)) or n_jobs == 0 or n_jobs < -1:
+        raise ValueError(f"`n_jobs` must be a positive integer or -1 (all cores); got {n_jobs!r}.")
+    return (os.cpu_count() or 1) if n_jobs == -1 else int(n_jobs)
 
 
 def check_noise_levels(noise_levels, n_channels: int):
