@@ -12,10 +12,11 @@ Throughput: ``remove_stim_artifacts`` on 1,024 channels x 60 s x 1,000 pulses at
 as a ratio against 0.1.2's polynomial method (target >= 5x). The full size is generated and
 timed as four 256-channel blocks so that the two implementations' copies fit in memory;
 times are summed. Both sides are timed single-threaded (BLAS threads = 1); ours is also
-timed with default threads.
+timed with ``n_jobs=2`` (threads over event batches).
 
     python bench/stim/run.py            # full size (the 0.1.2 run alone takes ~15 min)
     python bench/stim/run.py --quick    # 128 channels x 10 s x 200 pulses, smaller quality runs
+    python bench/stim/run.py --reuse-peer   # keep the 0.1.2 numbers of the last run of that size
 
 Set ``SPIKELAB_PEER_PYTHON`` (default ``/work/peer-venv/bin/python``) to the interpreter
 of a venv with ``pip install spikelab==0.1.2``.
@@ -70,31 +71,52 @@ def run_one(impl: str, case: dict, *, single_thread: bool) -> dict:
         return json.loads(out.read_text())
 
 
-def quality(quick: bool) -> list[dict]:
+def previous_peer(quick: bool) -> dict | None:
+    """0.1.2 results from the last report of the same size (they cannot change), if any."""
+    path = RESULTS / "stim.json"
+    if not path.exists():
+        return None
+    report = json.loads(path.read_text())
+    if report.get("quick") != quick:
+        return None
+    return {
+        "quality": {r["scenario"]: r for r in report["quality"] if r.get("impl") == "peer"},
+        "throughput": report["throughput"],
+    }
+
+
+def quality(quick: bool, reuse: dict | None) -> list[dict]:
     size = dict(n_channels=32, duration_s=10.0, n_events=100) if quick else dict(n_channels=64, duration_s=30.0,
                                                                                    n_events=300)
     rows = []
     for name, extra in SCENARIOS.items():
         case = {"data": {**size, **extra, "seed": 100 + len(rows)}, "score": True}
         for impl in ("ours", "peer"):
-            result = run_one(impl, case, single_thread=True)
+            if impl == "peer" and reuse and name in reuse["quality"]:
+                result = dict(reuse["quality"][name], reused=True)
+            else:
+                result = run_one(impl, case, single_thread=True)
             result["scenario"] = name
             rows.append(result)
             print(f"quality {name:>16} {impl}: {_fmt_score(result)}", flush=True)
     return rows
 
 
-def throughput(quick: bool) -> dict:
+def throughput(quick: bool, reuse: dict | None) -> dict:
     if quick:
         blocks, block = 1, dict(n_channels=128, duration_s=10.0, n_events=200)
     else:
         blocks, block = 4, dict(n_channels=256, duration_s=60.0, n_events=1000)
-    runs = {"peer": [], "ours_1thread": [], "ours_default_threads": []}
+    old = reuse["throughput"] if reuse else None
+    runs = {"peer": [], "ours_1thread": [], "ours_n_jobs_2": []}
     for b in range(blocks):
         case = {"data": {**block, "seed": 1000 + b}, "score": False}
         runs["ours_1thread"].append(run_one("ours", case, single_thread=True))
-        runs["ours_default_threads"].append(run_one("ours", case, single_thread=False))
-        runs["peer"].append(run_one("peer", case, single_thread=True))
+        runs["ours_n_jobs_2"].append(run_one("ours", {**case, "ours_kwargs": {"n_jobs": 2}}, single_thread=False))
+        if old is not None and "peer_runs" in old:
+            runs["peer"].append(dict(old["peer_runs"][b], reused=True))
+        else:
+            runs["peer"].append(run_one("peer", case, single_thread=True))
         print(f"throughput block {b + 1}/{blocks}: "
               + ", ".join(f"{k} {v[-1].get('seconds', float('nan')):.1f} s" for k, v in runs.items()), flush=True)
     total = {k: sum(r.get("seconds", float("nan")) for r in v) for k, v in runs.items()}
@@ -104,8 +126,10 @@ def throughput(quick: bool) -> dict:
                  "n_pulses": block["n_events"], "blocks": blocks, "fs_Hz": 20000.0},
         "seconds": total,
         "speedup_1thread": total["peer"] / total["ours_1thread"],
-        "speedup_default_threads": total["peer"] / total["ours_default_threads"],
+        "speedup_n_jobs_2": total["peer"] / total["ours_n_jobs_2"],
         "peak_rss_gib": {k: max(r.get("peak_rss_gib", float("nan")) for r in v) for k, v in runs.items()},
+        "peer_runs": runs["peer"],
+        "peer_reused": bool(runs["peer"] and runs["peer"][0].get("reused")),
         "errors": [r["error"] for v in runs.values() for r in v if "error" in r],
         "skipped": skipped[:1],
     }
@@ -158,9 +182,12 @@ def markdown(report: dict) -> str:
         f"| spikelab 0.1.2, 1 BLAS thread | {sec['peer']:.1f} | 1.0x | {t['peak_rss_gib']['peer']:.2f} |",
         f"| spikelab-stim, 1 BLAS thread | {sec['ours_1thread']:.1f} | {t['speedup_1thread']:.1f}x "
         f"| {t['peak_rss_gib']['ours_1thread']:.2f} |",
-        f"| spikelab-stim, default threads | {sec['ours_default_threads']:.1f} | {t['speedup_default_threads']:.1f}x "
-        f"| {t['peak_rss_gib']['ours_default_threads']:.2f} |",
+        f"| spikelab-stim, `n_jobs=2` | {sec['ours_n_jobs_2']:.1f} | {t['speedup_n_jobs_2']:.1f}x "
+        f"| {t['peak_rss_gib']['ours_n_jobs_2']:.2f} |",
     ]
+    if t.get("peer_reused") or any(r.get("reused") for r in q):
+        lines += ["", "The spikelab 0.1.2 numbers were reused from the previous run of the same size "
+                      "(`--reuse-peer`); same data, same machine."]
     if t["errors"]:
         lines += ["", f"Errors: {len(t['errors'])} run(s) failed; see stim.json."]
     if t.get("skipped"):
@@ -178,21 +205,24 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="CI-sized inputs.")
     parser.add_argument("--skip-throughput", action="store_true", help="Quality runs only.")
+    parser.add_argument("--reuse-peer", action="store_true",
+                        help="Reuse spikelab 0.1.2 results of the previous run of the same size.")
     args = parser.parse_args(argv)
     RESULTS.mkdir(parents=True, exist_ok=True)
     report = {
         "quick": args.quick,
         "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": f"{platform.platform()}, Python {platform.python_version()}, {os.cpu_count()} CPUs",
-        "quality": quality(args.quick),
     }
-    report["throughput"] = (throughput(args.quick) if not args.skip_throughput else
+    reuse = previous_peer(args.quick) if args.reuse_peer else None
+    report["quality"] = quality(args.quick, reuse)
+    report["throughput"] = (throughput(args.quick, reuse) if not args.skip_throughput else
                             {"size": {"n_channels": 0, "duration_s": 0, "n_pulses": 0, "blocks": 1},
                              "seconds": {"peer": float("nan"), "ours_1thread": float("nan"),
-                                         "ours_default_threads": float("nan")},
-                             "speedup_1thread": float("nan"), "speedup_default_threads": float("nan"),
+                                         "ours_n_jobs_2": float("nan")},
+                             "speedup_1thread": float("nan"), "speedup_n_jobs_2": float("nan"),
                              "peak_rss_gib": {"peer": float("nan"), "ours_1thread": float("nan"),
-                                              "ours_default_threads": float("nan")}, "errors": []})
+                                              "ours_n_jobs_2": float("nan")}, "errors": []})
     write_atomic(RESULTS / "stim.json", json.dumps(report, indent=2))
     md = markdown(report)
     write_atomic(RESULTS / "stim.md", md)

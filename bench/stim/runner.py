@@ -55,7 +55,8 @@ def main() -> None:
         from spikelab.spike_sorting.stim_sorting import remove_stim_artifacts
 
     start = time.perf_counter()
-    cleaned, blanked = remove_stim_artifacts(data.traces, data.stim_times_ms, data.fs_Hz, method="polynomial")
+    extra = case.get("ours_kwargs", {}) if args.impl == "ours" else {}
+    cleaned, blanked = remove_stim_artifacts(data.traces, data.stim_times_ms, data.fs_Hz, method="polynomial", **extra)
     seconds = time.perf_counter() - start
     result = {
         "impl": args.impl,
@@ -65,6 +66,7 @@ def main() -> None:
         "n_pulses": int(data.stim_times_ms.size),
         "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
         "threads": os.environ.get("OPENBLAS_NUM_THREADS", "default"),
+        "kwargs": extra,
     }
     if case.get("score", True):
         result["score"] = synthetic.score_cleaning(data, cleaned, blanked)
