@@ -42,41 +42,47 @@ log = structlog.get_logger("spikelab.sort")
 _RESULT_NAME = ".spikelab_child_outcome.pkl"
 
 
+#: Sent by the kernel to the child when its parent dies (Linux ``PR_SET_PDEATHSIG``).
+PARENT_DEATH_SIGNAL = signal.SIGUSR1 if hasattr(signal, "SIGUSR1") else None
+
+
+def _on_parent_death(signum, frame) -> None:
+    """The process that started this sort died (a killed Dask worker, the OOM killer, a scheduler
+    ending the job): stop this child's helpers (MATLAB, worker pools: the rest of its session),
+    then deliver SIGTERM to itself, so a backend's own handler still runs (the Docker runners
+    stop their container) before the child ends. Nothing orphaned keeps writing into a folder
+    a retry may be using, or holds the GPU."""
+    _terminate(session_processes(os.getpid()), 2.0)
+    with contextlib.suppress(Exception):
+        sys.stderr.write("spikelab: the process that started this sort died; stopping it\n")
+        sys.stderr.flush()
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
 def _die_with_parent() -> None:
-    """Ask Linux to SIGTERM this child if the process that started it dies (e.g. a killed Dask
-    worker), so an orphaned sorter never keeps writing into a folder a retry is using."""
-    if not sys.platform.startswith("linux"):
+    """Have Linux signal this child if its parent dies (see :func:`_on_parent_death`).
+
+    The watchdogs' own stop path uses plain SIGTERM, whose default action ends the child at
+    once (a Python-level handler would wait for the sorter's current C call to return).
+    """
+    if PARENT_DEATH_SIGNAL is None or not sys.platform.startswith("linux"):
         return
     import ctypes
 
+    with contextlib.suppress(ValueError):  # only possible in the main thread
+        signal.signal(PARENT_DEATH_SIGNAL, _on_parent_death)
     with contextlib.suppress(Exception):
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
         pr_set_pdeathsig = 1
-        libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
-        if os.getppid() == 1:  # the parent died before prctl took effect
-            os._exit(1)
-
-
-def _stop_helpers_on_sigterm(grace_s: float = 2.0) -> None:
-    """On SIGTERM (the parent died, or a watchdog is stopping the sort) stop every other process
-    of this child's session first, so no helper (MATLAB, a worker pool) outlives the child.
-
-    A backend may install its own handler while it runs (the Docker runners stop their
-    container); this one is the default underneath.
-    """
-
-    def handler(signum, frame):
-        _terminate(session_processes(os.getpid()), grace_s)
-        raise SystemExit(128 + signum)
-
-    with contextlib.suppress(ValueError):  # only possible in the main thread
-        signal.signal(signal.SIGTERM, handler)
+        libc.prctl(pr_set_pdeathsig, PARENT_DEATH_SIGNAL)
+    expected = os.environ.get("SPIKELAB_PARENT_PID")
+    if expected and os.getppid() != int(expected):  # the parent died before prctl took effect
+        _on_parent_death(PARENT_DEATH_SIGNAL, None)
 
 
 def _child_main(job_file: str) -> int:
     """Entry of the child process: ``python -m spikelab.spike_sorting.child JOB.pkl``."""
     _die_with_parent()
-    _stop_helpers_on_sigterm()
     with open(job_file, "rb") as handle:
         run, job, outcome_path = pickle.load(handle)
     logging.basicConfig(
@@ -229,6 +235,7 @@ def run_in_child(
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p and os.path.isdir(p))
     env["PYTHONUNBUFFERED"] = "1"
+    env["SPIKELAB_PARENT_PID"] = str(os.getpid())
     log_handle = open(job.log_path, "ab")
     process = subprocess.Popen(
         [sys.executable, "-m", "spikelab.spike_sorting.child", str(job_file)],
