@@ -48,6 +48,7 @@ def test_sorter_without_config_starts_from_that_backends_preset():
     config = build_config("fake", None, {"fr_min": 0.2})
     assert config.sorter_name == "fake"
     assert config.curation.fr_min == 0.2
+    assert build_config(SortingPipelineConfig().override(sorter="fake"), None, {}).sorter_name == "fake"
     with pytest.raises(ConfigError, match="contradicts"):
         build_config("fake", SortingPipelineConfig(), {})
 

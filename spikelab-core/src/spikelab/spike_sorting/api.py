@@ -46,6 +46,8 @@ def build_config(sorter: str | None, config: SortingPipelineConfig | None, kwarg
     from spikelab.plugins import get_plugin_manager
     from spikelab.spike_sorting.config import SortingPipelineConfig
 
+    if isinstance(sorter, SortingPipelineConfig) and config is None:
+        sorter, config = None, sorter  # the older positional order: sort_recording(files, config)
     if config is not None:
         if sorter is not None and sorter != config.sorter_name:
             raise ConfigError(
