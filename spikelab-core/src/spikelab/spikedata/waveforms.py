@@ -6,7 +6,8 @@ drawn at random with ``seed``):
 
 - **template** ``(channels, samples)``: mean waveform of the unit on every channel, over at
   most ``max_spikes_for_template`` (100) of those spikes.
-- **primary channel**: the channel whose template reaches the largest absolute value.
+- **primary channel**: the channel where the unit's mean waveform reaches the largest absolute
+  value (shortlisted from the template: up to 3 channels within 80 % of its largest peak).
 - **avg_waveform**: mean waveform on the primary channel over all sampled spikes.
 - **amplitude**: ``|avg_waveform|`` at its peak sample (either polarity).
 - **noise** of a channel: ``MAD / 0.6745`` (median absolute deviation from the median) of each
@@ -254,8 +255,9 @@ def _unit_stats(
     """(template, primary waveform, primary channel, amplitude, spread, n spikes) of every unit.
 
     Two stages, as SpikeInterface's sparse analyzer does: the all-channel template from at most
-    ``template_spikes`` evenly spread spikes picks the primary channel; every sampled spike is
-    then read on that channel only for the mean waveform, amplitude and spread. ``starts`` are
+    ``template_spikes`` evenly spread spikes shortlists the primary channel (up to 3 channels
+    within 80 % of its largest peak); every sampled spike is then read on those channels only,
+    and the one with the largest mean-waveform peak is the primary channel. ``starts`` are
     the first samples of windows ``width + 2 * margin`` long; with ``sos`` each window is
     band-passed and its ``margin`` samples on either side dropped (the filter is linear, so the
     all-channel mean is filtered once instead of every window).
@@ -276,11 +278,16 @@ def _unit_stats(
             continue
         step = 1 if template_spikes is None or n <= template_spikes else int(np.ceil(n / template_spikes))
         template = filtered(np.asarray(windows[unit_starts[::step]], dtype=np.float32).mean(axis=0).astype(np.float64))
-        channel = int(np.argmax(np.abs(template).max(axis=1)))
-        own = filtered(np.asarray(windows[:, channel, :][unit_starts], dtype=np.float64))  # (spikes, samples)
-        waveform = own.mean(axis=0)
-        peak = int(np.argmax(np.abs(waveform)))
-        amplitude = float(abs(waveform[peak]))
+        peaks = np.abs(template).max(axis=1)
+        candidates = [c for c in np.argsort(peaks)[::-1][:3] if peaks[c] >= 0.8 * peaks.max()]
+        best = None
+        for candidate in candidates:  # close calls are settled with every sampled spike
+            own = filtered(np.asarray(windows[:, candidate, :][unit_starts], dtype=np.float64))  # (spikes, samples)
+            waveform = own.mean(axis=0)
+            peak = int(np.argmax(np.abs(waveform)))
+            if best is None or abs(waveform[peak]) > best[3]:
+                best = (int(candidate), own, waveform, float(abs(waveform[peak])), peak)
+        channel, own, waveform, amplitude, peak = best
         if at_peak:
             spread = float(np.std(own[:, peak]))
         else:
