@@ -1,7 +1,7 @@
 """Streaming waveform statistics: one pass over the chunks that hold sampled spikes.
 
-Only the stretches of the recording around sampled spikes are read (nearby windows merged into
-one read), so a long recording costs reads in proportion to the sampled spikes, not its length.
+Only the stretches of the recording around sampled spikes are read (windows within 0.1 s merged
+into one read), so a long recording costs reads in proportion to the sampled spikes, not its length.
 Memory is bounded by what the output holds, never by the recording's length: one read of
 traces (at most ``chunk_duration_s`` plus a window) at a time, per-unit sums and sums of squares
 (``units x samples x channels`` float64), and the raw snippets kept for ``SpikeData.raw_data``
@@ -20,10 +20,11 @@ if TYPE_CHECKING:
     from spikeinterface.core import BaseRecording
 
 MAD_TO_STD = 0.6744897501960817
-#: Snippets are cut and summed in batches of at most this many bytes (float64).
-SNIPPET_BATCH_BYTES = 64 * 2**20
-#: Spike windows closer than this (samples) are read together rather than separately.
-READ_GAP_SAMPLES = 256
+#: Snippets are summed in batches of at most this many bytes as float64 (the float32 buffer is half).
+SNIPPET_BATCH_BYTES = 32 * 2**20
+#: Spike windows closer than this (samples, 0.1 s at 20 kHz) share one read: a read costs about
+#: as much in overhead as copying this many more samples of a binary recording.
+READ_GAP_SAMPLES = 2000
 
 
 @attrs.define
@@ -161,7 +162,7 @@ def accumulate(
     owner = np.searchsorted(intervals[:, 0], starts, side="right") - 1
     snippet_pos = np.where(sampled.snippet, interval_offsets[np.clip(owner, 0, None)] + starts - intervals[np.clip(owner, 0, None), 0]
                            if intervals.size else 0, -1)
-    batch = max(1, SNIPPET_BATCH_BYTES // (width * n_channels * 8))
+    summer = _Summer(sums, squares, n_epochs, capacity=max(1, SNIPPET_BATCH_BYTES // (width * n_channels * 8)))
     offsets = np.arange(width)
     blocks = read_blocks(starts, width, chunk_size, READ_GAP_SAMPLES)
     for first, stop in tqdm(blocks, desc="waveforms", unit="read", disable=not progress_bar):
@@ -169,25 +170,53 @@ def accumulate(
         traces = np.asarray(recording.get_traces(start_frame=lo, end_frame=hi, return_in_uV=in_uv), dtype=np.float32)
         local = starts[first:stop] - lo
         groups = sampled.groups[first:stop]
-        for b in range(0, local.size, batch):
-            _add_snippets(sums, squares, traces, local[b : b + batch], groups[b : b + batch], offsets, n_epochs)
+        for b in range(0, local.size, summer.capacity):
+            summer.add(traces[local[b : b + summer.capacity, None] + offsets], groups[b : b + summer.capacity])
         keep = np.flatnonzero(sampled.snippet[first:stop])
         if keep.size:
             columns = snippet_pos[first:stop][keep][:, None] + offsets
             snippet_data[:, columns] = traces[local[keep][:, None] + offsets].transpose(2, 0, 1)
+    summer.flush()
     return WaveformStats(sums, counts, squares, snippet_data, snippet_frames)
 
 
-def _add_snippets(sums: np.ndarray, squares: np.ndarray, traces: np.ndarray, local: np.ndarray, groups: np.ndarray,
-                  offsets: np.ndarray, n_epochs: int) -> None:
-    """Add the snippets starting at ``local`` to their group sums and unit sums of squares."""
-    order = np.argsort(groups, kind="stable")
-    groups = groups[order]
-    snippets = traces[local[order][:, None] + offsets].astype(np.float64)  # (k, width, channels)
-    unique, first = np.unique(groups, return_index=True)
-    sums[unique] += np.add.reduceat(snippets, first, axis=0)
-    np.square(snippets, out=snippets)
-    np.add.at(squares, unique // n_epochs, np.add.reduceat(snippets, first, axis=0))
+class _Summer:
+    """Buffers snippets across reads and adds them to the group sums and unit squares in bulk.
+
+    Reads often hold one or two spikes; reducing each on its own costs more in call overhead
+    than in arithmetic, so up to ``capacity`` snippets are reduced at once.
+    """
+
+    def __init__(self, sums: np.ndarray, squares: np.ndarray, n_epochs: int, capacity: int) -> None:
+        self.sums, self.squares, self.n_epochs, self.capacity = sums, squares, n_epochs, capacity
+        self._snippets: list[np.ndarray] = []
+        self._groups: list[np.ndarray] = []
+        self._count = 0
+
+    def add(self, snippets: np.ndarray, groups: np.ndarray) -> None:
+        """Queue ``(k, width, channels)`` snippets of ``groups`` (flushes when full)."""
+        if self._count + len(groups) > self.capacity:
+            self.flush()
+        self._snippets.append(snippets)
+        self._groups.append(groups)
+        self._count += len(groups)
+
+    def flush(self) -> None:
+        if not self._count:
+            return
+        groups = np.concatenate(self._groups)
+        order = np.argsort(groups, kind="stable")
+        snippets = np.concatenate(self._snippets)[order].astype(np.float64)
+        unique, first = np.unique(groups[order], return_index=True)
+        self.sums[unique] += np.add.reduceat(snippets, first, axis=0)
+        np.square(snippets, out=snippets)
+        squared = np.add.reduceat(snippets, first, axis=0)
+        units = unique // self.n_epochs
+        if np.unique(units).size == units.size:
+            self.squares[units] += squared
+        else:  # one unit in several epochs
+            np.add.at(self.squares, units, squared)
+        self._snippets, self._groups, self._count = [], [], 0
 
 
 def noise_levels(
