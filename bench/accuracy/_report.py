@@ -117,7 +117,7 @@ def plot_curation(report: dict, path: Path) -> None:
         ax.bar(x + 0.2, after, 0.4, label="after SpikeLab curation")
         ax.set_xticks(x, labels, fontsize=7, rotation=30, ha="right")
         ax.set_title(title)
-    axes[0].legend(fontsize=8)
+    axes[0].legend(fontsize=8, loc="lower left")
     fig.tight_layout()
     _atomic(path, lambda tmp: fig.savefig(tmp, dpi=90, format="png"))
     plt.close(fig)

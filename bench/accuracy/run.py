@@ -141,6 +141,14 @@ def worker(sorter: str, via: str, dataset: str, out: Path, quick: bool) -> None:
 # ----------------------------------------------------------------------------------- driver side
 
 
+def _previous_runs(mode: str) -> dict:
+    path = RESULTS / f"accuracy_{mode}.json"
+    if not path.exists():
+        return {}
+    runs = json.loads(path.read_text()).get("runs", [])
+    return {(r["dataset"], r.get("dataset_key"), r["sorter"]): r for r in runs if r.get("ok")}
+
+
 def run_one(sorter: str, via: str, dataset: str, quick: bool, timeout_s: float) -> dict:
     """Run one sort in a child interpreter; its own wall, CPU and peak RSS from ``os.wait4``."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -183,6 +191,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="CI-sized recordings (under 10 minutes).")
     parser.add_argument("--sorters", nargs="*", default=None, help="subset of the available sorters")
     parser.add_argument("--datasets", nargs="*", default=None, help=f"ground-truth presets ({sorted(groundtruth.PRESETS)})")
+    parser.add_argument("--resume", action="store_true",
+                        help="keep successful runs of the saved JSON (same recording parameters) and run the rest")
     parser.add_argument("--replot", action="store_true", help="rewrite the markdown and PNGs from the saved JSON")
     parser.add_argument("--worker", nargs=4, metavar=("SORTER", "VIA", "DATASET", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -201,27 +211,35 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     sorters = [(s, v) for s, v in available_sorters() if args.sorters is None or s in args.sorters]
     datasets = args.datasets or DATASETS[mode]
+    previous = _previous_runs(mode) if args.resume else {}
     began = time.monotonic()
-    entries, data_info = [], {}
-    for dataset in datasets:
-        _, _, info = groundtruth.load(dataset)
-        data_info[dataset] = {"params": info["params"], "stats": info["stats"]}
-        for sorter, via in sorters:
-            print(f"[accuracy] {dataset}: {sorter} via {via} ...", flush=True)
-            entry = run_one(sorter, via, dataset, args.quick, TIMEOUT_S[mode])
-            print(f"[accuracy]   {_report.one_line(entry)}", flush=True)
-            entries.append(entry)
     report = {
         "mode": mode,
         "host": f"{platform.platform()}, {os.cpu_count()} CPUs",
-        "total_s": round(time.monotonic() - began, 1),
-        "datasets": data_info,
-        "runs": entries,
+        "total_s": 0.0,
+        "datasets": {},
+        "runs": [],
         "missing_sorters": [s for s in SPIKELAB_SORTERS + PEER_SORTERS if s not in {x for x, _ in sorters}],
     }
-    report["checks"] = _report.checks(entries)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    _report.write_all(report, RESULTS, mode)
+    for dataset in datasets:
+        _, _, info = groundtruth.load(dataset)
+        report["datasets"][dataset] = {"params": info["params"], "stats": info["stats"]}
+        for sorter, via in sorters:
+            kept = previous.get((dataset, groundtruth.key(info["params"]), sorter))
+            if kept is not None:
+                print(f"[accuracy] {dataset}: {sorter} kept from the previous run (--resume)", flush=True)
+                entry = kept
+            else:
+                print(f"[accuracy] {dataset}: {sorter} via {via} ...", flush=True)
+                entry = run_one(sorter, via, dataset, args.quick, TIMEOUT_S[mode])
+                print(f"[accuracy]   {_report.one_line(entry)}", flush=True)
+            entry["dataset_key"] = groundtruth.key(info["params"])
+            report["runs"].append(entry)
+            # Rewritten after every sort, so an interrupted run still leaves its results.
+            report["total_s"] = round(time.monotonic() - began, 1)
+            report["checks"] = _report.checks(report["runs"])
+            _report.write_all(report, RESULTS, mode)
     print(f"[accuracy] done in {report['total_s']:.0f} s; wrote {RESULTS}", flush=True)
     return 0
 
