@@ -60,7 +60,11 @@ def markdown(report: dict) -> str:
         "unit precision | FP / redundant / overmerged | curation removed | sort s | CPU s | peak RSS GB | load (1 min) |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for e in report["runs"]:
+    order = ["kilosort4", "rt_sort", "spykingcircus2", "tridesclous2", "mountainsort5"]
+    datasets = list(report["datasets"])
+    runs = sorted(report["runs"], key=lambda e: (datasets.index(e["dataset"]),
+                                                 order.index(e["sorter"]) if e["sorter"] in order else 99))
+    for e in runs:
         label = f"{e['sorter']} ({e['via']})"
         if not e["ok"]:
             lines.append(f"| {e['dataset']} | {label} | failed: {e['error'][:160].replace('|', '/')} |"

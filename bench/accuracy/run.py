@@ -58,8 +58,9 @@ def available_sorters() -> list[tuple[str, str]]:
 
     backends = get_plugin_manager().sorters()
     peers = set(installed_sorters())
-    return ([(s, "spikelab") for s in SPIKELAB_SORTERS if s in backends]
-            + [(s, "spikeinterface") for s in PEER_SORTERS if s in peers])
+    # Peers first: they are the quick ones, so a run cut short still has a comparison.
+    return ([(s, "spikeinterface") for s in PEER_SORTERS if s in peers]
+            + [(s, "spikelab") for s in SPIKELAB_SORTERS if s in backends])
 
 
 # ----------------------------------------------------------------------------------- worker side
