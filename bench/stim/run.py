@@ -15,7 +15,7 @@ times are summed. Both sides are timed single-threaded (BLAS threads = 1); ours 
 timed with ``n_jobs=2`` (threads over event batches).
 
     python bench/stim/run.py            # full size (the 0.1.2 run alone takes ~15 min)
-    python bench/stim/run.py --quick    # 128 channels x 10 s x 200 pulses, smaller quality runs
+    python bench/stim/run.py --quick    # 128 ch x 10 s x 200 pulses, smaller quality runs -> stim_quick.*
     python bench/stim/run.py --reuse-peer   # keep the 0.1.2 numbers of the last run of that size
 
 Set ``SPIKELAB_PEER_PYTHON`` (default ``/work/peer-venv/bin/python``) to the interpreter
@@ -73,7 +73,7 @@ def run_one(impl: str, case: dict, *, single_thread: bool) -> dict:
 
 def previous_peer(quick: bool) -> dict | None:
     """0.1.2 results from the last report of the same size (they cannot change), if any."""
-    path = RESULTS / "stim.json"
+    path = RESULTS / f"{_stem(quick)}.json"
     if not path.exists():
         return None
     report = json.loads(path.read_text())
@@ -195,6 +195,11 @@ def markdown(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _stem(quick: bool) -> str:
+    """Quick (CI) runs write beside the full results instead of over them."""
+    return "stim_quick" if quick else "stim"
+
+
 def write_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(text)
@@ -223,9 +228,9 @@ def main(argv=None) -> int:
                              "speedup_1thread": float("nan"), "speedup_n_jobs_2": float("nan"),
                              "peak_rss_gib": {"peer": float("nan"), "ours_1thread": float("nan"),
                                               "ours_n_jobs_2": float("nan")}, "errors": []})
-    write_atomic(RESULTS / "stim.json", json.dumps(report, indent=2))
+    write_atomic(RESULTS / f"{_stem(args.quick)}.json", json.dumps(report, indent=2))
     md = markdown(report)
-    write_atomic(RESULTS / "stim.md", md)
+    write_atomic(RESULTS / f"{_stem(args.quick)}.md", md)
     print(md)
     failed = [r for r in report["quality"] if "error" in r] or report["throughput"]["errors"]
     return 1 if failed else 0
