@@ -144,3 +144,17 @@ def test_driver_killed_mid_batch_resumes_where_it_stopped(recordings_factory, tm
     for name in done_before:
         assert entries[name]["from_previous_run"] is True
     assert sorted(p.name for p in (tmp_path / "sorted_fake").iterdir()) == ["rec0", "rec1", "rec2"]
+
+
+def test_cli_sort_with_workers_runs_the_batch(recordings_factory, tmp_path, capsys):
+    from spikelab.cli.main import main
+
+    paths = recordings_factory(["ok", "no_spikes"])
+    code = main(["sort", *map(str, paths), "--sorter", "fake", "--workers", "1",
+                 "--set", "spikes_min=5", "--set", "snr_min=null", "--set", "std_norm_max=null",
+                 "--set", "fr_min=null", "--set", "progress_bar=false"])
+    out = capsys.readouterr().out
+    assert code == 1  # one recording was not sortable
+    assert "rec0" in out and "success" in out
+    assert "rec1" in out and "not_sortable" in out
+    assert (tmp_path / "batch_report.json").is_file()

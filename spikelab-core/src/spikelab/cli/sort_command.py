@@ -31,6 +31,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--intermediate", nargs="+", help="Intermediate folder per recording.")
     parser.add_argument("--results", nargs="+", help="Results folder per recording.")
+    parser.add_argument(
+        "--workers", type=int, help="Sort on a local Dask cluster of N worker processes (sort_batch)."
+    )
+    parser.add_argument(
+        "--scheduler", metavar="ADDRESS", help="Sort on a running Dask cluster (tcp://host:8786) (sort_batch)."
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -41,10 +47,19 @@ def run(args: argparse.Namespace) -> int:
     overrides["raise_on_failure"] = False
     config = get_preset(args.preset) if args.preset else None
     results: list = []
-    sort_recording(
-        args.files, sorter=args.sorter, config=config, intermediate_folders=args.intermediate,
-        results_folders=args.results, out_results=results, **overrides,
-    )
+    if args.workers or args.scheduler:
+        from spikelab.spike_sorting import sort_batch
+
+        overrides.pop("raise_on_failure")
+        results = sort_batch(
+            args.files, sorter=args.sorter, config=config, workers=args.workers, scheduler=args.scheduler,
+            intermediate_folders=args.intermediate, results_folders=args.results, **overrides,
+        )
+    else:
+        sort_recording(
+            args.files, sorter=args.sorter, config=config, intermediate_folders=args.intermediate,
+            results_folders=args.results, out_results=results, **overrides,
+        )
     width = max(len(r.rec_name) for r in results)
     for result in results:
         units = "-" if result.n_curated_units is None else f"{result.n_curated_units} units"
