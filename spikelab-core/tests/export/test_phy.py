@@ -80,3 +80,14 @@ def test_export_refuses_to_overwrite_and_needs_a_recording(sorted_recording, tmp
 def test_load_rejects_a_folder_that_is_not_phy(tmp_path):
     with pytest.raises(InputError, match="not a phy folder"):
         load_phy(tmp_path)
+
+
+def test_spikedata_export_method_writes_the_same_folder(sorted_recording, tmp_path):
+    sd, recording = sorted_recording
+    folder = sd.export("spikeinterface", tmp_path / "si", recording=recording)
+    import spikeinterface as si
+
+    sorting = si.load(folder / "sorting")
+    assert sorting.get_num_units() == sd.N
+    assert (folder / "analyzer").is_dir()
+    assert (folder / "spikelab_curation_history.json").is_file()

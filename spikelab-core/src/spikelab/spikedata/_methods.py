@@ -96,3 +96,9 @@ class CurationMethods:
         from spikelab.spikedata.plot_utils import plot_sd_footprints
 
         return plot_sd_footprints(self, unit_ids, min_amplitude_uv=min_amplitude_uv, **kwargs)
+
+    def export(self, to: str, path: Any, **kwargs: Any) -> Any:
+        """Export to ``"phy"``, ``"nwb"`` or ``"spikeinterface"``; see :func:`spikelab.export.export`."""
+        from spikelab.export import export
+
+        return export(self, to, path, **kwargs)
