@@ -121,7 +121,9 @@ def markdown(summary: dict) -> str:
     lines += [
         "",
         f"Recording {summary['length_ratio']:.0f}x longer: peak RSS x{summary['peak_rss_ratio_long_over_short']:.2f}, "
-        f"extraction's own peak x{summary['peak_delta_ratio_long_over_short']:.2f} (target: independent of length).",
+        f"extraction's own peak x{summary['peak_delta_ratio_long_over_short']:.2f} (target: independent of length). "
+        "What still grows is the spike trains themselves (every spike is kept in the SpikeData), a few "
+        "tens of bytes per spike.",
         "",
     ]
     return "\n".join(lines)
