@@ -46,6 +46,7 @@ def make_known(duration_s: float = 20.0, noise_uv: float = 5.0, seed: int = 0, s
     recording = NumpyRecording([traces], sampling_frequency=FS)
     locations = np.column_stack([np.zeros(N_CHANNELS), 20.0 * np.arange(N_CHANNELS)])
     recording.set_dummy_probe_from_locations(locations)
+    recording.annotate(is_filtered=True)  # the waveforms are the truth: no band-pass on top
     frames_all, labels_all = np.concatenate(frames), np.concatenate(labels)
     order = np.argsort(frames_all)
     sorting = NumpySorting.from_samples_and_labels([frames_all[order]], [labels_all[order]], FS)

@@ -132,3 +132,29 @@ def test_spikes_past_the_end_are_dropped_not_fatal(known, tmp_path):
     trains = {7: np.concatenate([sorting.get_unit_spike_train(7), [n + 3]]), 9: sorting.get_unit_spike_train(9)}
     sd = build_spikedata(recording, NumpySorting.from_unit_dict([trains], FS), _config(), tmp_path, progress_bar=False)
     assert len(sd.train[0]) == 160 and sd.train[0].max() <= sd.length
+
+
+def test_raw_maxwell_traces_are_band_passed_first(tmp_path):
+    """A sorter fed raw traces (Kilosort4) must not leave the ~3 mV DC offset in the templates."""
+    from spikeinterface.core import NumpySorting
+
+    from spikelab.spike_sorting.io import open_recording
+    from spikelab.testing import maxwell as mxw
+
+    rng = np.random.default_rng(0)
+    traces = mxw.synthetic_traces(8, 40000, seed=1).astype(np.int32)
+    frames = np.arange(500, 39000, 400)
+    t = np.arange(60) - 20
+    spike = np.rint(-30 * np.exp(-0.5 * (t / 3.0) ** 2)).astype(np.int32)  # ~190 µV on channel 3
+    for f in frames:
+        traces[3, f - 20 : f + 40] += spike + rng.integers(-1, 2, 60)
+    path = mxw.write_legacy(tmp_path / "raw.raw.h5", traces=traces.astype(np.uint16))
+    recording = open_recording(path).recording
+    assert not recording.is_filtered()
+    sorting = NumpySorting.from_unit_dict([{0: frames}], FS)
+    sd = build_spikedata(recording, sorting, _config(), tmp_path / "wf", progress_bar=False)
+    unit = sd.neuron_attributes[0]
+    assert unit["channel"] == 3 and unit["peak_sign"] == "neg"
+    assert 100 < unit["amplitude"] < 250  # not the 3.2 mV offset
+    assert abs(float(np.median(unit["template"][0]))) < 5.0
+    assert sd.metadata["waveform_bandpass_hz"] == [300.0, 6000.0]

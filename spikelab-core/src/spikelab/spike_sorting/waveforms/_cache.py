@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 log = structlog.get_logger("spikelab.waveforms")
 
 #: Bumped when the extraction changes what it computes, so old caches are not reused.
-EXTRACTION_VERSION = 3
+EXTRACTION_VERSION = 4
 SPIKEDATA_FILE = "spikedata.pkl"
 KEY_FILE = "waveforms_key.json"
 

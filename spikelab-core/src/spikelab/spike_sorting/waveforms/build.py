@@ -42,7 +42,9 @@ def build_spikedata(
     Parameters
     ----------
     recording : BaseRecording
-        The filtered recording the sorter saw (traces in µV, or scaled by its gains).
+        The recording the sorter saw (traces in µV, or scaled by its gains). One not
+        annotated ``is_filtered`` is band-passed first (``config.recording.freq_min`` to
+        ``freq_max``, lazily), as sorters such as Kilosort4 receive raw traces.
     sorting : BaseSorting
         The sorter's output, one segment, frames in ``recording``'s time base.
     config : SortingPipelineConfig
@@ -73,6 +75,7 @@ def build_spikedata(
     folder = Path(folder)
     wf = config.waveform
     seed = config.execution.random_seed
+    recording, band = _ensure_filtered(recording, config)  # before the key: the band is part of it
     key = _cache.cache_key(recording, sorting, wf, seed, rec_chunks_ms, SNIPPET_BUDGET_BYTES)
     if not config.execution.reextract_waveforms:
         cached = _cache.load_cached(folder, key)
@@ -81,6 +84,7 @@ def build_spikedata(
             return cached
     started = time.perf_counter()
     sd = _build(recording, sorting, wf, seed, rec_chunks_ms, rec_chunk_names, progress_bar)
+    sd.metadata["waveform_bandpass_hz"] = band
     _cache.store(folder, key, sd)
     log.info("waveforms_extracted", folder=str(folder), units=sd.N, channels=recording.get_num_channels(),
              seconds=round(time.perf_counter() - started, 3))
@@ -177,6 +181,21 @@ def _unit_attributes(unit_id: Any, summary: dict[str, Any], noise: np.ndarray, l
     if summary["epoch_templates"] is not None:
         attributes["epoch_templates"] = summary["epoch_templates"]
     return attributes
+
+
+def _ensure_filtered(recording: BaseRecording, config: SortingPipelineConfig) -> tuple[BaseRecording, Any]:
+    """Band-pass (lazily, float32) a recording not annotated as filtered.
+
+    Backends that filter internally (Kilosort4) sort the raw traces, whose DC offset (about
+    3 mV on Maxwell arrays) would otherwise swamp every template.
+    """
+    if recording.is_filtered():
+        return recording, None
+    import spikeinterface.preprocessing as spre
+
+    band = (config.recording.freq_min, min(config.recording.freq_max, 0.45 * recording.get_sampling_frequency()))
+    log.info("waveforms_bandpass", freq_min=band[0], freq_max=band[1])
+    return spre.bandpass_filter(recording, freq_min=band[0], freq_max=band[1], dtype="float32"), list(band)
 
 
 def _epoch_bounds(rec_chunks_ms: list[tuple[float, float]] | None, fs: float, n_samples: int) -> np.ndarray:
