@@ -5,12 +5,6 @@ Usage: python _child_sort.py RECORDING INTER RESULTS key=value ...
 
 import json
 import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).parent))
-import _standins  # noqa: E402
-
-_standins.install_missing()
 
 from spikelab.plugins import get_plugin_manager  # noqa: E402
 from spikelab.testing import fake_backend  # noqa: E402

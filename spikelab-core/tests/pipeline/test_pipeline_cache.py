@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from conftest import inline_kwargs
+from pipeline_helpers import inline_kwargs
 
 from spikelab.spike_sorting import cache, sort_recording
 

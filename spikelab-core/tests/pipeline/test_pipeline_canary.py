@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import structlog
-from conftest import inline_kwargs
+from pipeline_helpers import inline_kwargs
 
 from spikelab.spike_sorting import sort_recording
 from spikelab.spike_sorting._exceptions import InsufficientActivityError

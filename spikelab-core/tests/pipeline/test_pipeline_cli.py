@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import write_silent_file
+from pipeline_helpers import write_silent_file
 
 from spikelab.cli.main import main
 from spikelab.cli.sort_command import parse_assignments

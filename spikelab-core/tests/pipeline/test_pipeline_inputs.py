@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import inline_kwargs
+from pipeline_helpers import inline_kwargs
 
 from spikelab.demo import write_demo_recording
 from spikelab.errors import InputError

@@ -4,44 +4,14 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import psutil
 import pytest
-from conftest import inline_kwargs
+from pipeline_helpers import inline_kwargs, kill_group, start_child_sort, wait_for
 
 from spikelab.spike_sorting import lock, sort_recording
 from spikelab.spike_sorting._exceptions import ConcurrentSortError
-
-CHILD = Path(__file__).parent / "_child_sort.py"
-
-
-def start_child_sort(recording, inter, results, **kwargs) -> subprocess.Popen:
-    """Start ``sort_recording`` in another process (its own process group, so it can be killed whole)."""
-    args = [sys.executable, str(CHILD), str(recording), str(inter), str(results)]
-    args += [f"{k}={json.dumps(v)}" for k, v in kwargs.items()]
-    return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
-
-
-def kill_group(process: subprocess.Popen) -> None:
-    os.killpg(process.pid, signal.SIGKILL)
-    process.wait(30)
-
-
-def wait_for(predicate, process: subprocess.Popen, timeout_s: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        if process.poll() is not None:
-            raise AssertionError(f"child ended early: {process.communicate()[1].decode()[-3000:]}")
-        if time.monotonic() > deadline:
-            kill_group(process)
-            raise AssertionError("timed out waiting for the child")
-        time.sleep(0.05)
 
 
 def test_a_second_process_gets_concurrent_sort_error_and_a_dead_holder_is_reclaimed(small_file, tmp_path):

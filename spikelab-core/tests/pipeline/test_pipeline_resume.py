@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 import psutil
 import pytest
-from conftest import inline_kwargs
-from test_pipeline_lock import start_child_sort, wait_for
+from pipeline_helpers import inline_kwargs, start_child_sort, wait_for
 
 from spikelab.demo import write_demo_recording
 from spikelab.spike_sorting import cache, sort_recording

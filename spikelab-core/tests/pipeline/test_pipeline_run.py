@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 import structlog
-from conftest import fast_kwargs, inline_kwargs, write_silent_file
+from pipeline_helpers import fast_kwargs, inline_kwargs, write_silent_file
 
 from spikelab.errors import ConfigError, InputError
 from spikelab.spike_sorting import sort_recording
