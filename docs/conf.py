@@ -28,5 +28,5 @@ nitpicky = False
 suppress_warnings = ["autodoc.import_object"]
 exclude_patterns = ["_build"]
 html_theme = "alabaster"
-html_static_path: list[str] = []
+html_static_path: list[str] = []  # figures are referenced by relative path
 intersphinx_mapping: dict[str, tuple[str, None]] = {}
