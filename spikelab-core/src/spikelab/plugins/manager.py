@@ -129,8 +129,11 @@ class SpikeLabPluginManager:
             log.warning("plugin_broken", plugin=name, error=f"{type(exc).__name__}: {exc}")
 
     def register(self, plugin: object, name: str | None = None) -> None:
-        """Register a plugin object or module by hand (tests, notebooks)."""
+        """Register a plugin object or module by hand (tests, notebooks); registering the same
+        object under the same name again does nothing."""
         self.load()
+        if name is not None and self._pm.get_plugin(name) is plugin:
+            return
         self._pm.register(plugin, name=name)
         self._pm.check_pending()
         self._cache.clear()

@@ -26,27 +26,6 @@ def chunk_bounds_ms(run: RecordingRun) -> list[tuple[float, float]] | None:
     return [(float(a), float(b)) for a, b in zip(edges[:-1], edges[1:])]
 
 
-def filtered_for_waveforms(run: RecordingRun):
-    """The prepared recording band-passed with the recording config's corners (float32).
-
-    Backends such as Kilosort4 get the raw recording and filter it themselves; templates, SNR
-    and footprints must come from band-passed traces, or a Maxwell file's DC level (about
-    3,200 µV) would pass for a spike's amplitude.
-    """
-    import spikeinterface.preprocessing as spre
-
-    recording = run.prepared
-    if recording.get_annotation("spikelab_bandpassed"):
-        return recording
-    fs = recording.get_sampling_frequency()
-    rec_config = run.config.recording
-    filtered = spre.bandpass_filter(
-        recording, freq_min=rec_config.freq_min, freq_max=min(rec_config.freq_max, 0.45 * fs), dtype="float32"
-    )
-    filtered.annotate(spikelab_bandpassed=True)
-    return filtered
-
-
 def run(run: RecordingRun) -> None:
     """Build (or reload) ``run.sd_raw``."""
     from spikelab.spike_sorting.waveforms import build_spikedata
@@ -63,7 +42,7 @@ def run(run: RecordingRun) -> None:
             run.rebuilt.add("waveforms")
         bounds = chunk_bounds_ms(run)
         sd = build_spikedata(
-            filtered_for_waveforms(run),
+            run.prepared,
             run.sorting,
             run.config,
             folder,
