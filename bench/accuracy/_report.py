@@ -57,7 +57,7 @@ def markdown(report: dict) -> str:
     lines += [
         "",
         "| recording | sorter (via) | units found | well detected (acc >= 0.8) | median acc / prec / rec | "
-        "unit precision | FP / redundant / overmerged | curation removed | sort s | CPU s | peak RSS GB | load (1 min) |",
+        "unit precision | FP / redundant / overmerged | failed curation criterion (units; a unit can fail several) | sort s | CPU s | peak RSS GB | load (1 min) |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     order = ["kilosort4", "rt_sort", "spykingcircus2", "tridesclous2", "mountainsort5"]
