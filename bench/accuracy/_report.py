@@ -95,7 +95,8 @@ def markdown(report: dict) -> str:
         "- Curation: SpikeLab's pipeline defaults (min 50 spikes, >= 0.05 Hz, <= 1 % ISI violations at "
         "1.5 ms, SNR >= 5, std_norm <= 1) on the raw recording (SpikeLab band-passes the snippets).",
         "- Times are one run each, one sort at a time, in a child process (CPU time and peak RSS "
-        "include its children). Load average above the core count means other work shared the CPU.",
+        "include its children). Load average above the core count means other work shared the CPU; "
+        "the scaling plot's slopes mean something only when every point ran at a similar, low load.",
         f"- Not run here: {', '.join(report['missing_sorters']) or 'none'} (not installed / no backend). "
         f"Whole part: {report['total_s']:.0f} s on {report['host']}.",
         "",
