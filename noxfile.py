@@ -10,6 +10,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import nox
 
 nox.options.sessions = ["lint", "tests"]
@@ -76,6 +78,12 @@ def docs(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Benchmarks; writes bench/results/ (pass --quick for the CI-sized run)."""
     install_all(session)
+    # The older SpikeLab (a peer in the stim bench) shares our import name, so it gets its own venv.
+    peer = Path(".nox") / "peer-spikelab-0.1.2"
+    if not (peer / "bin" / "python").exists():
+        session.run("python", "-m", "venv", str(peer), external=True)
+        session.run(str(peer / "bin" / "python"), "-m", "pip", "install", "--quiet", "spikelab==0.1.2", external=True)
+    session.env["SPIKELAB_PEER_PYTHON"] = str((peer / "bin" / "python").resolve())
     session.run("python", "bench/run.py", *session.posargs)
 
 
