@@ -130,9 +130,13 @@ def test_sleep_blocker_holds_an_inhibitor_child_and_releases_it(tmp_path, monkey
     tool.write_text('#!/bin/sh\necho "$@" > "$(dirname "$0")/args"\nexec sleep 600\n')
     tool.chmod(tool.stat().st_mode | stat.S_IEXEC)
     monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    before = {p.pid for p in psutil.Process().children()}  # other tests may leave children running
     with prevent_system_sleep(True) as blocked:
         assert blocked is True
-        holders = [p for p in psutil.Process().children() if p.status() != psutil.STATUS_ZOMBIE]
+        holders = [
+            p for p in psutil.Process().children()
+            if p.pid not in before and p.status() != psutil.STATUS_ZOMBIE
+        ]
         assert holders
     assert "--what=sleep:idle" in (tmp_path / "args").read_text()
     psutil.wait_procs(holders, timeout=3)
