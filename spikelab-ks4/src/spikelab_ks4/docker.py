@@ -75,16 +75,9 @@ def make_client(factory_path: str):
 
 def host_gpu_count() -> int:
     """NVIDIA GPUs on this host, through NVML (0 when NVML is missing or finds none)."""
-    try:
-        import pynvml
+    from spikelab.spike_sorting.gpus import count_nvidia_gpus
 
-        pynvml.nvmlInit()
-        try:
-            return int(pynvml.nvmlDeviceGetCount())
-        finally:
-            pynvml.nvmlShutdown()
-    except Exception:
-        return 0
+    return count_nvidia_gpus()
 
 
 def gpu_requests(torch_device: str) -> tuple[list[dict[str, Any]], str]:

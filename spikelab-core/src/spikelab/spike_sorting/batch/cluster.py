@@ -9,21 +9,9 @@ from typing import Any
 
 import structlog
 
+from spikelab.spike_sorting.gpus import count_nvidia_gpus
+
 log = structlog.get_logger("spikelab.batch")
-
-
-def detected_gpus() -> int:
-    """Number of NVIDIA GPUs NVML reports (0 without NVML or a GPU)."""
-    try:
-        import pynvml
-
-        pynvml.nvmlInit()
-        try:
-            return int(pynvml.nvmlDeviceGetCount())
-        finally:
-            pynvml.nvmlShutdown()
-    except Exception:
-        return 0
 
 
 def default_workers(n_recordings: int, needs_gpu: bool, gpus: int) -> int:
@@ -60,7 +48,7 @@ def batch_client(
         with Client(scheduler) as remote:
             yield remote
         return
-    gpus = detected_gpus() if worker_gpus < 0 else worker_gpus
+    gpus = count_nvidia_gpus() if worker_gpus < 0 else worker_gpus
     n_workers = workers or default_workers(n_recordings, needs_gpu, gpus)
     resources = {"GPU": 1} if gpus else None
     log.info("local_cluster", workers=n_workers, gpus=gpus)
