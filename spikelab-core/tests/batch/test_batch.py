@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -133,7 +134,8 @@ def test_driver_killed_mid_batch_resumes_where_it_stopped(recordings_factory, tm
         else:
             pytest.fail("no recording finished in time")
     finally:
-        os.killpg(driver.pid, signal.SIGKILL)  # the driver and its local cluster die together
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(driver.pid, signal.SIGKILL)  # the driver and its local cluster die together
         driver.wait(30)
     done_before = [e["name"] for e in _report(report_folder)["recordings"] if e["status"] == "success"]
     assert 1 <= len(done_before) < 3
