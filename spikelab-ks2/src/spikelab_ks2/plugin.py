@@ -83,10 +83,3 @@ BACKEND = SorterBackend(
 @hookimpl
 def spikelab_register_sorters(register) -> None:
     register(BACKEND)
-
-
-@hookimpl
-def spikelab_classify_failure(sorter: str, output_folder: Path, exc: BaseException, log_text: str):
-    if sorter == NAME:
-        return classify_ks2_failure(output_folder, exc)
-    return None

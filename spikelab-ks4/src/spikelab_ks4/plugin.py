@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import importlib.util
 from importlib.metadata import PackageNotFoundError, version
-from pathlib import Path
 
 from spikelab import hookimpl
 from spikelab.spike_sorting.backend import OomKnob, SorterBackend
@@ -104,10 +103,3 @@ BACKEND = SorterBackend(
 @hookimpl
 def spikelab_register_sorters(register) -> None:
     register(BACKEND)
-
-
-@hookimpl
-def spikelab_classify_failure(sorter: str, output_folder: Path, exc: BaseException, log_text: str):
-    if sorter == SORTER:
-        return classify_ks4_failure(output_folder, exc)
-    return None

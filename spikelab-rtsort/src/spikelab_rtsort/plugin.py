@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import importlib.util
 from importlib.metadata import PackageNotFoundError, version
-from pathlib import Path
 
 from spikelab import hookimpl
 from spikelab.spike_sorting.backend import OomKnob, SorterBackend
@@ -90,12 +89,6 @@ BACKEND = SorterBackend(
 def spikelab_register_sorters(register) -> None:
     register(BACKEND)
 
-
-@hookimpl
-def spikelab_classify_failure(sorter: str, output_folder: Path, exc: BaseException, log_text: str):
-    if sorter == SORTER:
-        return classify_rt_sort_failure(output_folder, exc)
-    return None
 
 
 def _configure(parser) -> None:

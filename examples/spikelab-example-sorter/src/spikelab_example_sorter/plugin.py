@@ -88,8 +88,3 @@ def spikelab_register_sorters(register):
             description="Per-channel threshold crossings (an example plugin).",
         )
     )
-
-
-@hookimpl
-def spikelab_classify_failure(sorter, output_folder, exc, log_text):
-    return classify_threshold_failure(output_folder, exc) if sorter == "threshold" else None

@@ -201,7 +201,13 @@ class SpikeLabPluginManager:
     def classify_failure(
         self, sorter: str, output_folder: Path, exc: BaseException, log_text: str = ""
     ) -> SpikeSortingClassifiedError | None:
-        """Ask the classifier chain about a failure; the first plugin that recognises it wins."""
+        """Classify a failure: the named backend's own ``classifier`` first, then the
+        ``spikelab_classify_failure`` chain (other plugins, then the generic signatures)."""
+        backend = self.sorters().get(sorter)
+        if backend is not None and backend.classifier is not None:
+            classified = backend.classifier(Path(output_folder), exc)
+            if classified is not None:
+                return classified
         return self.hook.spikelab_classify_failure(
             sorter=sorter, output_folder=Path(output_folder), exc=exc, log_text=log_text
         )

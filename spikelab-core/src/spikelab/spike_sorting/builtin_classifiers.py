@@ -1,5 +1,5 @@
-"""Built-in classifier plugin, consulted last (``trylast``): backends register their own
-``spikelab_classify_failure`` implementations, which run first.
+"""Built-in classifier plugin, consulted last (``trylast``): a backend's own ``classifier`` runs
+before the hook chain (see ``SpikeLabPluginManager.classify_failure``), other plugins' hooks next.
 
 Generic signatures are those any backend can hit: a missing HDF5 filter, Docker trouble, CUDA
 out of memory, Python's MemoryError.
