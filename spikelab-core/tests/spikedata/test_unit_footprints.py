@@ -5,6 +5,7 @@ from __future__ import annotations
 import matplotlib.colors as mcolors
 import numpy as np
 import pytest
+from matplotlib.collections import LineCollection
 
 from spikelab import SpikeData
 from spikelab.spikedata import SpikeDataError
@@ -23,19 +24,37 @@ def _sd():
     return SpikeData([[1.0], [2.0]], length=5.0, neuron_attributes=attrs, metadata={"channel_locations": XY})
 
 
-def _lines(ax):
-    return [line for line in ax.get_lines() if len(line.get_xdata()) == 30]
+def _waveforms(ax):
+    """(x, y, colour) of every drawn 30-sample waveform (the scale bar has 2 points)."""
+    drawn = []
+    for collection in ax.collections:
+        if not isinstance(collection, LineCollection):
+            continue
+        colours = collection.get_colors()
+        for k, segment in enumerate(collection.get_segments()):
+            if len(segment) == 30:
+                drawn.append((segment[:, 0], segment[:, 1], colours[k % len(colours)]))
+    return drawn
 
 
 def test_one_subplot_per_unit_with_channels_above_threshold_and_red_primary():
     template = _template(4)
     fig = plot_unit_footprints(XY, [template], [4], min_amplitude_uv=20.0, show_amplitude_scale_bar=False)
     (ax,) = [a for a in fig.axes if a.get_visible()]
-    lines = _lines(ax)
-    assert len(lines) == int((np.ptp(template, axis=1) >= 20.0).sum())
-    red = [line for line in lines if mcolors.same_color(line.get_color(), "tab:red")]
+    waveforms = _waveforms(ax)
+    assert len(waveforms) == int((np.ptp(template, axis=1) >= 20.0).sum())
+    red = [w for w in waveforms if mcolors.same_color(w[2], "tab:red")]
     assert len(red) == 1
-    assert red[0].get_xdata().mean() == pytest.approx(XY[4, 0], abs=1e-6)
+    assert red[0][0].mean() == pytest.approx(XY[4, 0], abs=1e-6)
+
+
+def test_axes_can_be_left_out_for_large_grids():
+    fig = plot_unit_footprints(XY, [_template(4)], [4], show_axes=False)
+    (ax,) = [a for a in fig.axes if a.get_visible()]
+    assert ax.get_xticks().size == 0 and ax.get_xlabel() == ""
+    assert len(_waveforms(ax)) > 0
+    labelled = plot_unit_footprints(XY, [_template(4)], [4])
+    assert labelled.axes[0].get_xlabel() == "x (µm)"
 
 
 def test_spikedata_method_selects_units_by_id_and_saves(tmp_path):

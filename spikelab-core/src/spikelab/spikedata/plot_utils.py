@@ -39,6 +39,7 @@ def plot_unit_footprints(
     pad_um: float = 60.0,
     waveform_scale_uv: float | None = None,
     show_amplitude_scale_bar: bool = True,
+    show_axes: bool = True,
     fig: Figure | None = None,
     save_path: str | Path | None = None,
     show: bool = False,
@@ -72,6 +73,9 @@ def plot_unit_footprints(
         µV spanning half a box; default each unit's largest absolute template value.
     show_amplitude_scale_bar : bool, default: True
         Draw a vertical bar of ``waveform_scale_uv`` µV in each subplot.
+    show_axes : bool, default: True
+        Draw the µm axes (ticks and labels) of each subplot; without them a grid of many units
+        renders several times faster and reads as well (the grey dots show the array).
     fig : matplotlib Figure | None, default: None
         Figure to draw in (cleared); a new one otherwise.
     save_path : str | Path | None, default: None
@@ -108,7 +112,7 @@ def plot_unit_footprints(
                 log.warning("footprint_without_template", unit=labels[k])
             continue
         _draw_unit(ax, xy, np.asarray(templates[k], dtype=float), int(primary_channels[k]), box,
-                   min_amplitude_uv, waveform_scale_uv, show_amplitude_scale_bar, pad_um,
+                   min_amplitude_uv, waveform_scale_uv, show_amplitude_scale_bar, pad_um, show_axes,
                    dict(color=waveform_color, primary=primary_color, lw=waveform_lw, dot=bg_dot_color, size=bg_dot_size))
         ax.set_title(f"Unit {labels[k]}", fontsize=11)
     fig.tight_layout()
@@ -120,7 +124,10 @@ def plot_unit_footprints(
 
 
 def _draw_unit(ax: Any, xy: np.ndarray, template: np.ndarray, primary: int, box: float, threshold: float,
-               scale_uv: float | None, scale_bar: bool, pad: float, style: dict[str, Any]) -> None:
+               scale_uv: float | None, scale_bar: bool, pad: float, show_axes: bool,
+               style: dict[str, Any]) -> None:
+    from matplotlib.collections import LineCollection
+
     if template.ndim != 2 or template.shape[0] != xy.shape[0]:
         raise SpikeDataError(f"A template has shape {template.shape}; expected ({xy.shape[0]}, samples).")
     ptp = np.ptp(template, axis=1)
@@ -128,15 +135,21 @@ def _draw_unit(ax: Any, xy: np.ndarray, template: np.ndarray, primary: int, box:
     scale = scale_uv or float(np.max(np.abs(template[shown]))) or 1.0
     ax.scatter(xy[:, 0], xy[:, 1], s=style["size"], color=style["dot"], alpha=0.4, zorder=0)
     t = np.linspace(-box / 2, box / 2, template.shape[1])
-    for ch in shown:
-        colour = style["primary"] if ch == primary else style["color"]
-        ax.plot(xy[ch, 0] + t, xy[ch, 1] + template[ch] * (box / 2) / scale, color=colour, lw=style["lw"])
+    # One collection for all channels: one artist to lay out and draw instead of one per channel.
+    segments = np.stack([np.broadcast_to(xy[shown, 0:1] + t, (shown.size, t.size)),
+                         xy[shown, 1:2] + template[shown] * (box / 2) / scale], axis=-1)
+    colours = [style["primary"] if ch == primary else style["color"] for ch in shown]
+    ax.add_collection(LineCollection(segments, colors=colours, linewidths=style["lw"]))
     lo, hi = xy[shown].min(axis=0) - pad, xy[shown].max(axis=0) + pad
     ax.set_xlim(lo[0], hi[0])
     ax.set_ylim(lo[1], hi[1])
     ax.set_aspect("equal")
-    ax.set_xlabel("x (µm)")
-    ax.set_ylabel("y (µm)")
+    if show_axes:
+        ax.set_xlabel("x (µm)")
+        ax.set_ylabel("y (µm)")
+    else:
+        ax.set_xticks([])
+        ax.set_yticks([])
     if scale_bar:
         x0, y0 = hi[0] - pad / 3, lo[1] + pad / 3
         ax.plot([x0, x0], [y0, y0 + box / 2], color="black", lw=2.0)

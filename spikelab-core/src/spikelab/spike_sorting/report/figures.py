@@ -41,7 +41,7 @@ def footprint_figure(sd: SpikeData, folder: Path, *, max_units: int, min_amplitu
     fig = plot_unit_footprints(
         locations, [sd.neuron_attributes[i]["template"] for i in chosen],
         [int(sd.neuron_attributes[i]["channel"]) for i in chosen],
-        unit_labels=[ids[i] for i in chosen], min_amplitude_uv=min_amplitude_uv,
+        unit_labels=[ids[i] for i in chosen], min_amplitude_uv=min_amplitude_uv, show_axes=False,
     )
     fig.suptitle(f"Footprints of the {len(chosen)} largest kept units (of {sd.N})", y=1.03)
     fig.set_dpi(dpi)
