@@ -6,21 +6,14 @@ Importing this module is cheap: kilosort and torch are imported only in the sort
 from __future__ import annotations
 
 import importlib.util
-from importlib.metadata import PackageNotFoundError, version
 
 from spikelab import hookimpl
+from spikelab.plugins import distribution_version
 from spikelab.spike_sorting.backend import OomKnob, SorterBackend
 from spikelab_ks4.classifier import SORTER, classify_ks4_failure
 from spikelab_ks4.params import BATCH_SIZE_FLOOR, DEFAULT_PARAMS, KS4_SETTINGS, unknown_param_problems
 from spikelab_ks4.reader import read_sorting
 from spikelab_ks4.runner import run
-
-
-def _version() -> str:
-    try:
-        return version("spikelab-ks4")
-    except PackageNotFoundError:
-        return "0+unknown"
 
 
 def check_environment(config) -> list[str]:
@@ -50,10 +43,7 @@ def check_environment(config) -> list[str]:
                 "on this host. Use torch_device='auto' (the CPU when there is no GPU) or 'cpu'."
             )
     if not problems:
-        try:
-            installed = version("kilosort")
-        except PackageNotFoundError:
-            installed = None
+        installed = distribution_version("kilosort", None)
         if installed and not installed.startswith("4.1."):
             problems.append(
                 f"kilosort {installed} is installed; spikelab-ks4 works with kilosort>=4.1.7,<4.2: "
@@ -83,7 +73,7 @@ def _kilosort4_docker_preset():
 BACKEND = SorterBackend(
     name=SORTER,
     distribution="spikelab-ks4",
-    version=_version(),
+    version=distribution_version("spikelab-ks4"),
     run=run,
     read_sorting=read_sorting,
     default_params=DEFAULT_PARAMS,

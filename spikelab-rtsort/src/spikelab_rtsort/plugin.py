@@ -7,20 +7,13 @@ Importing this module is cheap: torch and the sorter are imported only where the
 from __future__ import annotations
 
 import importlib.util
-from importlib.metadata import PackageNotFoundError, version
 
 from spikelab import hookimpl
+from spikelab.plugins import distribution_version
 from spikelab.spike_sorting.backend import OomKnob, SorterBackend
 
 from .classifier import classify_rt_sort_failure
 from .runner import DEFAULT_PARAMS, LOG_NAME, SORTER, prepare_recording, read_sorting, resolve_model_path, run
-
-
-def _version() -> str:
-    try:
-        return version("spikelab-rtsort")
-    except PackageNotFoundError:
-        return "0+unknown"
 
 
 def check_environment(config) -> list[str]:
@@ -68,7 +61,7 @@ def _neuropixels_preset():
 BACKEND = SorterBackend(
     name=SORTER,
     distribution="spikelab-rtsort",
-    version=_version(),
+    version=distribution_version("spikelab-rtsort"),
     run=run,
     read_sorting=read_sorting,
     default_params=DEFAULT_PARAMS,

@@ -25,6 +25,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
 from spikelab.plugins.manager import (  # noqa: E402  (needs hookimpl defined first)
     PluginInfo,
     SpikeLabPluginManager,
+    distribution_version,
     get_plugin_manager,
 )
 
@@ -32,6 +33,7 @@ __all__ = [
     "DEFAULT_PLUGINS",
     "PluginInfo",
     "SpikeLabPluginManager",
+    "distribution_version",
     "get_plugin_manager",
     "hookimpl",
 ]

@@ -235,16 +235,18 @@ class SpikeLabPluginManager:
             if plugin is None:
                 continue
             hooks = tuple(sorted(caller.name for caller in self._pm.get_hookcallers(plugin) or ()))
-            dist, version = self._distributions.get(name, ("spikelab-core", _core_version()))
+            dist, version = self._distributions.get(name, ("spikelab-core", distribution_version("spikelab-core", None)))
             infos.append(PluginInfo(name, dist, version, hooks))
         return sorted(infos, key=lambda info: info.name) + list(self.broken)
 
 
-def _core_version() -> str | None:
+def distribution_version(name: str, default: str | None = "0+unknown") -> str | None:
+    """Installed version of distribution ``name`` (``default`` when it is not installed, e.g. a
+    plugin imported from a source tree). Plugins report it as ``SorterBackend.version``."""
     try:
-        return importlib_metadata.version("spikelab-core")
+        return importlib_metadata.version(name)
     except importlib_metadata.PackageNotFoundError:
-        return None
+        return default
 
 
 _GLOBAL: SpikeLabPluginManager | None = None
