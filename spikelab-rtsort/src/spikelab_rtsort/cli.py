@@ -8,9 +8,12 @@ import sys
 
 import attrs
 
+from spikelab.errors import SpikeLabError
+
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Add the ``train`` options to ``parser``."""
+    from .sorted_samples import SortedSampleConfig
     from .training import TrainingConfig
 
     defaults = TrainingConfig()
@@ -31,19 +34,54 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
     parser.add_argument("--threads", type=int, default=defaults.threads)
     parser.add_argument("--label-snr", type=float, default=defaults.label_snr)
     parser.add_argument("--sampling-frequency", type=float, default=defaults.sampling_frequency)
+    sorted_defaults = SortedSampleConfig()
+    group = parser.add_argument_group(
+        "sorted recordings", "train on your own sorted data: each unit's templates are pasted into "
+                             "spike-free noise of its recording")
+    group.add_argument("--sorted", nargs=2, action="append", default=[],
+                       metavar=("RECORDING", "SORTING"),
+                       help="a recording (Maxwell .raw.h5, NWB, SpikeInterface folder) and its "
+                            "sorting (Kilosort / phy folder, SpikeData .npz / .pkl, SpikeInterface "
+                            "sorting folder); repeat for more recordings")
+    group.add_argument("--val-sorted", nargs=2, action="append", default=[],
+                       metavar=("RECORDING", "SORTING"),
+                       help="a sorted recording held out for validation (default: the last "
+                            "--sorted one, or the end of a single one, see --sorted-val-fraction)")
+    group.add_argument("--no-generated", action="store_true",
+                       help="skip the generated recordings: train and validate on sorted ones only")
+    group.add_argument("--max-spikes-per-unit", type=int,
+                       default=sorted_defaults.max_spikes_per_unit,
+                       help="spikes averaged into each unit's templates")
+    group.add_argument("--sorted-val-fraction", type=float, default=sorted_defaults.val_fraction,
+                       help="final fraction of a single sorted recording held out for validation")
+    group.add_argument("--no-sorted-bandpass", action="store_true",
+                       help="do not band-pass sorted recordings (300-6000 Hz) before use")
     return parser
 
 
 def run_train(args: argparse.Namespace, command: str | None = None) -> int:
     """Run training from parsed arguments; print a one-line summary."""
+    from .sorted_inputs import SortedRecording
+    from .sorted_samples import SortedSampleConfig
     from .training import TrainingConfig, train_detection_model
 
     fields = {f.name for f in attrs.fields(TrainingConfig)}
     overrides = {k: v for k, v in vars(args).items() if k in fields}
     if "dilations" in overrides:
         overrides["dilations"] = tuple(overrides["dilations"])
+    if getattr(args, "no_generated", False):
+        overrides.update(n_train_recordings=0, n_val_recordings=0)
     config = TrainingConfig(**overrides)
-    model = train_detection_model(args.output, config, command=command)
+    defaults = SortedSampleConfig()
+    sorted_config = SortedSampleConfig(
+        max_spikes_per_unit=getattr(args, "max_spikes_per_unit", defaults.max_spikes_per_unit),
+        val_fraction=getattr(args, "sorted_val_fraction", defaults.val_fraction),
+        bandpass=not getattr(args, "no_sorted_bandpass", not defaults.bandpass))
+    pairs = lambda name: [SortedRecording(r, s) for r, s in getattr(args, name, [])]  # noqa: E731
+    model = train_detection_model(args.output, config, command=command,
+                                  sorted_recordings=pairs("sorted"),
+                                  val_sorted_recordings=pairs("val_sorted"),
+                                  sorted_config=sorted_config)
     info = model.init_dict["training"]["validation"]
     print(f"wrote {args.output}: stringent={model.stringent_thresh:.3f} "
           f"loose={model.loose_thresh:.3f} precision={info['precision']:.3f} "
@@ -56,6 +94,10 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(prog="spikelab rtsort")
     sub = parser.add_subparsers(dest="command", required=True)
-    add_train_arguments(sub.add_parser("train", help="train a detection model on generated data"))
+    add_train_arguments(sub.add_parser("train", help="train a detection model on generated and/or sorted data"))
     args = parser.parse_args(argv)
-    return run_train(args, command="spikelab rtsort " + shlex.join(argv))
+    try:
+        return run_train(args, command="spikelab rtsort " + shlex.join(argv))
+    except SpikeLabError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1

@@ -1,8 +1,9 @@
-"""Training the detection network on generated ground truth.
+"""Training the detection network on generated ground truth and on the user's sorted recordings.
 
 Samples are 10 ms single-channel windows cut from SpikeInterface-generated MEA-like recordings,
 half of them placed so that a labelled spike trough falls inside the scored central region and half
-at random. Targets are multi-hot per output frame; frames near spikes just under the label threshold
+at random, and/or windows of spike-free noise of a sorted recording with 0-4 of its unit templates
+pasted in (:mod:`.sorted_samples`); sources are mixed sample by sample. Targets are multi-hot per output frame; frames near spikes just under the label threshold
 are masked out of the loss. The loss is binary cross-entropy summed over output frames. Training
 uses Adam, reduces the learning rate on plateaus, stops early on the validation loss, restores the
 best weights, then picks the stringent and loose thresholds from the validation threshold curve and
@@ -22,9 +23,12 @@ import structlog
 import torch
 from torch import nn
 
+from spikelab.errors import InputError
+
 from .evaluation import pick_thresholds, threshold_curve
 from .inference import detect_recording
 from .model import DetectionModel, DetectionNet
+from .sorted_samples import SortedSampleConfig, build_sorted_sources
 from .synthetic import channel_labels, generate_mea_recording
 
 log = structlog.get_logger(__name__)
@@ -62,12 +66,28 @@ class TrainingConfig:
 
 
 class _Source:
-    """Scaled traces and a label map (1 = spike, 2 = don't care) of one recording."""
+    """Scaled traces and a label map (1 = spike, 2 = don't care) of one generated recording."""
 
     def __init__(self, traces: np.ndarray, label_map: np.ndarray, positives: np.ndarray):
         self.traces = traces
         self.label_map = label_map
         self.positives = positives  # (n, 2) frame, channel
+
+    def window(self, rng: np.random.Generator, positive: bool, n_outputs: int, rf: int):
+        """One sample: (input window, per-output-frame codes 0 / 1 = spike / 2 = don't care)."""
+        size = n_outputs + rf - 1
+        front = (rf - 1) // 2
+        n_frames, n_channels = self.traces.shape
+        if positive and len(self.positives):
+            frame, channel = self.positives[rng.integers(len(self.positives))]
+            start = int(frame) - front - int(rng.integers(n_outputs))
+        else:
+            channel = int(rng.integers(n_channels))
+            start = int(rng.integers(n_frames - size))
+        start = min(max(start, 0), n_frames - size)
+        window = self.traces[start:start + size, channel]
+        return window - np.median(window), \
+            self.label_map[start + front:start + front + n_outputs, channel]
 
 
 def _make_source(config: TrainingConfig, seed: int, rng: np.random.Generator, filtered: bool):
@@ -100,30 +120,30 @@ def _make_source(config: TrainingConfig, seed: int, rng: np.random.Generator, fi
     return _Source(traces, label_map, np.concatenate(positives)), (recording, labels), description
 
 
-def _draw(sources, n: int, config: TrainingConfig, rng: np.random.Generator, rf: int):
-    """Draw ``n`` (input, target, weight) samples."""
+def _draw(sources, n: int, config: TrainingConfig, rng: np.random.Generator, rf: int,
+          weights=None):
+    """Draw ``n`` (input, target, weight) samples, each from a source chosen at random (with
+    probabilities ``weights``, or uniformly)."""
     size = config.n_outputs + rf - 1
-    front = (rf - 1) // 2
     x = np.empty((n, size), dtype=np.float32)
     y = np.empty((n, config.n_outputs), dtype=np.float32)
-    which = rng.integers(len(sources), size=n)
+    which = rng.integers(len(sources), size=n) if weights is None else \
+        rng.choice(len(sources), size=n, p=weights)
     positive = rng.random(n) < config.positive_fraction
     for i in range(n):
-        src = sources[which[i]]
-        n_frames, n_channels = src.traces.shape
-        if positive[i] and len(src.positives):
-            frame, channel = src.positives[rng.integers(len(src.positives))]
-            start = int(frame) - front - int(rng.integers(config.n_outputs))
-        else:
-            channel = int(rng.integers(n_channels))
-            start = int(rng.integers(n_frames - size))
-        start = min(max(start, 0), n_frames - size)
-        window = src.traces[start:start + size, channel]
-        x[i] = window - np.median(window)
-        y[i] = src.label_map[start + front:start + front + config.n_outputs, channel]
+        x[i], y[i] = sources[which[i]].window(rng, bool(positive[i]), config.n_outputs, rf)
     weight = (y != 2).astype(np.float32)
     return torch.from_numpy(x[:, None, :]), torch.from_numpy((y == 1).astype(np.float32)), \
         torch.from_numpy(weight)
+
+
+def _mix(n_generated: int, n_sorted: int, sorted_fraction: float):
+    """Source probabilities giving sorted sources ``sorted_fraction`` of the samples (None when
+    only one kind is present: uniform)."""
+    if not n_generated or not n_sorted:
+        return None
+    return [(1.0 - sorted_fraction) / n_generated] * n_generated + \
+        [sorted_fraction / n_sorted] * n_sorted
 
 
 def _loss(net, x, y, w, criterion):
@@ -131,8 +151,14 @@ def _loss(net, x, y, w, criterion):
 
 
 def train_detection_model(output_folder, config: TrainingConfig | None = None,
-                          command: str | None = None, progress: bool = True) -> DetectionModel:
-    """Train a detection model on generated ground truth and write it to ``output_folder``.
+                          command: str | None = None, progress: bool = True,
+                          sorted_recordings=(), val_sorted_recordings=(),
+                          sorted_config: SortedSampleConfig | None = None) -> DetectionModel:
+    """Train a detection model on ground truth and write it to ``output_folder``.
+
+    The ground truth is generated (``config.n_train_recordings`` / ``config.n_val_recordings``
+    SpikeInterface recordings; set both to 0 to skip) and/or the user's sorted recordings, whose
+    unit templates are pasted into their own spike-free noise (:mod:`.sorted_samples`).
 
     Parameters
     ----------
@@ -144,6 +170,13 @@ def train_detection_model(output_folder, config: TrainingConfig | None = None,
         Command line to record as provenance.
     progress : bool, default: True
         Log one event per epoch.
+    sorted_recordings : sequence of SortedRecording, default: ()
+        Sorted recordings to train on. Without ``val_sorted_recordings`` the last of several is
+        held out for validation, or a single one is split in time.
+    val_sorted_recordings : sequence of SortedRecording, default: ()
+        Sorted recordings held out for validation (loss, early stopping and thresholds).
+    sorted_config : SortedSampleConfig or None, default: None
+        How samples are built from sorted recordings.
 
     Returns
     -------
@@ -163,7 +196,22 @@ def train_detection_model(output_folder, config: TrainingConfig | None = None,
              for k in range(n_total)]
     train = [b[0] for b in built[:config.n_train_recordings]]
     val = [b[0] for b in built[config.n_train_recordings:]]
-    x_val, y_val, w_val = _draw(val, config.val_samples, config, rng, rf)
+    sorted_config = sorted_config or SortedSampleConfig()
+    sorted_train, sorted_val = [], []
+    if sorted_recordings or val_sorted_recordings:
+        sorted_train, sorted_val = build_sorted_sources(
+            sorted_recordings, val_sorted_recordings, config.sampling_frequency, config.label_snr,
+            config.target_iqr, config.n_outputs + rf - 1, sorted_config,
+            np.random.default_rng([config.seed, 1]))
+    train_weights = _mix(len(train), len(sorted_train), sorted_config.sorted_fraction)
+    val_weights = _mix(len(val), len(sorted_val), sorted_config.sorted_fraction)
+    train, val = train + sorted_train, val + sorted_val
+    if not train or not val:
+        raise InputError(
+            f"Nothing to {'train' if not train else 'validate'} on: keep generated recordings "
+            "(--n-train-recordings / --n-val-recordings above 0) or give sorted recordings "
+            "(--sorted RECORDING SORTING).")
+    x_val, y_val, w_val = _draw(val, config.val_samples, config, rng, rf, val_weights)
     spike_prob = float(y_val.mean()) or 1e-3
     net.init_weights(spike_prob)
     criterion = nn.BCEWithLogitsLoss(reduction="none")
@@ -172,7 +220,7 @@ def train_detection_model(output_folder, config: TrainingConfig | None = None,
     best_loss, best_state, stale, history = np.inf, None, 0, []
     for epoch in range(config.max_epochs):
         net.train()
-        x, y, w = _draw(train, config.samples_per_epoch, config, rng, rf)
+        x, y, w = _draw(train, config.samples_per_epoch, config, rng, rf, train_weights)
         for first in range(0, len(x), config.batch_size):
             sl = slice(first, first + config.batch_size)
             optimizer.zero_grad()
@@ -205,7 +253,9 @@ def train_detection_model(output_folder, config: TrainingConfig | None = None,
     model = DetectionModel(net, init_dict)
     # Thresholds from the validation threshold curve, on whole validation recordings.
     curve_scores = []
-    for recording, labels in (b[1] for b in built[config.n_train_recordings:]):
+    curve_data = [b[1] for b in built[config.n_train_recordings:]]
+    curve_data += [source.curve_data(sorted_config.curve_seconds) for source in sorted_val]
+    for recording, labels in curve_data:
         logits, _, _ = detect_recording(model, recording)
         curve_scores.append(threshold_curve(logits, labels))
     curve = [_pool(scores) for scores in zip(*curve_scores)]
@@ -221,10 +271,7 @@ def train_detection_model(output_folder, config: TrainingConfig | None = None,
                             f1=round(best.f1, 4), tolerance_frames=8),
             curve=[dict(threshold=round(s.threshold, 3), precision=round(s.precision, 4),
                         recall=round(s.recall, 4)) for s in curve],
-            data=dict(generator="spikeinterface.core.generate_ground_truth_recording",
-                      probe="8 x 8 grid, circular contacts r=5 um",
-                      recordings=[b[2] for b in built],
-                      n_train=config.n_train_recordings, n_val=config.n_val_recordings),
+            data=_data_record(config, built, sorted_train, sorted_val, sorted_config),
             versions=dict(python=sys.version.split()[0], torch=torch.__version__,
                           machine=platform.machine())))
     model = DetectionModel(net, init_dict)
@@ -232,6 +279,21 @@ def train_detection_model(output_folder, config: TrainingConfig | None = None,
     log.info("rtsort.train_done", folder=str(output_folder), stringent=stringent, loose=loose,
              precision=best.precision, recall=best.recall)
     return model
+
+
+def _data_record(config, built, sorted_train, sorted_val, sorted_config) -> dict:
+    """Provenance of the training data: generated recordings and sorted inputs."""
+    data = dict(generator="spikeinterface.core.generate_ground_truth_recording",
+                probe="8 x 8 grid, circular contacts r=5 um") if built else {}
+    data.update(recordings=[b[2] for b in built], n_train=config.n_train_recordings,
+                n_val=config.n_val_recordings)
+    if sorted_train or sorted_val:
+        data["sorted"] = dict(
+            samples="unit templates pasted into spike-free noise of the same recording",
+            config=attrs.asdict(sorted_config),
+            train=[s.description for s in sorted_train],
+            validation=[s.description for s in sorted_val])
+    return data
 
 
 def _pool(scores):
