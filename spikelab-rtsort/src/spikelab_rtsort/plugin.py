@@ -89,7 +89,8 @@ def _configure(parser) -> None:
 
     sub = parser.add_subparsers(dest="rtsort_command", required=True)
     add_train_arguments(sub.add_parser("train", help="train a detection model on generated "
-                                                     "ground truth and write its folder"))
+                                                     "ground truth and/or your sorted recordings "
+                                                     "(--sorted) and write its folder"))
 
 
 def _run(args) -> int:

@@ -28,6 +28,9 @@ log = structlog.get_logger(__name__)
 N_TEMPLATE_PROBS = (0.5, 0.3, 0.12, 0.06, 0.02)
 #: At most this many frames x channels are scored for the threshold curve (about 320 MB).
 MAX_CURVE_VALUES = 40_000_000
+#: Template spikes closer than this (s) are read in one block of at most MAX_BLOCK_S seconds.
+READ_GAP_S = 0.05
+MAX_BLOCK_S = 1.0
 
 
 @attrs.frozen
@@ -83,7 +86,8 @@ def _noise_and_gain(recording, target_iqr: float, max_seconds: float = 2.0):
 
 def _templates(recording, sorting, config: SortedSampleConfig, rng: np.random.Generator):
     """Mean and std templates (units, frames, channels) from at most ``max_spikes_per_unit``
-    random spikes per unit, read one snippet at a time (cost set by the spikes, not the length)."""
+    random spikes per unit, read around those spikes only (cost set by the spikes, not the
+    recording's length)."""
     fs = recording.get_sampling_frequency()
     nbefore = int(round(config.ms_before * fs / 1000.0))
     width = nbefore + int(round(config.ms_after * fs / 1000.0))
@@ -103,15 +107,32 @@ def _templates(recording, sorting, config: SortedSampleConfig, rng: np.random.Ge
     chosen = np.sort(np.concatenate(chosen)) if chosen else np.zeros(0, dtype=int)
     total = np.zeros((n_units, width, recording.get_num_channels()), dtype=np.float32)
     squares = np.zeros_like(total)
-    for spike in tqdm(vector[chosen], desc="rtsort templates", disable=len(chosen) < 2000):
-        start = int(spike["sample_index"]) - nbefore
-        snippet = _traces(recording, start, start + width)
-        total[spike["unit_index"]] += snippet
-        squares[spike["unit_index"]] += snippet**2
+    spikes = vector[chosen]
+    runs = np.split(spikes, _run_starts(spikes["sample_index"], width, fs)) if spikes.size else []
+    for run in tqdm(runs, desc="rtsort templates", disable=len(runs) < 500):
+        first = int(run["sample_index"][0]) - nbefore
+        block = _traces(recording, first, int(run["sample_index"][-1]) - nbefore + width)
+        for spike in run:
+            start = int(spike["sample_index"]) - nbefore - first
+            snippet = block[start:start + width]
+            total[spike["unit_index"]] += snippet
+            squares[spike["unit_index"]] += snippet**2
     counts = np.bincount(vector["unit_index"][chosen], minlength=n_units)[:, None, None]
     average = total / np.maximum(counts, 1)
     std = np.sqrt(np.maximum(squares / np.maximum(counts, 1) - average**2, 0.0))
     return average.astype(np.float32), std.astype(np.float32), nbefore, int(chosen.size)
+
+
+def _run_starts(frames: np.ndarray, width: int, fs: float) -> list[int]:
+    """Where to cut sorted spike frames into read blocks: at gaps over ``READ_GAP_S`` and before a
+    block would span more than ``MAX_BLOCK_S`` (so one read stays small)."""
+    gap, span = width + int(READ_GAP_S * fs), int(MAX_BLOCK_S * fs)
+    cuts, first = [], frames[0] if frames.size else 0
+    for index in range(1, frames.size):
+        if frames[index] - frames[index - 1] > gap or frames[index] - first > span:
+            cuts.append(index)
+            first = frames[index]
+    return cuts
 
 
 class SortedSource:
