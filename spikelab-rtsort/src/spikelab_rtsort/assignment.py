@@ -34,6 +34,7 @@ class SequenceBank:
     root_amp: np.ndarray  # (K,)
     root_amp_std: np.ndarray  # (K,)
     near: np.ndarray  # (K, K) roots within the inner radius
+    outer: np.ndarray  # (C, C) bool: electrodes within the outer radius of each electrode
 
     @classmethod
     def build(cls, seqs: list[Sequence], distances: np.ndarray, params: RTSortParams):
@@ -61,7 +62,27 @@ class SequenceBank:
             amplitude_weight=np.array(amp_w).reshape(len(seqs), elecs.size),
             root_amp=np.array([s.root_amp for s in seqs]),
             root_amp_std=np.array([s.root_amp_std for s in seqs]),
-            near=distances[np.ix_(roots, roots)] <= params.inner_radius)
+            near=distances[np.ix_(roots, roots)] <= params.inner_radius,
+            outer=(distances <= params.outer_radius) & ~np.eye(distances.shape[0], dtype=bool))
+
+
+def _root_is_largest(bank, traces, noise, cand_f, cand_root, half_window, ratio):
+    """Whether each candidate's root amplitude is at least ``ratio`` times the largest amplitude
+    (trough within the co-detection window, in noise units) among the root's outer-radius
+    electrodes: the preliminary sequences' largest-electrode rule, applied to candidates."""
+    keep = np.ones(cand_f.size, dtype=bool)
+    offsets = np.arange(-half_window, half_window + 1)
+    for root in np.unique(cand_root):
+        rows = np.nonzero(cand_root == root)[0]
+        outer = np.nonzero(bank.outer[root])[0]
+        if outer.size == 0:
+            continue
+        idx = cand_f[rows, None] + offsets[None, :]
+        trough = traces[idx[:, :, None], outer[None, None, :]].min(axis=1)
+        largest = (np.abs(trough) / noise[outer][None, :]).max(axis=1)
+        own = np.abs(traces[idx, root].min(axis=1)) / noise[root]
+        keep[rows] = own >= ratio * largest
+    return keep
 
 
 def assign_spikes(bank: SequenceBank, logits: np.ndarray, traces: np.ndarray, noise: np.ndarray,
@@ -109,6 +130,10 @@ def assign_spikes(bank: SequenceBank, logits: np.ndarray, traces: np.ndarray, no
     if cand_f.size and limit <= n_channels:
         ok = (logits[cand_f] >= loose_logit).sum(axis=1) <= limit
         cand_f, cand_root = cand_f[ok], cand_root[ok]
+    if cand_f.size and params.min_root_amp_ratio_spikes > 0:
+        keep = _root_is_largest(bank, traces, noise, cand_f, cand_root, half_window,
+                                params.min_root_amp_ratio_spikes)
+        cand_f, cand_root = cand_f[keep], cand_root[keep]
     if cand_f.size == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
     elecs = bank.electrodes

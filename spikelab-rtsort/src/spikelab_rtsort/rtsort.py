@@ -17,7 +17,8 @@ from .inference import NO_OUTPUT, detect_recording, infer_logits
 from .model import DetectionModel, logit
 from .params import RTSortParams
 from .propagation import detect_preliminary_sequences
-from .sequences import DetectionContext, Sequence, compute_stats, merge_sequences, robust_noise
+from .sequences import (DetectionContext, Sequence, compute_stats, merge_sequences, relocate_root,
+                        robust_noise)
 
 log = structlog.get_logger(__name__)
 
@@ -139,6 +140,7 @@ class RTSort:
         sorter = cls(model, [], ctx.locations, fs, params, gain, noise)
         seqs = sorter._reassign(seqs, ctx, seconds)
         seqs = merge_sequences(seqs, ctx, same_root_only=True)
+        seqs = [relocate_root(s, ctx) for s in seqs]
         seqs = merge_sequences(seqs, ctx)
         seqs = sorter._reassign(seqs, ctx, seconds)
         seqs.sort(key=lambda s: (s.root, -len(s.spike_frames)))

@@ -83,6 +83,7 @@ class Sequence:
     latencies: np.ndarray | None = None  # (channels,) mean latency in frames
     amplitudes: np.ndarray | None = None  # (channels,) mean amplitude / noise
     root_amp_std: float = 1.0
+    amp_std: np.ndarray | None = None  # (channels,) std (ddof 1) of the amplitude / noise
     loose: np.ndarray | None = None  # bool (channels,)
     inner_loose: np.ndarray | None = None
     comparison: np.ndarray | None = None
@@ -117,8 +118,9 @@ def compute_stats(seq: Sequence, ctx: DetectionContext) -> bool:
     seq.probs = probs
     seq.latencies = lat.mean(axis=0)
     seq.amplitudes = amps.mean(axis=0)
-    seq.root_amp_std = float(amps[:, seq.root].std(ddof=1)) if frames.size > 1 else 1.0
-    seq.root_amp_std = max(seq.root_amp_std, 1e-3)
+    spread = amps.std(axis=0, ddof=1) if frames.size > 1 else np.ones(n_channels)
+    seq.amp_std = np.maximum(spread, 1e-3)
+    seq.root_amp_std = float(seq.amp_std[seq.root])
     anchors = sorted(seq.split_electrodes | seq.roots)
     near_anchor = (ctx.distances[anchors] <= params.inner_radius).any(axis=0)
     seq.loose = (probs >= ctx.loose) & near_anchor
@@ -169,9 +171,12 @@ def sequence_distance(a: Sequence, b: Sequence, ctx: DetectionContext):
                     * params.max_amp_median_diff_sequences)
     if lat > params.max_latency_diff_sequences or amp > params.max_amp_median_diff_sequences:
         return None
-    delta = abs(a.root_amp - b.root_amp)
-    if max(delta / a.root_amp_std, delta / b.root_amp_std) > \
-            params.max_root_amp_median_std_sequences:
+    # Root-amplitude compatibility on every root electrode of either sequence: both sequences'
+    # mean amplitudes there must be within the allowed number of either one's standard deviations.
+    roots = sorted(a.roots | b.roots)
+    delta = np.abs(a.amplitudes[roots] - b.amplitudes[roots])
+    z = np.maximum(delta / a.amp_std[roots], delta / b.amp_std[roots])
+    if z.max() > params.max_root_amp_median_std_sequences:
         return None
     return lat / params.max_latency_diff_sequences + amp / params.max_amp_median_diff_sequences
 
@@ -218,3 +223,36 @@ def merge_sequences(seqs: list[Sequence], ctx: DetectionContext,
                           roots=big.roots | small.roots)
         compute_stats(merged, ctx)
         seqs = [s for k, s in enumerate(seqs) if k not in pair] + [merged]
+
+
+def with_root(seq: Sequence, root: int, ctx: DetectionContext) -> Sequence:
+    """``seq`` re-rooted at electrode ``root``: spike frames moved by the new root's mean
+    latency (so they sit on its detection peak) and statistics recomputed."""
+    if root == seq.root:
+        return seq
+    shift = int(round(float(seq.latencies[root])))
+    last = ctx.logits.shape[0] - 1
+    frames = np.clip(np.asarray(seq.spike_frames, dtype=np.int64) + shift, 0, last)
+    moved = Sequence(root=int(root), spike_frames=np.unique(frames),
+                     split_electrodes=set(seq.split_electrodes), roots=set(seq.roots) | {int(root)})
+    compute_stats(moved, ctx)
+    return moved
+
+
+def relocate_root(seq: Sequence, ctx: DetectionContext) -> Sequence:
+    """Move the root upstream (RT-Sort's relocation after the same-root merge round).
+
+    Candidates are electrodes whose mean amplitude is at least ``relocate_root_min_amp`` times the
+    root's and whose median detection probability reaches the stringent threshold; the earliest of
+    them becomes the root when it fires at least ``-relocate_root_max_latency`` frames before it.
+    """
+    params = ctx.params
+    candidates = np.nonzero((seq.amplitudes >= params.relocate_root_min_amp * seq.root_amp)
+                            & (seq.probs >= ctx.stringent))[0]
+    candidates = candidates[candidates != seq.root]
+    if candidates.size == 0:
+        return seq
+    earliest = int(candidates[np.argmin(seq.latencies[candidates])])
+    if seq.latencies[earliest] > params.relocate_root_max_latency:
+        return seq
+    return with_root(seq, earliest, ctx)
