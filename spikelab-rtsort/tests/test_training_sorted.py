@@ -35,6 +35,9 @@ def sorted_data(tmp_path_factory):
     (phy / "params.py").write_text("dat_path = 'recording.dat'\nn_channels_dat = 64\n"
                                    "dtype = 'float32'\noffset = 0\nsample_rate = 20000.0\n"
                                    "hp_filtered = False\n")
+    # phy curation marked the last unit as noise: training must leave it out
+    (phy / "cluster_group.tsv").write_text("cluster_id\tgroup\n" + "".join(
+        f"{unit}\t{'noise' if unit == 5 else 'good'}\n" for unit in range(6)))
     spikedata = root / "units.npz"
     SpikeData.from_spikeinterface(sorting).save(spikedata)
     return dict(recording=recording, saved=saved, sorting=sorting, folder=root / "recording",
@@ -57,9 +60,10 @@ def test_train_command_on_a_sorted_recording_alone(sorted_data, tmp_path, capsys
     assert train["sorting"] == val["sorting"] == str(sorted_data["phy"])
     assert train["recording"] == str(sorted_data["folder"])
     assert train["frames"] == [0, 128000] and val["frames"] == [128000, 160000]
-    assert train["units"] == 6 and train["units_labelled"] >= 5
-    assert 0 < train["spikes_used_for_templates"] <= 6 * 100
-    assert train["spikes"] + val["spikes"] == len(sorted_data["sorting"].to_spike_vector())
+    assert train["units"] == 5 and train["units_labelled"] >= 4  # the "noise" cluster is out
+    assert 0 < train["spikes_used_for_templates"] <= 5 * 100
+    vector = sorted_data["sorting"].to_spike_vector()
+    assert train["spikes"] + val["spikes"] == int(np.count_nonzero(vector["unit_index"] != 5))
 
 
 def test_generated_and_sorted_sources_mix_and_validate_on_a_held_out_recording(
@@ -132,8 +136,11 @@ def test_errors_name_the_bad_input_and_the_fix(sorted_data, tmp_path, capsys):
     err = capsys.readouterr().err
     assert str(missing) in err and "Kilosort / phy" in err
 
-    assert main(["train", str(tmp_path / "m"), "--no-generated", *TINY]) == 1
+    from spikelab.cli.main import main as spikelab_main  # the `spikelab` command
+
+    assert spikelab_main(["rtsort", "train", str(tmp_path / "m"), "--no-generated", *TINY]) == 1
     assert "--sorted RECORDING SORTING" in capsys.readouterr().err
+    assert not (tmp_path / "m").exists()
 
     fast, fast_sorting = generate_mea_recording(duration_s=1.0, num_units=2, seed=SEED,
                                                 sampling_frequency=30000.0)
@@ -151,6 +158,11 @@ def test_errors_name_the_bad_input_and_the_fix(sorted_data, tmp_path, capsys):
     with pytest.raises(InputError, match="has no sorting"):
         _ = build_sorted_sources([SortedRecording(sorted_data["saved"], None)], [], 20000.0, 4.0,
                                  2.0, 200, SortedSampleConfig(), np.random.default_rng(0))
+    short = SortedRecording(sorted_data["saved"].frame_slice(0, 10000),
+                            sorted_data["sorting"].frame_slice(0, 10000))
+    with pytest.raises(InputError, match="at least 1 s"):
+        _ = build_sorted_sources([short], [], 20000.0, 4.0, 2.0, 200, SortedSampleConfig(),
+                                 np.random.default_rng(0))
     with pytest.raises(InputError, match="Cannot read"):
         _ = build_sorted_sources([SortedRecording(sorted_data["saved"], tmp_path)], [], 20000.0,
                                  4.0, 2.0, 200, SortedSampleConfig(), np.random.default_rng(0))

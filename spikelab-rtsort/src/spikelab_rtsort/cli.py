@@ -54,6 +54,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
                        help="spikes averaged into each unit's templates")
     group.add_argument("--sorted-val-fraction", type=float, default=sorted_defaults.val_fraction,
                        help="final fraction of a single sorted recording held out for validation")
+    group.add_argument("--sorted-fraction", type=float, default=sorted_defaults.sorted_fraction,
+                       help="share of samples drawn from sorted recordings when mixed with "
+                            "generated ones")
     group.add_argument("--no-sorted-bandpass", action="store_true",
                        help="do not band-pass sorted recordings (300-6000 Hz) before use")
     return parser
@@ -76,6 +79,7 @@ def run_train(args: argparse.Namespace, command: str | None = None) -> int:
     sorted_config = SortedSampleConfig(
         max_spikes_per_unit=getattr(args, "max_spikes_per_unit", defaults.max_spikes_per_unit),
         val_fraction=getattr(args, "sorted_val_fraction", defaults.val_fraction),
+        sorted_fraction=getattr(args, "sorted_fraction", defaults.sorted_fraction),
         bandpass=not getattr(args, "no_sorted_bandpass", not defaults.bandpass))
     pairs = lambda name: [SortedRecording(r, s) for r, s in getattr(args, name, [])]  # noqa: E731
     model = train_detection_model(args.output, config, command=command,

@@ -160,6 +160,10 @@ class SortedSource:
         self.recording, self.sorting = opened.recording, opened.sorting
         self.config, self.label_snr = config, label_snr
         fs = self.recording.get_sampling_frequency()
+        if self.recording.get_num_frames() < max(fs, 5 * sample_size):
+            raise InputError(f"Recording {self.name} is {self.recording.get_num_frames() / fs:.2f} "
+                             "s long; give at least 1 s (for a single recording split in time, "
+                             "at least 1 s in each part: see --sorted-val-fraction).")
         self.noise, self.gain = _noise_and_gain(self.recording, target_iqr)
         average, std, nbefore, n_used = _templates(self.recording, self.sorting, config, rng)
         amplitude = np.maximum(-average.min(axis=1), 0.0)  # (units, channels)
