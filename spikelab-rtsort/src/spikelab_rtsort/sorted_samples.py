@@ -244,7 +244,7 @@ class SortedSource:
         placed: list[int] = []
         for _ in range(k):
             frame = int(rng.integers(n_outputs))
-            if any(abs(frame - p) < self.isi_min for p in placed):
+            if any(abs(frame - p) <= self.isi_min for p in placed):  # more than 0.2 ms apart
                 continue
             placed.append(frame)
             index = int(rng.integers(len(self.pool)))
