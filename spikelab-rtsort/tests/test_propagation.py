@@ -53,3 +53,78 @@ def test_root_that_is_not_the_largest_electrode_forms_no_sequence():
     ctx, _, _ = _context()
     # electrode 1 co-detects everything but is always smaller than electrode 0 nearby
     assert detect_root_sequences(ctx, 1, (1000, ctx.logits.shape[0] - 1000)) == []
+
+
+def _assigned(ctx, sequences, params=None):
+    from spikelab_rtsort.assignment import SequenceBank, assign_spikes
+    from spikelab_rtsort.model import logit
+
+    params = params or ctx.params
+    bank = SequenceBank.build(sequences, ctx.distances, params)
+    frames, _ = assign_spikes(bank, ctx.logits, ctx.traces, ctx.noise,
+                              (1000, ctx.logits.shape[0] - 1000), params, logit(ctx.stringent),
+                              logit(ctx.loose), ctx.half_window, overlap_frames=4)
+    return set(frames.tolist())
+
+
+def test_spike_much_larger_on_a_nearby_electrode_is_not_given_to_the_root():
+    ctx, frames, unit = _context()
+    sequences = detect_root_sequences(ctx, 0, (1000, ctx.logits.shape[0] - 1000))
+    assert all(compute_stats(s, ctx) for s in sequences)
+    assert _assigned(ctx, sequences) == set(frames.tolist())
+    # unit A's spikes become three times larger on electrode 2 than on the root: they belong to
+    # a unit centred elsewhere, seen on the root's flank
+    for f in frames[unit == 0]:
+        ctx.traces[f + 6, 2] = -40.0
+    assert _assigned(ctx, sequences) == set(frames[unit == 1].tolist())
+    relaxed = ctx.params.override(min_root_amp_ratio_spikes=0.0)
+    assert _assigned(ctx, sequences, relaxed) == set(frames.tolist())
+
+
+def _stub_sequence(root, amplitudes):
+    from spikelab_rtsort.sequences import Sequence
+
+    n = len(amplitudes)
+    everywhere = np.ones(n, dtype=bool)
+    return Sequence(root=root, spike_frames=np.arange(20), roots={root}, probs=np.full(n, 0.9),
+                    latencies=np.zeros(n), amplitudes=np.asarray(amplitudes, float),
+                    amp_std=np.ones(n), root_amp_std=1.0, loose=everywhere,
+                    inner_loose=everywhere, comparison=everywhere)
+
+
+def test_neighbours_with_different_amplitudes_on_their_roots_are_not_merged():
+    from spikelab_rtsort.sequences import sequence_distance
+
+    ctx, _, _ = _context()
+    # same latencies everywhere (no propagation), roots 20 um apart; each sequence is largest
+    # on its own root and the root amplitudes are close (10 vs 9), but sequence b is 4 standard
+    # deviations smaller than a on a's root electrode: two units
+    a = _stub_sequence(0, [10.0, 8.0, 6.0, 6.0, 6.0])
+    b = _stub_sequence(1, [6.0, 9.0, 6.0, 6.0, 6.0])
+    assert sequence_distance(a, b, ctx) is None
+    # the same unit found from two roots: compatible on both root electrodes
+    c = _stub_sequence(1, [9.5, 8.5, 6.0, 6.0, 6.0])
+    assert sequence_distance(a, c, ctx) is not None
+
+
+def test_unit_covering_most_of_a_small_array_is_not_sequence_noise():
+    rng = np.random.default_rng(1)
+    n_frames, fs = 40_000, 20000.0
+    grid = np.array([[x * 17.5, y * 17.5] for x in range(8) for y in range(8)])
+    logits = np.full((n_frames, 64), -10.0, np.float32)
+    traces = rng.normal(0, 1, (n_frames, 64)).astype(np.float32)
+    frames = np.arange(2000, n_frames - 2000, 400)
+    for f in frames:  # a large unit at electrode 27 reaches 60 of the 64 electrodes
+        logits[f, :60] = 2.0
+        traces[f, :60] = -6.0
+        logits[f, 27], traces[f, 27] = 4.0, -20.0
+    from spikelab_rtsort.sequences import Sequence
+
+    ctx = DetectionContext(logits, traces, np.ones(64, np.float32), grid, fs, RTSortParams(),
+                           stringent=0.3, loose=0.1)
+    seq = Sequence(root=27, spike_frames=frames, split_electrodes={26, 28, 19, 35})
+    assert compute_stats(seq, ctx)
+    assert (seq.probs >= ctx.loose).sum() == 60
+    # braindance's floor of 50 electrodes discarded such a unit as sequence noise
+    ctx.params = ctx.params.override(min_elecs_for_seq_noise_n=50)
+    assert not compute_stats(seq, ctx)
