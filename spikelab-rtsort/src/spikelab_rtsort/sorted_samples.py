@@ -51,6 +51,14 @@ class SortedSampleConfig:
     curve_seconds: float = 30.0
     sorted_fraction: float = 0.5
 
+    def __attrs_post_init__(self):
+        for name in ("val_fraction", "sorted_fraction"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise InputError(f"{name} must be between 0 and 1, got {getattr(self, name)}.")
+        if self.max_spikes_per_unit < 1 or self.max_noise_windows < 1:
+            raise InputError("max_spikes_per_unit and max_noise_windows must be at least 1, got "
+                             f"{self.max_spikes_per_unit} and {self.max_noise_windows}.")
+
 
 def bandpass(recording, freq_min: float = 300.0, freq_max: float = 6000.0):
     """Band-pass as the ``rt_sort`` sorter does before detection (corners capped at 0.45 fs)."""

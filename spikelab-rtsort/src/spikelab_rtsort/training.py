@@ -3,8 +3,8 @@
 Samples are 10 ms single-channel windows cut from SpikeInterface-generated MEA-like recordings,
 half of them placed so that a labelled spike trough falls inside the scored central region and half
 at random, and/or windows of spike-free noise of a sorted recording with 0-4 of its unit templates
-pasted in (:mod:`.sorted_samples`); sources are mixed sample by sample. Targets are multi-hot per output frame; frames near spikes just under the label threshold
-are masked out of the loss. The loss is binary cross-entropy summed over output frames. Training
+pasted in (:mod:`.sorted_samples`); sources are mixed sample by sample. Targets are multi-hot per
+output frame; frames near spikes just under the label threshold are masked out of the loss. The loss is binary cross-entropy summed over output frames. Training
 uses Adam, reduces the learning rate on plateaus, stops early on the validation loss, restores the
 best weights, then picks the stringent and loose thresholds from the validation threshold curve and
 writes a model folder with full provenance.
@@ -190,12 +190,14 @@ def train_detection_model(output_folder, config: TrainingConfig | None = None,
     rng = np.random.default_rng(config.seed)
     net = DetectionNet(config.hidden, config.kernel_size, config.dilations)
     rf = net.receptive_field
-    n_total = config.n_train_recordings + config.n_val_recordings
-    built = [_make_source(config, config.seed * 1000 + k, rng,
-                          filtered=config.filtered_every > 0 and k % config.filtered_every == 1)
-             for k in range(n_total)]
-    train = [b[0] for b in built[:config.n_train_recordings]]
-    val = [b[0] for b in built[config.n_train_recordings:]]
+    has_train = config.n_train_recordings > 0 or bool(sorted_recordings)
+    has_val = config.n_val_recordings > 0 or bool(sorted_recordings or val_sorted_recordings)
+    if not has_train or not has_val:
+        raise InputError(
+            f"Nothing to {'train' if not has_train else 'validate'} on: keep generated recordings "
+            "(--n-train-recordings / --n-val-recordings above 0) or give sorted recordings "
+            "(--sorted RECORDING SORTING).")
+    # Sorted inputs first (their own random stream), so a bad one fails before data generation.
     sorted_config = sorted_config or SortedSampleConfig()
     sorted_train, sorted_val = [], []
     if sorted_recordings or val_sorted_recordings:
@@ -203,14 +205,15 @@ def train_detection_model(output_folder, config: TrainingConfig | None = None,
             sorted_recordings, val_sorted_recordings, config.sampling_frequency, config.label_snr,
             config.target_iqr, config.n_outputs + rf - 1, sorted_config,
             np.random.default_rng([config.seed, 1]))
+    n_total = config.n_train_recordings + config.n_val_recordings
+    built = [_make_source(config, config.seed * 1000 + k, rng,
+                          filtered=config.filtered_every > 0 and k % config.filtered_every == 1)
+             for k in range(n_total)]
+    train = [b[0] for b in built[:config.n_train_recordings]]
+    val = [b[0] for b in built[config.n_train_recordings:]]
     train_weights = _mix(len(train), len(sorted_train), sorted_config.sorted_fraction)
     val_weights = _mix(len(val), len(sorted_val), sorted_config.sorted_fraction)
     train, val = train + sorted_train, val + sorted_val
-    if not train or not val:
-        raise InputError(
-            f"Nothing to {'train' if not train else 'validate'} on: keep generated recordings "
-            "(--n-train-recordings / --n-val-recordings above 0) or give sorted recordings "
-            "(--sorted RECORDING SORTING).")
     x_val, y_val, w_val = _draw(val, config.val_samples, config, rng, rf, val_weights)
     spike_prob = float(y_val.mean()) or 1e-3
     net.init_weights(spike_prob)
