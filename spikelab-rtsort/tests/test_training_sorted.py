@@ -166,3 +166,21 @@ def test_errors_name_the_bad_input_and_the_fix(sorted_data, tmp_path, capsys):
     with pytest.raises(InputError, match="Cannot read"):
         _ = build_sorted_sources([SortedRecording(sorted_data["saved"], tmp_path)], [], 20000.0,
                                  4.0, 2.0, 200, SortedSampleConfig(), np.random.default_rng(0))
+
+
+def test_every_sorting_form_gives_the_same_spikes(sorted_data, tmp_path):
+    from spikelab_rtsort.sorted_inputs import open_sorting
+
+    truth = sorted_data["sorting"]
+    saved = truth.save(folder=tmp_path / "si_sorting")
+    forms = [truth, sorted_data["spikedata"], SpikeData.load(sorted_data["spikedata"]),
+             tmp_path / "si_sorting"]
+    assert saved.get_num_units() == 6
+    expected = np.sort(truth.to_spike_vector()["sample_index"])
+    for form in forms:
+        vector = open_sorting(form, 20000.0).to_spike_vector()
+        assert np.array_equal(np.sort(vector["sample_index"]), expected), form
+    phy = open_sorting(sorted_data["phy"], 20000.0)  # phy "noise" cluster 5 left out
+    assert phy.get_num_units() == 5
+    assert len(phy.to_spike_vector()) == int(np.count_nonzero(
+        truth.to_spike_vector()["unit_index"] != 5))
