@@ -81,10 +81,10 @@ def run_train(args: argparse.Namespace, command: str | None = None) -> int:
         val_fraction=getattr(args, "sorted_val_fraction", defaults.val_fraction),
         sorted_fraction=getattr(args, "sorted_fraction", defaults.sorted_fraction),
         bandpass=not getattr(args, "no_sorted_bandpass", not defaults.bandpass))
-    pairs = lambda name: [SortedRecording(r, s) for r, s in getattr(args, name, [])]  # noqa: E731
+    sorted_pairs = [SortedRecording(r, s) for r, s in getattr(args, "sorted", [])]
+    val_pairs = [SortedRecording(r, s) for r, s in getattr(args, "val_sorted", [])]
     model = train_detection_model(args.output, config, command=command,
-                                  sorted_recordings=pairs("sorted"),
-                                  val_sorted_recordings=pairs("val_sorted"),
+                                  sorted_recordings=sorted_pairs, val_sorted_recordings=val_pairs,
                                   sorted_config=sorted_config)
     info = model.init_dict["training"]["validation"]
     print(f"wrote {args.output}: stringent={model.stringent_thresh:.3f} "

@@ -334,5 +334,5 @@ def build_sorted_sources(train_items, val_items, sampling_frequency: float, labe
     for role, group in (("train", train), ("validation", val)):
         for opened in group:
             opened.description["role"] = role
-    make = lambda opened: SortedSource(opened, config, label_snr, target_iqr, sample_size, rng)  # noqa: E731
-    return [make(o) for o in train], [make(o) for o in val]
+    return ([SortedSource(o, config, label_snr, target_iqr, sample_size, rng) for o in train],
+            [SortedSource(o, config, label_snr, target_iqr, sample_size, rng) for o in val])
