@@ -128,3 +128,19 @@ def test_unit_covering_most_of_a_small_array_is_not_sequence_noise():
     # braindance's floor of 50 electrodes discarded such a unit as sequence noise
     ctx.params = ctx.params.override(min_elecs_for_seq_noise_n=50)
     assert not compute_stats(seq, ctx)
+
+
+def test_fragments_of_two_units_merge_back_into_two_sequences():
+    from spikelab_rtsort.sequences import Sequence, merge_sequences
+
+    ctx, frames, unit = _context(n_spikes=60)
+    fragments = []
+    for u in (0, 1):
+        for part in np.array_split(frames[unit == u], 5):
+            seq = Sequence(root=0, spike_frames=part, split_electrodes={1, 2, 3, 4})
+            assert compute_stats(seq, ctx)
+            fragments.append(seq)
+    merged = merge_sequences(fragments, ctx, same_root_only=True)
+    found = sorted(sorted(s.spike_frames.tolist()) for s in merged)
+    truth = sorted(sorted(frames[unit == u].tolist()) for u in (0, 1))
+    assert found == truth

@@ -198,31 +198,33 @@ def merge_sequences(seqs: list[Sequence], ctx: DetectionContext,
                     same_root_only: bool = False) -> list[Sequence]:
     """Greedily merge the most similar admissible pair until none is left."""
     overlap = int(round(ctx.params.repeated_detection_overlap_time * ctx.sampling_frequency / 1000))
-    seqs = list(seqs)
+    # Sequences are keyed by their position in ``pool`` (never reused), not by ``id()``: a merged
+    # sequence can get the id of one just freed, and a cached verdict would then be stale.
+    pool = list(seqs)
+    live = list(range(len(pool)))
     cache: dict[tuple[int, int], float | None] = {}
     while True:
         best, pair = np.inf, None
-        for i in range(len(seqs)):
-            for j in range(i + 1, len(seqs)):
-                if same_root_only and seqs[i].root != seqs[j].root:
+        for n, i in enumerate(live):
+            for j in live[n + 1:]:
+                if same_root_only and pool[i].root != pool[j].root:
                     continue
-                key = (id(seqs[i]), id(seqs[j]))
-                if key not in cache:
-                    cache[key] = sequence_distance(seqs[i], seqs[j], ctx)
-                score = cache[key]
+                if (i, j) not in cache:
+                    cache[(i, j)] = sequence_distance(pool[i], pool[j], ctx)
+                score = cache[(i, j)]
                 if score is not None and score < best:
                     best, pair = score, (i, j)
         if pair is None:
-            return seqs
-        i, j = pair
-        big, small = (seqs[i], seqs[j]) if seqs[i].root_amp >= seqs[j].root_amp else \
-            (seqs[j], seqs[i])
+            return [pool[i] for i in live]
+        a, b = pool[pair[0]], pool[pair[1]]
+        big, small = (a, b) if a.root_amp >= b.root_amp else (b, a)
         merged = Sequence(root=big.root,
                           spike_frames=union_spikes(big.spike_frames, small.spike_frames, overlap),
                           split_electrodes=big.split_electrodes | small.split_electrodes,
                           roots=big.roots | small.roots)
         compute_stats(merged, ctx)
-        seqs = [s for k, s in enumerate(seqs) if k not in pair] + [merged]
+        pool.append(merged)
+        live = [i for i in live if i not in pair] + [len(pool) - 1]
 
 
 def with_root(seq: Sequence, root: int, ctx: DetectionContext) -> Sequence:
