@@ -1,6 +1,8 @@
 """Assigning detections to propagation sequences (shared by offline and streaming sorting).
 
-Candidates are stringent local maxima of the logits on a sequence's root electrode. Every
+Candidates are stringent local maxima of the logits on a sequence's root electrode where the root
+is not much smaller than the largest electrode within the outer radius
+(``min_root_amp_ratio_spikes``; a spike far larger elsewhere belongs to a unit centred there). Every
 (candidate, sequence) pair with the same root is scored from the sequence's footprint: enough loose
 and inner-loose electrodes must cross the loose threshold, and the weighted latency and amplitude
 differences and the root amplitude z-score must be small. Pairs are then assigned greedily by score;
