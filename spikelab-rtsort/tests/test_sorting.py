@@ -19,8 +19,12 @@ def test_offline_sorting_recovers_most_ground_truth_units(rt_sort, held_out_reco
     for unit in sorting.unit_ids:
         train = sorting.get_unit_spike_train(unit)
         assert (np.diff(train) > 4).all()  # no duplicate within 0.2 ms
-    perf = compare_sorter_to_ground_truth(gt, sorting, delta_time=0.4).get_performance()
-    assert (perf["accuracy"] > 0.8).mean() >= 0.5, perf
+    comparison = compare_sorter_to_ground_truth(gt, sorting, exhaustive_gt=True, delta_time=0.4)
+    perf = comparison.get_performance()
+    # 4 of 8 before neighbouring units stopped being merged and flank spikes stopped being
+    # collected (mea-quick issue #7); 7 of 8 since
+    assert (perf["accuracy"] > 0.8).mean() >= 0.75, perf
+    assert len(comparison.get_overmerged_units()) == 0, perf
 
 
 def test_streaming_matches_offline_and_reports_latency(rt_sort, held_out_recording):
