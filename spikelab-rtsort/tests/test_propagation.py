@@ -144,3 +144,22 @@ def test_fragments_of_two_units_merge_back_into_two_sequences():
     found = sorted(sorted(s.spike_frames.tolist()) for s in merged)
     truth = sorted(sorted(frames[unit == u].tolist()) for u in (0, 1))
     assert found == truth
+
+
+def test_root_moves_to_a_large_electrode_that_fires_earlier():
+    from spikelab_rtsort.sequences import Sequence, relocate_root
+
+    ctx, frames, unit = _context()
+    b_frames = frames[unit == 1]
+    for f in b_frames:  # unit B is as large on electrode 3, 6 frames before the root (0)
+        ctx.logits[f - 6, 3], ctx.traces[f - 6, 3] = 3.0, -12.0
+    seq = Sequence(root=0, spike_frames=b_frames, split_electrodes={1, 3, 4})
+    assert compute_stats(seq, ctx)
+    moved = relocate_root(seq, ctx)
+    assert moved.root == 3
+    np.testing.assert_array_equal(moved.spike_frames, b_frames - 6)
+    assert moved.latencies[0] == 6
+    # unit A reaches its other electrodes only after the root and at half its size: it stays
+    seq_a = Sequence(root=0, spike_frames=frames[unit == 0], split_electrodes={1, 2, 4})
+    assert compute_stats(seq_a, ctx)
+    assert relocate_root(seq_a, ctx) is seq_a
