@@ -163,7 +163,8 @@ def main(argv: list[str] | None = None) -> int:
         "machine": f"{platform.platform()}, {psutil.cpu_count()} CPUs, {psutil.virtual_memory().total / 2**30:.0f} GiB",
         "target": "spikelab >= 5x faster than spikeinterface (preprocessed scenario)",
     }
-    write_atomic(RESULTS / "curation.json", json.dumps(report, indent=2) + "\n")
+    stem = "curation_quick" if args.quick else "curation"  # a quick run never overwrites the full one
+    write_atomic(RESULTS / f"{stem}.json", json.dumps(report, indent=2) + "\n")
     lines = [
         f"Curation metrics (firing rate, ISI violations, SNR) for {n_units} units x {duration_s / 60:.0f} min, "
         f"{n_channels} channels at {FS / 1000:.0f} kHz, {report['spikes']} spikes"
@@ -179,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{s['firing_rate_max_rel_diff']:.1e} | {s['isi_violation_counts_equal']} | "
             f"{s['snr_max_rel_diff']:.1%} / {s['snr_median_rel_diff']:.1%} | {s['snr_max_rel_diff_at_snr_5_or_more']:.1%} |"
         )
-    write_atomic(RESULTS / "curation.md", "\n".join(lines) + "\n")
+    write_atomic(RESULTS / f"{stem}.md", "\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0
 

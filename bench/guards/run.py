@@ -235,8 +235,9 @@ def main(argv: list[str] | None = None) -> int:
             "ram_trip": [bench_ram_trip(tmp / "trip", trips, 0.5)],
         }
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "guards.json").write_text(json.dumps(result, indent=2))
-    (RESULTS / "guards.md").write_text(markdown(result))
+    stem = "guards_quick" if args.quick else "guards"  # a quick run never overwrites the full one
+    (RESULTS / f"{stem}.json").write_text(json.dumps(result, indent=2))
+    (RESULTS / f"{stem}.md").write_text(markdown(result))
     print(markdown(result))
     return 0
 
