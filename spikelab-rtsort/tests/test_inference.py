@@ -1,7 +1,7 @@
 import numpy as np
 import torch
 
-from spikelab_rtsort.inference import NO_OUTPUT, find_peaks, infer_logits
+from spikelab_rtsort.inference import NO_OUTPUT, StreamingInference, find_peaks, infer_logits
 from spikelab_rtsort.model import DetectionModel, DetectionNet
 
 
@@ -31,3 +31,23 @@ def test_find_peaks_reports_each_local_maximum_above_threshold_once():
     logits[15, 1] = -3.0  # below threshold
     frames, channels = find_peaks(logits, 0.0)
     assert sorted(zip(frames.tolist(), channels.tolist())) == [(5, 0), (9, 1)]
+
+
+def test_streaming_inference_gives_the_one_pass_logits_chunk_by_chunk():
+    model = _model()
+    traces = np.random.default_rng(2).normal(size=(3000, 5)).astype(np.float32)
+    full = infer_logits(model, traces)
+    stream = StreamingInference(model)
+    pieces, start = [], 0
+    for size in [7, 30, 1, 100, 250, 13] * 20:  # shorter and longer than the receptive field
+        if start >= len(traces):
+            break
+        piece = traces[start:start + size]
+        pieces.append(stream.push(piece))
+        start += len(piece)
+    streamed = np.concatenate(pieces)
+    # The first output scores frame buffer_front; afterwards one output per new frame.
+    assert streamed.shape == (start - model.receptive_field + 1, 5)
+    np.testing.assert_allclose(streamed, full[40:40 + len(streamed)], rtol=1e-4, atol=1e-4)
+    stream.reset()
+    assert stream.push(traces[:50]).shape[0] == 0  # context is rebuilt after a reset

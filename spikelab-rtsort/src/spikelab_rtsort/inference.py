@@ -86,6 +86,61 @@ def infer_logits(model: DetectionModel, scaled: np.ndarray, batch_size: int = 64
     return logits
 
 
+class StreamingInference:
+    """The network run on a live stream, each new frame computed once per layer.
+
+    Every padding-free ``Conv1d`` keeps the last ``(kernel_size - 1) * dilation`` frames of its
+    input; a chunk of ``n`` new frames then costs ``n`` outputs per layer instead of the
+    ``n + receptive_field - 1``-frame window a stateless call recomputes. Outputs equal
+    :func:`infer_logits` on the concatenated stream (up to float rounding).
+
+    Parameters
+    ----------
+    model : DetectionModel
+        The detection model; its network must be a sequence of ``Conv1d`` and element-wise layers.
+    """
+
+    def __init__(self, model: DetectionModel):
+        self.model = model
+        self.layers = list(model.net.conv)
+        self.contexts = [(m.kernel_size[0] - 1) * m.dilation[0] if isinstance(m, torch.nn.Conv1d)
+                         else 0 for m in self.layers]
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the stream (call after a gap in the data)."""
+        self._tails: list[torch.Tensor | None] = [None] * len(self.layers)
+
+    def push(self, scaled: np.ndarray) -> np.ndarray:
+        """Logits of the newest frames whose receptive field is now complete.
+
+        Parameters
+        ----------
+        scaled : np.ndarray
+            New scaled frames, shape (frames, channels).
+
+        Returns
+        -------
+        logits : np.ndarray
+            (m, channels) float32; row ``-1`` scores a trough ``buffer_end`` frames before the
+            newest frame. ``m`` equals the number of new frames once the stream is longer than the
+            receptive field, fewer before.
+        """
+        x = torch.from_numpy(np.ascontiguousarray(np.asarray(scaled, np.float32).T[:, None, :]))
+        x = x.to(self.model.device)
+        with torch.inference_mode():
+            for k, (layer, context) in enumerate(zip(self.layers, self.contexts)):
+                if context:
+                    tail = self._tails[k]
+                    if tail is not None:
+                        x = torch.cat([tail, x], dim=2)
+                    self._tails[k] = x[:, :, x.shape[2] - context:] if x.shape[2] > context else x
+                    if x.shape[2] <= context:
+                        return np.zeros((0, scaled.shape[1]), dtype=np.float32)
+                x = layer(x)
+        return x[:, 0, :].float().cpu().numpy().T
+
+
 def detect_recording(model: DetectionModel, recording, batch_size: int = 64,
                      chunk_duration_s: float = 1.0, gain: float | None = None,
                      progress_bar: bool = False):

@@ -13,12 +13,11 @@ from tqdm.auto import tqdm
 
 from ._errors import InsufficientActivityError
 from .assignment import SequenceBank, assign_spikes
-from .inference import NO_OUTPUT, detect_recording, infer_logits
+from .inference import NO_OUTPUT, StreamingInference, detect_recording, infer_logits
 from .model import DetectionModel, logit
 from .params import RTSortParams
 from .propagation import detect_preliminary_sequences
-from .sequences import (DetectionContext, Sequence, compute_stats, merge_sequences, relocate_root,
-                        robust_noise)
+from .sequences import DetectionContext, Sequence, compute_stats, merge_sequences, relocate_root, robust_noise
 
 log = structlog.get_logger(__name__)
 
@@ -214,6 +213,7 @@ class RTSort:
         """Forget streamed data; call before streaming and after any gap in the data."""
         self._buffer = None
         self._logits = None
+        self._stream = StreamingInference(self.model)
         self._received = 0  # frames received since reset
         self._decided = 0  # absolute frame up to which candidates were decided
 
@@ -245,15 +245,12 @@ class RTSort:
             self._logits = np.concatenate(
                 [self._logits, np.full(scaled.shape, NO_OUTPUT, np.float32)])
         self._received += chunk.shape[0]
-        # New logits: every frame whose receptive field is now complete.
-        n_new = min(chunk.shape[0], self._buffer.shape[0] - rf + 1)
-        if n_new > 0:
-            tail = self._buffer[-(n_new + rf - 1):]
-            out = infer_logits(self.model, tail, batch_size=self._buffer.shape[1],
-                               chunk_frames=n_new)
+        # New logits: every frame whose receptive field is now complete (each layer keeps its
+        # own context, so no frame is computed twice).
+        out = self._stream.push(scaled)
+        if out.shape[0]:
             end = self._buffer.shape[0] - self.model.buffer_end
-            self._logits[end - n_new:end] = out[self.model.buffer_front:self.model.buffer_front
-                                                + n_new]
+            self._logits[end - out.shape[0]:end] = out
         decidable = self._start + self._buffer.shape[0] - self.model.buffer_end - w - 2
         lo_abs = max(self._decided, self._start + self.model.buffer_front + w + 2)
         spikes: list[StreamedSpike] = []
@@ -277,7 +274,7 @@ class RTSort:
     def save(self, path) -> Path:
         """Pickle the sorter without its model (atomic write)."""
         path = Path(path)
-        state = {k: v for k, v in self.__dict__.items() if k != "model"}
+        state = {k: v for k, v in self.__dict__.items() if k not in ("model", "_stream")}
         tmp = path.with_name(path.name + ".tmp")
         with open(tmp, "wb") as fh:
             pickle.dump(state, fh)
