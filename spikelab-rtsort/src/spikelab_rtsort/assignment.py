@@ -17,7 +17,7 @@ import numpy as np
 
 from .inference import find_peaks
 from .params import RTSortParams
-from .sequences import Sequence, min_loose
+from .sequences import Sequence, min_loose, window_trough
 
 
 @attrs.frozen
@@ -73,16 +73,14 @@ def _root_is_largest(bank, traces, noise, cand_f, cand_root, half_window, ratio)
     (trough within the co-detection window, in noise units) among the root's outer-radius
     electrodes: the preliminary sequences' largest-electrode rule, applied to candidates."""
     keep = np.ones(cand_f.size, dtype=bool)
-    offsets = np.arange(-half_window, half_window + 1)
     for root in np.unique(cand_root):
         rows = np.nonzero(cand_root == root)[0]
         outer = np.nonzero(bank.outer[root])[0]
         if outer.size == 0:
             continue
-        idx = cand_f[rows, None] + offsets[None, :]
-        trough = traces[idx[:, :, None], outer[None, None, :]].min(axis=1)
+        trough = window_trough(traces, cand_f[rows], outer, half_window)
         largest = (np.abs(trough) / noise[outer][None, :]).max(axis=1)
-        own = np.abs(traces[idx, root].min(axis=1)) / noise[root]
+        own = np.abs(window_trough(traces, cand_f[rows], [root], half_window)[:, 0]) / noise[root]
         keep[rows] = own >= ratio * largest
     return keep
 
@@ -145,7 +143,7 @@ def assign_spikes(bank: SequenceBank, logits: np.ndarray, traces: np.ndarray, no
     arg = block.argmax(axis=1)
     peak = np.take_along_axis(block, arg[:, None, :], axis=1)[:, 0, :]
     lat = (arg - half_window).astype(np.float64)
-    amp = np.abs(traces[idx[:, :, None], elecs[None, None, :]].min(axis=1)) / noise[elecs][None, :]
+    amp = np.abs(window_trough(traces, cand_f, elecs, half_window)) / noise[elecs][None, :]
     pos_root = {int(r): int(np.nonzero(elecs == r)[0][0]) for r in roots}
     root_col = np.array([pos_root[int(r)] for r in cand_root])
     amp[np.arange(cand_f.size), root_col] = np.abs(traces[cand_f, cand_root]) / noise[cand_root]

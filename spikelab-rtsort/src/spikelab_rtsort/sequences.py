@@ -56,14 +56,26 @@ class DetectionContext:
         Returns arrays shaped (len(frames), len(channels)).
         """
         w = self.half_window
-        offsets = np.arange(-w, w + 1)
-        idx = np.clip(frames[:, None] + offsets[None, :], 0, self.logits.shape[0] - 1)
+        idx = _window_index(frames, w, self.logits.shape[0])
         channels = np.asarray(channels)
         block = self.logits[idx[:, :, None], channels[None, None, :]]  # (n, 2w+1, c)
         arg = block.argmax(axis=1)
         peak = np.take_along_axis(block, arg[:, None, :], axis=1)[:, 0, :]
-        trough = self.traces[idx[:, :, None], channels[None, None, :]].min(axis=1)
-        return peak, arg - w, trough
+        return peak, arg - w, window_trough(self.traces, frames, channels, w)
+
+
+def _window_index(frames: np.ndarray, half_window: int, n_frames: int) -> np.ndarray:
+    """(len(frames), 2 half_window + 1) frame indices around each frame, clipped to the data."""
+    offsets = np.arange(-half_window, half_window + 1)
+    return np.clip(np.asarray(frames)[:, None] + offsets[None, :], 0, n_frames - 1)
+
+
+def window_trough(traces: np.ndarray, frames: np.ndarray, channels, half_window: int) -> np.ndarray:
+    """Minimum of ``traces`` within +-``half_window`` frames of each frame, on each channel:
+    shape (len(frames), len(channels))."""
+    idx = _window_index(frames, half_window, traces.shape[0])
+    channels = np.asarray(channels)
+    return traces[idx[:, :, None], channels[None, None, :]].min(axis=1)
 
 
 def robust_noise(traces: np.ndarray, floor: float = 1e-3) -> np.ndarray:
