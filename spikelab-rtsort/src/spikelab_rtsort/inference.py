@@ -22,13 +22,18 @@ log = structlog.get_logger(__name__)
 NO_OUTPUT = -30.0
 
 
+def sample_pieces(recording, max_seconds: float = 2.0) -> tuple[np.ndarray, int]:
+    """Starts and length (frames) of 0.1 s pieces, up to ``max_seconds`` in all, spread evenly
+    over ``recording``: where its scale and noise are estimated."""
+    n_frames = recording.get_num_frames()
+    piece = min(int(0.1 * recording.get_sampling_frequency()), n_frames)
+    n_pieces = max(1, min(int(max_seconds / 0.1), n_frames // max(piece, 1)))
+    return np.linspace(0, n_frames - piece, n_pieces).astype(int), piece
+
+
 def estimate_input_gain(model: DetectionModel, recording, max_seconds: float = 2.0) -> float:
     """Input gain from the median channel IQR of up to ``max_seconds`` spread over the recording."""
-    fs = recording.get_sampling_frequency()
-    n_frames = recording.get_num_frames()
-    piece = int(0.1 * fs)
-    n_pieces = max(1, min(int(max_seconds / 0.1), n_frames // piece))
-    starts = np.linspace(0, max(0, n_frames - piece), n_pieces).astype(int)
+    starts, piece = sample_pieces(recording, max_seconds)
     traces = np.concatenate([np.asarray(recording.get_traces(start_frame=s, end_frame=s + piece),
                                         dtype=np.float32) for s in starts])
     return model.input_gain(traces)

@@ -134,15 +134,19 @@ def read_sorting(sorter_folder):
     return NumpySorting.from_unit_dict(units, fs)
 
 
+def bandpass(recording, freq_min: float = 300.0, freq_max: float = 6000.0):
+    """The detection network's input band (upper corner capped at 0.45 fs), float32."""
+    import spikeinterface.preprocessing as spre
+
+    freq_max = min(float(freq_max), 0.45 * recording.get_sampling_frequency())
+    return spre.bandpass_filter(recording, freq_min=float(freq_min), freq_max=freq_max,
+                                dtype="float32")
+
+
 def prepare_recording(recording, config):
     """Band-pass the recording (``config.recording`` corners) unless ``rt_sort_bandpass=False``."""
     params = dict(DEFAULT_PARAMS)
     params.update(config.sorter.sorter_params)
     if not params.get("rt_sort_bandpass", True):
         return recording
-    import spikeinterface.preprocessing as spre
-
-    fs = recording.get_sampling_frequency()
-    freq_max = min(float(config.recording.freq_max), 0.45 * fs)
-    return spre.bandpass_filter(recording, freq_min=float(config.recording.freq_min),
-                                freq_max=freq_max, dtype="float32")
+    return bandpass(recording, config.recording.freq_min, config.recording.freq_max)

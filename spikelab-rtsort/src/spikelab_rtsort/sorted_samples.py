@@ -20,6 +20,9 @@ from tqdm.auto import tqdm
 
 from spikelab.errors import InputError
 
+from .inference import sample_pieces
+from .runner import bandpass  # as the rt_sort sorter does before detection
+from .sequences import robust_noise
 from .synthetic import ChannelLabels
 
 log = structlog.get_logger(__name__)
@@ -60,14 +63,6 @@ class SortedSampleConfig:
                              f"{self.max_spikes_per_unit} and {self.max_noise_windows}.")
 
 
-def bandpass(recording, freq_min: float = 300.0, freq_max: float = 6000.0):
-    """Band-pass as the ``rt_sort`` sorter does before detection (corners capped at 0.45 fs)."""
-    import spikeinterface.preprocessing as spre
-
-    freq_max = min(freq_max, 0.45 * recording.get_sampling_frequency())
-    return spre.bandpass_filter(recording, freq_min=freq_min, freq_max=freq_max, dtype="float32")
-
-
 def _traces(recording, start: int, stop: int) -> np.ndarray:
     scaled = recording.has_scaleable_traces()
     return np.asarray(recording.get_traces(start_frame=start, end_frame=stop,
@@ -76,15 +71,12 @@ def _traces(recording, start: int, stop: int) -> np.ndarray:
 
 def _noise_and_gain(recording, target_iqr: float, max_seconds: float = 2.0):
     """Per-channel MAD noise and the input gain (median channel IQR -> ``target_iqr``)."""
-    fs = recording.get_sampling_frequency()
-    n_frames = recording.get_num_frames()
-    piece = min(int(0.1 * fs), n_frames)
-    n_pieces = max(1, min(int(max_seconds / 0.1), n_frames // max(piece, 1)))
+    starts, piece = sample_pieces(recording, max_seconds)
     mads, iqrs = [], []
-    for start in np.linspace(0, n_frames - piece, n_pieces).astype(int):
+    for start in starts:
         traces = _traces(recording, int(start), int(start) + piece)
         traces = traces - np.median(traces, axis=0)
-        mads.append(np.median(np.abs(traces), axis=0) / 0.6745)
+        mads.append(robust_noise(traces, floor=0.0))
         q75, q25 = np.percentile(traces, [75, 25], axis=0)
         iqrs.append(q75 - q25)
     noise = np.maximum(np.median(mads, axis=0), 1e-6)

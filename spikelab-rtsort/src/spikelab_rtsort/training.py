@@ -28,6 +28,7 @@ from spikelab.errors import InputError
 from .evaluation import pick_thresholds, threshold_curve
 from .inference import detect_recording
 from .model import DetectionModel, DetectionNet
+from .runner import bandpass
 from .sorted_samples import SortedSampleConfig, build_sorted_sources
 from .synthetic import channel_labels, generate_mea_recording
 
@@ -99,10 +100,7 @@ def _make_source(config: TrainingConfig, seed: int, rng: np.random.Generator, fi
         sampling_frequency=config.sampling_frequency)
     labels = channel_labels(recording, sorting, noise_level=noise, label_snr=config.label_snr)
     if filtered:  # zero-phase 300-6000 Hz band-pass: troughs stay where they were
-        import spikeinterface.preprocessing as spre
-
-        recording = spre.bandpass_filter(recording, freq_min=300.0, freq_max=6000.0,
-                                         dtype="float32")
+        recording = bandpass(recording)
     traces = np.asarray(recording.get_traces(), dtype=np.float32)
     q75, q25 = np.percentile(traces[: int(2 * config.sampling_frequency)], [75, 25], axis=0)
     traces *= np.float32(config.target_iqr / np.median(q75 - q25))
