@@ -165,6 +165,8 @@ def list_streams(path: str | Path) -> list[str]:
 
 
 def _read_one(pm: Any, source: Any, config: RecordingConfig) -> BaseRecording:
+    if isinstance(source, Path) and source.is_file() and source.stat().st_size == 0:
+        raise InputError(f"{source} is an empty file (0 bytes): the copy or the recording failed. Copy it again.")
     recording = pm.read_recording(source, config)
     if recording is None:
         raise InputError(f"No reader plugin can open {source!r}; pass a Maxwell .raw.h5, a SpikeInterface-readable "

@@ -34,7 +34,7 @@ def spikelab_read_recording(source: Any, config: RecordingConfig) -> BaseRecordi
     if not isinstance(source, (str, Path)):
         return None
     path = Path(source)
-    if maxwell.is_maxwell_file(path):
+    if maxwell.is_maxwell_file(path) or (path.is_file() and path.name.lower().endswith(".raw.h5")):
         return maxwell.read_maxwell_recording(
             path, stream_id=config.stream_id, rec_name=config.rec_name, hdf5_plugin_path=config.hdf5_plugin_path
         )

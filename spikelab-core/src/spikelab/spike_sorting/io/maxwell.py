@@ -4,12 +4,14 @@ Layouts (see :mod:`spikelab.testing.maxwell` for writers of each):
 
 - **legacy** (MaxOne, ``version`` 20160704): ``/mapping`` + ``/sig`` (rows x samples), one
   stream ``well000``. Real files carry non-signal rows after the channels (frame numbers in
-  the last two), so ``/sig`` can have more rows than mapped channels. neo 0.14 reads every row
-  then and breaks channel selection; :class:`MaxwellLegacyRecording` reads exactly the mapped
-  rows instead.
+  the last two), so ``/sig`` can have more rows than mapped channels; only mapped rows are read
+  (neo 0.14 reads every row and breaks channel selection).
 - **new** (MaxOne >= 2019, MaxTwo): ``/wells/<well>/<rec>/{settings,groups/routed/raw}``, one
-  stream per well; when wells hold several recordings ``rec_name`` picks one. Read through
-  SpikeInterface/neo, always with ``install_maxwell_plugin=False``: nothing is downloaded.
+  stream per well; when wells hold several recordings ``rec_name`` picks one.
+
+Both are read by :class:`~spikelab.spike_sorting.io._maxwell_recording.MaxwellRecording`,
+which refuses a signal that is not uint16, a mapping that does not match the signal rows, and
+damaged values (see there for what can and cannot be detected). Nothing is ever downloaded.
 
 Before traces are read, the compression filters of the signal dataset are checked; a missing
 one raises :class:`~spikelab.spike_sorting._exceptions.HDF5PluginMissingError` saying how to
@@ -55,6 +57,8 @@ def is_maxwell_file(path: str | Path) -> bool:
 def _open(path: Path) -> Any:
     import h5py
 
+    if path.is_file() and path.stat().st_size == 0:
+        raise InputError(f"{path} is an empty file (0 bytes): the copy or the recording failed. Copy it again.")
     try:
         return h5py.File(path, "r")
     except OSError as exc:
@@ -65,6 +69,8 @@ def _open(path: Path) -> Any:
 
 
 def _version(f: Any, path: Path) -> str:
+    if "version" not in f:
+        raise InputError(f"{path} has no '/version' dataset: not a Maxwell .raw.h5 recording, or a damaged one.")
     value = f["version"][0]
     text = value.decode() if isinstance(value, bytes) else str(value)
     if not text.strip().isdigit():
@@ -249,7 +255,9 @@ def read_maxwell_recording(
     Raises
     ------
     InputError
-        Malformed file or an ambiguous/unknown stream or rec name.
+        Empty, malformed or damaged file (wrong sample type, mapping not matching the signal
+        rows, codes above the ADC's range in the blocks read at open, undecodable chunks), or an
+        ambiguous/unknown stream or rec name; the message names the file.
     HDF5PluginMissingError
         The traces use a compression filter that is not installed.
     """
@@ -257,32 +265,13 @@ def read_maxwell_recording(
     configure_hdf5_plugins(hdf5_plugin_path)
     dataset, stream_id, rec_name = signal_dataset_path(path, stream_id, rec_name)
     check_filters(path, dataset, hdf5_plugin_path)
-    if dataset == "sig":
-        from spikelab.spike_sorting.io._maxwell_legacy import MaxwellLegacyRecording
+    from spikelab.spike_sorting.io._maxwell_recording import MaxwellRecording, scan_values
 
-        recording = MaxwellLegacyRecording(path)
-    else:
-        import spikeinterface.extractors as se
-
-        try:
-            recording = se.read_maxwell(path, stream_id=stream_id, rec_name=rec_name, install_maxwell_plugin=False)
-        except (KeyError, ValueError, IndexError) as exc:
-            raise InputError(f"{path} (stream {stream_id}, {rec_name}) is not a readable Maxwell recording: {exc}") from exc
-    _probe_read(recording, path)
+    recording = MaxwellRecording(path, dataset)
+    scan_values(recording)
     log.debug("maxwell_opened", path=str(path), stream_id=stream_id, rec_name=rec_name,
               channels=recording.get_num_channels(), samples=recording.get_num_samples())
     return recording
-
-
-def _probe_read(recording: BaseRecording, path: Path) -> None:
-    """Read one sample so a truncated or corrupt file fails here, not hours into a sort."""
-    if recording.get_num_channels() == 0 or recording.get_num_samples() == 0:
-        raise InputError(f"{path} holds no data ({recording.get_num_channels()} channels, "
-                         f"{recording.get_num_samples()} samples); pass a non-empty recording.")
-    try:
-        recording.get_traces(start_frame=0, end_frame=1)
-    except OSError as exc:
-        raise InputError(f"Cannot read traces from {path} ({exc}); the file looks truncated or corrupt.") from exc
 
 
 def gain_uv(settings: Any) -> float:
