@@ -17,3 +17,14 @@ class UnknownParameterError(ConfigError, TypeError):
 
 class InputError(SpikeLabError, ValueError):
     """An input (file, array, recording) is malformed; the message names it and the fix."""
+
+
+class FolderConflictError(ConfigError):
+    """The folders asked for would make SpikeLab write where it must not.
+
+    Raised before any work when an input or a path SpikeLab did not create lies where the
+    pipeline writes or deletes (a cache folder, a results file), or when two recordings' folders
+    overlap. The message names the path and the fix; nothing is touched.
+    """
+
+    status = "failed"

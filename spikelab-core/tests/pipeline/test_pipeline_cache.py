@@ -7,6 +7,7 @@ import os
 from pipeline_helpers import inline_kwargs
 
 from spikelab.spike_sorting import cache, sort_recording
+from spikelab.spike_sorting.folders import Manifest
 
 
 def _run(path, tmp_path, **kwargs):
@@ -64,12 +65,13 @@ def test_an_incomplete_cache_folder_is_rebuilt(small_file, tmp_path):
 
 
 def test_markers_are_keyed_and_atomic(tmp_path):
-    folder = tmp_path / "x"
+    manifest = Manifest.open(tmp_path)
+    folder = manifest.claim(tmp_path / "x")
     folder.mkdir()
     assert not cache.is_valid(folder, "k1")
     cache.mark_valid(folder, "k1")
     assert cache.is_valid(folder, "k1") and not cache.is_valid(folder, "k2")
     assert not [p for p in folder.iterdir() if p.name.endswith(".tmp")]
-    cache.reset(folder)
+    cache.reset(folder, manifest)
     assert not cache.is_valid(folder, "k1") and folder.is_dir()
     assert cache.make_key({"a": 1, "b": 2}) == cache.make_key({"b": 2, "a": 1})

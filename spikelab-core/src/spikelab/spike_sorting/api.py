@@ -29,8 +29,6 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("spikelab.pipeline")
 
-CONFIG_NAME = "config_used.json"
-
 
 def build_config(sorter: str | None, config: SortingPipelineConfig | None, kwargs: dict[str, Any]) -> SortingPipelineConfig:
     """The effective configuration.
@@ -125,7 +123,7 @@ def sort_recording(
         failure, with ``.status`` and ``.results``.
     """
     from spikelab.plugins import get_plugin_manager
-    from spikelab.spike_sorting.folders import resolve_folders
+    from spikelab.spike_sorting.folders import check_layout, resolve_folders
     from spikelab.spike_sorting.guards.sleep import prevent_system_sleep
     from spikelab.spike_sorting.stages import load, preflight
 
@@ -142,6 +140,7 @@ def sort_recording(
         results_folders,
     )
     try:
+        check_layout([item.source for item in loaded], folders)
         preflight.run(config, backend, loaded, folders)
     except Exception as exc:  # nothing has started: every recording fails with the same cause
         exc.results = [
@@ -178,8 +177,6 @@ def sort_recording(
 
 
 def _sort_one(config, backend, manager, loaded, inter: Path, res: Path, result: RecordingResult) -> list:
-    from spikelab.spike_sorting.cache import atomic_write_json
-    from spikelab.spike_sorting.folders import Manifest
     from spikelab.spike_sorting.stages import (
         RecordingRun,
         canary,
@@ -197,33 +194,43 @@ def _sort_one(config, backend, manager, loaded, inter: Path, res: Path, result: 
         config=config, backend=backend, manager=manager, loaded=loaded,
         intermediate=inter, results=res, result=result,
     )
+    fresh = not inter.exists()
     try:
-        res.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(res / CONFIG_NAME, config.to_dict())
-        run.manifest = Manifest.open(inter)
+        # Everything written into the folders (config, caches, reports) is written by the lock
+        # holder only: a sort that loses the race leaves the winner's folders untouched.
         with lock_stage.hold(run):
-            canary.run(run)
-            preprocess.run(run)
-            sort.run(run)
-            waveforms.run(run)
-            curation.run(run)
+            try:
+                lock_stage.own_folders(run, created=fresh)
+                canary.run(run)
+                preprocess.run(run)
+                sort.run(run)
+                waveforms.run(run)
+                curation.run(run)
+            except BaseException as exc:
+                _failed(run, exc, start)
+                _report_quietly(report, run)
+                raise
+            result.wall_time_s = round(time.perf_counter() - start, 3)
+            _report_quietly(report, run)
     except BaseException as exc:
-        result.fail(exc)
-        result.wall_time_s = round(time.perf_counter() - start, 3)
-        log.warning(
-            "recording_failed", recording=loaded.name, status=result.status,
-            error=f"{type(exc).__name__}: {str(exc)[:300]}",
-        )
-        _report_quietly(report, run)
+        if result.error is None:  # never held the lock: nothing of this run was written
+            _failed(run, exc, start)
         if not isinstance(exc, Exception):
-            raise  # Ctrl-C / SystemExit: the report is written, now stop the batch
+            raise  # Ctrl-C / SIGTERM / SystemExit: the report is written, now stop the batch
         return []
-    result.wall_time_s = round(time.perf_counter() - start, 3)
-    _report_quietly(report, run)
     parts = epochs.run(run)
     if config.execution.delete_inter and run.manifest is not None:
         run.manifest.cleanup()
     return parts
+
+
+def _failed(run, exc: BaseException, start: float) -> None:
+    run.result.fail(exc)
+    run.result.wall_time_s = round(time.perf_counter() - start, 3)
+    log.warning(
+        "recording_failed", recording=run.name, status=run.result.status,
+        error=f"{type(exc).__name__}: {str(exc)[:300]}",
+    )
 
 
 def _report_quietly(report, run) -> None:

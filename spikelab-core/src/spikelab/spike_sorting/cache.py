@@ -29,6 +29,8 @@ import numpy as np
 if TYPE_CHECKING:
     from spikeinterface.core import BaseRecording
 
+    from spikelab.spike_sorting.folders import Manifest
+
 MARKER = ".spikelab_cache.json"
 CACHE_FORMAT = 1
 
@@ -140,9 +142,18 @@ def mark_valid(folder: str | Path, key: str, **info: Any) -> None:
     atomic_write_json(Path(folder) / MARKER, {"format": CACHE_FORMAT, "key": key, **info})
 
 
-def reset(folder: str | Path) -> Path:
-    """Empty ``folder`` (its marker goes first, so a kill mid-way leaves it invalid)."""
-    folder = Path(folder)
+def reset(folder: str | Path, owner: Manifest) -> Path:
+    """Empty ``folder`` (its marker goes first, so a kill mid-way leaves it invalid).
+
+    ``owner`` is the manifest of the folder above: ``folder`` is recorded there as the pipeline's
+    own first, and a ``folder`` that exists without being listed (the user's) is never deleted.
+
+    Raises
+    ------
+    FolderConflictError
+        When ``folder`` exists and ``owner`` does not list it.
+    """
+    folder = owner.claim(folder)
     (folder / MARKER).unlink(missing_ok=True)
     if folder.exists():
         shutil.rmtree(folder)

@@ -21,11 +21,13 @@ import shutil
 import attrs
 import structlog
 
+from spikelab.spike_sorting import cache
 from spikelab.spike_sorting._exceptions import (
     BiologicalSortFailure,
     EnvironmentSortFailure,
     SpikeSortingClassifiedError,
 )
+from spikelab.spike_sorting.folders import Manifest
 from spikelab.spike_sorting.results import RecordingResult
 from spikelab.spike_sorting.stages import RecordingRun
 
@@ -69,8 +71,7 @@ def run_canary(run: RecordingRun) -> CanaryOutcome:
     config = run.config.override(
         canary_first_n_s=0.0, oom_retry_max=0, curate=False, generate_sorting_report=False, preflight=False
     )
-    folder = run.created(run.intermediate / CANARY_FOLDER)
-    shutil.rmtree(folder, ignore_errors=True)
+    folder = cache.reset(run.intermediate / CANARY_FOLDER, run.manifest)
     canary = RecordingRun(
         config=config,
         backend=run.backend,
@@ -79,6 +80,7 @@ def run_canary(run: RecordingRun) -> CanaryOutcome:
         intermediate=folder / "intermediate",
         results=folder / "results",
         result=RecordingResult(rec_name=loaded.name, rec_path=str(run.loaded.source or loaded.name)),
+        manifest=Manifest.open(folder / "intermediate"),
     )
     try:
         preprocess.run(canary)

@@ -102,7 +102,7 @@ def sort_batch(
 
     from spikelab.plugins import get_plugin_manager
     from spikelab.spike_sorting.api import build_config
-    from spikelab.spike_sorting.folders import resolve_folders
+    from spikelab.spike_sorting.folders import check_layout, resolve_folders
     from spikelab.spike_sorting.io import short_name
 
     config = build_config(sorter, config, dict(overrides))
@@ -112,6 +112,7 @@ def sort_batch(
         raise SpikeLabError("sort_batch takes paths (recording objects cannot travel to other machines).")
     names = [short_name(s) for s in sources]
     folders = resolve_folders(names, sources, backend.name, intermediate_folders, results_folders)
+    check_layout(sources, folders)
     report_dir = Path(report_folder) if report_folder else Path(os.path.commonpath([str(r) for _, r in folders])).parent
     report = BatchReport(report_dir, backend.name, [
         Entry(name=n, source=s, results_folder=str(r)) for n, s, (_, r) in zip(names, sources, folders)

@@ -44,6 +44,7 @@ class RecordingRun:
     results: Path
     result: RecordingResult
     manifest: Manifest | None = None
+    results_manifest: Manifest | None = None
     recording_key: str | None = None
     sorting_key: str | None = None
     prepared: BaseRecording | None = None
@@ -66,9 +67,15 @@ class RecordingRun:
         return recording.get_num_samples(0) / recording.get_sampling_frequency()
 
     def created(self, path: Path) -> Path:
-        """Note ``path`` (inside the intermediate folder) in the cleanup manifest."""
+        """Claim ``path`` (inside the intermediate folder) in the folder's manifest.
+
+        Raises
+        ------
+        FolderConflictError
+            When ``path`` exists but the pipeline did not create it.
+        """
         if self.manifest is not None:
-            self.manifest.add(path)
+            self.manifest.claim(path)
         return path
 
 

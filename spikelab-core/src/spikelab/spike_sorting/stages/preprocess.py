@@ -48,8 +48,7 @@ def run(run: RecordingRun) -> None:
             fields["cached"] = True
         else:
             run.intermediate.mkdir(parents=True, exist_ok=True)
-            run.created(folder)
-            cache.reset(folder)
+            cache.reset(folder, run.manifest)
             recording = run.loaded.recording
             if backend.prepare_recording is not None:
                 recording = backend.prepare_recording(recording, run.config)

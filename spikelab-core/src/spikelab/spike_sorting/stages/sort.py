@@ -98,7 +98,7 @@ def _attempt_runner(run: RecordingRun, folder: Path):
     def attempt(params: dict[str, Any]) -> dict[str, Any]:
         number = next(counter)
         stop_orphaned_sorters(folder)
-        cache.reset(folder)
+        cache.reset(folder, run.manifest)
         job = SortJob(
             recording_folder=recording_folder,
             sorter_folder=folder,

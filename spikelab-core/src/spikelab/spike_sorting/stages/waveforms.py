@@ -37,8 +37,7 @@ def run(run: RecordingRun) -> None:
         if not forced and cache.is_valid(folder, key):
             fields["cached"] = True
         else:
-            run.created(folder)
-            cache.reset(folder)
+            cache.reset(folder, run.manifest)
             run.rebuilt.add("waveforms")
         bounds = chunk_bounds_ms(run)
         sd = build_spikedata(
