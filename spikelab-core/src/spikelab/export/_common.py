@@ -6,7 +6,7 @@ import contextlib
 import json
 import os
 import shutil
-import tempfile
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -86,7 +86,9 @@ def atomic_folder(path: str | Path, *, overwrite: bool) -> Iterator[Path]:
     if target.exists() and not overwrite:
         raise InputError(f"{target} already exists; pass overwrite=True (CLI: --overwrite) to replace it.")
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    # mkdir (not mkdtemp, which makes 0700 folders) so the folder gets the user's umask
+    staging = target.parent / f".{target.name}.{uuid.uuid4().hex[:12]}.tmp"
+    staging.mkdir()
     try:
         yield staging
         if target.exists():

@@ -5,24 +5,21 @@ positions, quality metrics), then adds SpikeLab's own per-unit columns as ``clus
 files (phy shows them in its cluster view) and the curation history as
 ``spikelab_curation_history.json``.
 
-Loading reads what the person did in phy: ``cluster_group.tsv`` labels, and merges and splits,
-which phy records by giving spikes new cluster ids (``spike_clusters.npy``) while
-``spike_templates.npy`` keeps the exported unit of every spike.
+:func:`load_phy` (in :mod:`spikelab.export._phy_read`) reads what the person did in phy back.
 """
 
 from __future__ import annotations
 
 import csv
-import json
-import re
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import structlog
 
-from spikelab.errors import InputError
 from spikelab.export._common import atomic_folder, curation_history, dump_json, scalar_columns
+from spikelab.export._phy_read import HISTORY_FILE, UNITS_FILE, load_phy, read_tsv
 
 if TYPE_CHECKING:
     from spikeinterface.core import BaseRecording
@@ -31,14 +28,14 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("spikelab.export")
 
-HISTORY_FILE = "spikelab_curation_history.json"
-UNITS_FILE = "spikelab_units.json"
+#: sd.metadata entries carried in spikelab_units.json (a concatenated recording's files...)
+_CARRIED_METADATA = ("rec_chunks_ms", "rec_chunk_names", "source_file", "sorter", "channel_ids")
 
 
 def export_to_phy(
     sd: SpikeData,
     folder: str | Path,
-    recording: BaseRecording | None = None,
+    recording: BaseRecording | str | Path | None = None,
     *,
     compute_pc_features: bool = False,
     copy_binary: bool = True,
@@ -53,13 +50,17 @@ def export_to_phy(
         Units to export; ``metadata["fs_Hz"]`` is required.
     folder : str or Path
         The phy folder to create (``phy template-gui folder/params.py`` opens it).
-    recording : BaseRecording, optional
-        The recording the units were sorted from (phy shows its traces). Defaults to the
-        recording folder recorded in ``sd.metadata["recording_folder"]`` by the pipeline.
+    recording : BaseRecording, str or Path, optional
+        The recording the units were sorted from (phy shows its traces): an object, the original
+        file (opened with the pipeline's reader and the recorded stream and time window) or a
+        saved SpikeInterface folder. Defaults to ``sd.metadata["recording_folder"]``, then
+        ``sd.metadata["source_file"]``, both recorded by the pipeline.
     compute_pc_features : bool, default: False
         Also compute principal-component features (phy's feature view; slower).
     copy_binary : bool, default: True
-        Copy the traces into the phy folder so it is self-contained.
+        Copy the traces into the phy folder as ``recording.dat``; ``params.py`` then names it by a
+        relative path, so the folder can be moved. With False, a binary recording is named by its
+        absolute path (moving the phy folder keeps working; moving the binary does not).
     overwrite : bool, default: False
         Replace an existing folder.
     n_jobs : int, default: 1
@@ -68,35 +69,43 @@ def export_to_phy(
     Returns
     -------
     Path
-        The phy folder.
+        The phy folder. Clusters are numbered 0..K-1 as phy and Kilosort expect;
+        ``cluster_si_unit_ids.tsv`` and ``spikelab_units.json`` map them to ``sd.unit_ids``, and
+        every ``cluster_<name>.tsv`` is filed under the cluster of its unit. Units without spikes
+        have no cluster (they are listed in ``spikelab_units.json``).
     """
     import spikeinterface.core as sc
     from spikeinterface.exporters import export_to_phy as si_export_to_phy
 
-    recording = _resolve_recording(sd, recording)
+    from spikelab.export._recording import resolve_recording
+
+    recording = resolve_recording(sd, recording, purpose="Exporting to phy")
     sorting = sd.to_spikeinterface()
     folder = Path(folder)
     with atomic_folder(folder, overwrite=overwrite) as staging:
         analyzer = sc.create_sorting_analyzer(sorting, recording, format="memory", sparse=True, seed=0)
         extensions = ["random_spikes", "templates", "noise_levels"]
         analyzer.compute(extensions, n_jobs=n_jobs, progress_bar=False)
-        si_export_to_phy(
-            analyzer,
-            staging / "phy",
-            compute_pc_features=compute_pc_features,
-            compute_amplitudes=True,
-            copy_binary=copy_binary,
-            remove_if_exists=True,
-            add_quality_metrics=False,
-            add_template_metrics=False,
-            verbose=False,
-            n_jobs=n_jobs,
-            progress_bar=False,
-        )
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Empty units have been removed")
+            si_export_to_phy(
+                analyzer,
+                staging / "phy",
+                compute_pc_features=compute_pc_features,
+                compute_amplitudes=True,
+                copy_binary=copy_binary,
+                use_relative_path=copy_binary,
+                remove_if_exists=True,
+                add_quality_metrics=False,
+                add_template_metrics=False,
+                verbose=False,
+                n_jobs=n_jobs,
+                progress_bar=False,
+            )
         for item in (staging / "phy").iterdir():
             item.rename(staging / item.name)
         (staging / "phy").rmdir()
-        _write_unit_columns(sd, staging)
+        _write_unit_columns(sd, staging, _cluster_of_unit(staging, sorting))
         history = curation_history(sd)
         if history is not None:
             dump_json(staging / HISTORY_FILE, history)
@@ -104,127 +113,47 @@ def export_to_phy(
     return folder
 
 
-def _resolve_recording(sd: SpikeData, recording: BaseRecording | None) -> BaseRecording:
-    if recording is not None:
-        return recording
-    source = sd.metadata.get("recording_folder")
-    if source and Path(source).exists():
-        import spikeinterface as si
-
-        return si.load(source)
-    raise InputError(
-        "Exporting to phy needs the recording the units came from: pass recording=... "
-        "(SpikeData from the pipeline records it in metadata['recording_folder'] while the "
-        "intermediate folder is kept)."
-    )
+def _cluster_of_unit(folder: Path, sorting) -> dict[str, int]:
+    """``{str(unit id): cluster id}`` as SpikeInterface numbered the clusters it wrote."""
+    rows = read_tsv(folder / "cluster_si_unit_ids.tsv")
+    if rows:
+        return {str(row["si_unit_id"]): int(row["cluster_id"]) for row in rows}
+    return {str(u): i for i, u in enumerate(sorting.get_unit_ids())}  # pragma: no cover - SI always writes it
 
 
-def _write_unit_columns(sd: SpikeData, folder: Path) -> None:
-    cluster_ids = [int(u) for u in sd.to_spikeinterface().get_unit_ids()]
+def _write_unit_columns(sd: SpikeData, folder: Path, cluster_of: dict[str, int]) -> None:
+    unit_keys = [str(u) for u in sd.to_spikeinterface().get_unit_ids()]
+    rows = [(cluster_of[key], index) for index, key in enumerate(unit_keys) if key in cluster_of]
+    rows.sort()
     for name, values in scalar_columns(sd).items():
-        with open(folder / f"cluster_{name}.tsv", "w", newline="") as handle:
+        path = folder / f"cluster_{name}.tsv"
+        if path.exists():  # SpikeInterface's own files (cluster_group.tsv...) win
+            continue
+        with open(path, "w", newline="") as handle:
             writer = csv.writer(handle, delimiter="\t")
             writer.writerow(["cluster_id", name])
-            for cluster, value in zip(cluster_ids, values):
-                writer.writerow([cluster, "" if not np.isfinite(value) else f"{value:.6g}"])
+            for cluster, index in rows:
+                value = values[index]
+                writer.writerow([cluster, "" if not np.isfinite(value) else f"{value:.9g}"])
     units = {
-        str(cluster): {k: v for k, v in attributes.items() if isinstance(v, (int, float, str, bool))}
-        for cluster, attributes in zip(cluster_ids, sd.neuron_attributes)
+        str(cluster): {k: v for k, v in sd.neuron_attributes[index].items() if _plain_scalar(v)}
+        | {"unit_id": _plain_id(sd.unit_ids[index])}
+        for cluster, index in rows
     }
-    dump_json(folder / UNITS_FILE, {"fs_Hz": sd.fs_Hz, "length_ms": sd.length, "units": units})
+    empty = [_plain_id(sd.unit_ids[i]) for i, key in enumerate(unit_keys) if key not in cluster_of]
+    facts = {key: sd.metadata.get(key) for key in _CARRIED_METADATA if sd.metadata.get(key) is not None}
+    dump_json(folder / UNITS_FILE, {
+        "fs_Hz": sd.fs_Hz, "length_ms": sd.length, "start_time_ms": sd.start_time,
+        "units": units, "empty_units": empty, "metadata": facts,
+    })
 
 
-def load_phy(folder: str | Path, *, exclude_groups: tuple[str, ...] = ("noise",)) -> SpikeData:
-    """Read a phy folder, after manual curation, into a SpikeData.
-
-    Parameters
-    ----------
-    folder : str or Path
-        A phy folder (``params.py``, ``spike_times.npy``, ``spike_clusters.npy``...).
-    exclude_groups : tuple of str, default: ("noise",)
-        Cluster groups (phy labels) left out of the result.
-
-    Returns
-    -------
-    SpikeData
-        One unit per remaining phy cluster, with ``neuron_attributes["phy_group"]`` and
-        ``"merged_from"`` (exported unit ids it contains); ``metadata["curation_history"]``
-        records merges, splits, labels and removals in :meth:`SpikeData.build_curation_history`
-        style, under the criterion names ``phy_merge``, ``phy_split`` and ``phy_group``.
-    """
-    from spikelab.spikedata import SpikeData
-
-    folder = Path(folder)
-    required = ["params.py", "spike_times.npy", "spike_clusters.npy"]
-    missing = [name for name in required if not (folder / name).is_file()]
-    if missing:
-        raise InputError(f"{folder} is not a phy folder: {', '.join(missing)} missing.")
-    fs = _sample_rate(folder / "params.py")
-    samples = np.load(folder / "spike_times.npy").ravel().astype(np.int64)
-    clusters = np.load(folder / "spike_clusters.npy").ravel().astype(np.int64)
-    templates_file = folder / "spike_templates.npy"
-    original = np.load(templates_file).ravel().astype(np.int64) if templates_file.is_file() else clusters
-    groups = _read_tsv(folder / "cluster_group.tsv") or _read_tsv(folder / "cluster_KSLabel.tsv")
-    exported = json.loads((folder / UNITS_FILE).read_text()) if (folder / UNITS_FILE).is_file() else {}
-    exported_units = exported.get("units", {})
-
-    kept_ids, trains, attributes, merged, removed = [], [], [], {}, []
-    for cluster in np.unique(clusters):
-        group = groups.get(int(cluster), "unsorted")
-        sources = sorted(int(t) for t in np.unique(original[clusters == cluster]))
-        if len(sources) > 1:
-            merged[int(cluster)] = sources
-        if group in exclude_groups:
-            removed.append(int(cluster))
-            continue
-        spike_samples = np.sort(samples[clusters == cluster])
-        base = dict(exported_units.get(str(cluster)) or (exported_units.get(str(sources[0]), {}) if len(sources) == 1 else {}))
-        base.update({"unit_id": int(cluster), "phy_group": group, "merged_from": sources})
-        kept_ids.append(int(cluster))
-        trains.append(spike_samples.astype(np.float64) / fs * 1000.0)
-        attributes.append(base)
-    splits = {
-        int(t): sorted(int(c) for c in np.unique(clusters[original == t]))
-        for t in np.unique(original)
-        if len(np.unique(clusters[original == t])) > 1
-    }
-    history = _history(sorted(int(t) for t in np.unique(original)), kept_ids, merged, splits, groups, removed)
-    length = exported.get("length_ms")
-    if length is None or (samples.size and samples.max() / fs * 1000.0 > length):
-        length = None
-    metadata: dict[str, Any] = {"fs_Hz": fs, "source_format": "phy", "curation_history": history}
-    previous = folder / HISTORY_FILE
-    if previous.is_file():
-        metadata["previous_curation_history"] = json.loads(previous.read_text())
-    return SpikeData(trains, length=length, neuron_attributes=attributes, metadata=metadata)
+def _plain_scalar(value: Any) -> bool:
+    return isinstance(value, (int, float, str, bool, np.integer, np.floating))
 
 
-def _history(initial, final, merged, splits, groups, removed) -> dict[str, Any]:
-    return {
-        "curation_parameters": {"source": "phy"},
-        "initial": initial,
-        "curations": ["phy_merge", "phy_split", "phy_group"],
-        "curated": {"phy_group": final},
-        "failed": {"phy_group": removed},
-        "merges": {str(k): v for k, v in merged.items()},
-        "splits": {str(k): v for k, v in splits.items()},
-        "groups": {str(k): v for k, v in sorted(groups.items())},
-        "metrics": {},
-        "curated_final": final,
-    }
+def _plain_id(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
 
 
-def _sample_rate(params: Path) -> float:
-    # Parsed rather than executed: a params.py is code, and we only need one number.
-    match = re.search(r"^\s*sample_rate\s*=\s*([0-9.eE+-]+)", params.read_text(), re.MULTILINE)
-    if match is None:
-        raise InputError(f"{params} has no sample_rate.")
-    return float(match.group(1))
-
-
-def _read_tsv(path: Path) -> dict[int, str]:
-    if not path.is_file():
-        return {}
-    with open(path, newline="") as handle:
-        rows = list(csv.reader(handle, delimiter="\t"))
-    return {int(row[0]): row[1] for row in rows[1:] if len(row) >= 2 and row[0].strip()}
+__all__ = ["export_to_phy", "load_phy"]
