@@ -3,7 +3,8 @@
 The units table carries spike times (seconds, as NWB requires), the electrodes each unit sits on,
 positions, the mean waveform, and every scalar quality metric; the electrodes table carries the
 channel positions; the curation history and per-recording facts go into the file's scratch space
-as JSON. A file written here reads back with bit-identical spike trains.
+as JSON. A file written here reads back with bit-identical spike trains; :func:`load_nwb` (in
+:mod:`spikelab.export._nwb_read`) also reads units written by other tools.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import structlog
 
 from spikelab.errors import InputError
 from spikelab.export._common import curation_history, scalar_columns, templates
+from spikelab.export._nwb_read import FACTS, load_nwb
 
 if TYPE_CHECKING:
     from spikeinterface.core import BaseRecording
@@ -28,19 +30,24 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("spikelab.export")
 
-_FACTS = "spikelab_facts"
-
 
 def export_to_nwb(
     sd: SpikeData,
     path: str | Path,
-    recording: BaseRecording | None = None,
+    recording: BaseRecording | str | Path | None = None,
     *,
     include_traces: str | None = None,
-    session_description: str = "Spike-sorted units exported by SpikeLab",
-    session_start_time: dt.datetime | None = None,
+    metadata: dict[str, Any] | str | Path | None = None,
+    session_description: str | None = None,
+    session_start_time: dt.datetime | str | None = None,
     identifier: str | None = None,
     subject: dict[str, Any] | None = None,
+    experimenter: str | list[str] | None = None,
+    institution: str | None = None,
+    lab: str | None = None,
+    keywords: str | list[str] | None = None,
+    session_id: str | None = None,
+    experiment_description: str | None = None,
     overwrite: bool = False,
 ) -> Path:
     """Write ``sd`` to an NWB file.
@@ -48,46 +55,66 @@ def export_to_nwb(
     Parameters
     ----------
     sd : SpikeData
-        Units to export; ``metadata["fs_Hz"]`` keeps spike times exact on reading.
+        Units to export; ``metadata["fs_Hz"]`` sets the units table's ``resolution`` and keeps
+        spike times exact on reading.
     path : str or Path
         The ``.nwb`` file to write (atomically: a temporary name, then renamed).
-    recording : BaseRecording, optional
-        Needed only with ``include_traces``.
+    recording : BaseRecording, str or Path, optional
+        Needed only with ``include_traces`` (see :func:`~spikelab.export.phy.export_to_phy` for
+        paths and the default from the pipeline's metadata).
     include_traces : {None, "raw", "filtered"}, default: None
-        Also store the traces as an ElectricalSeries (``"filtered"``: 300-6000 Hz band-pass).
-    session_description, session_start_time, identifier
-        NWB file fields; the start time defaults to ``metadata["session_start_time"]`` or now.
+        Also store the traces as a gzip-compressed ElectricalSeries (``"filtered"``: 300-6000 Hz).
+    metadata : dict, str or Path, optional
+        neuroconv-style metadata, ``{"NWBFile": {...}, "Subject": {...}}``, or a YAML/JSON file
+        holding it. The keyword arguments below override it key by key.
+    session_description, session_start_time, identifier, experimenter, institution, lab, keywords, session_id, experiment_description
+        NWB file fields. The start time defaults to ``sd.metadata["session_start_time"]`` or
+        now; ``experimenter`` and ``keywords`` take a list or a comma-separated string.
     subject : dict, optional
-        ``pynwb.file.Subject`` fields (``subject_id``, ``species``, ``age``, ``sex``...).
+        ``pynwb.file.Subject`` fields (``subject_id``, ``species``, ``age``, ``sex``...). DANDI
+        requires a subject; without one, nwbinspector reports a CRITICAL message.
     overwrite : bool, default: False
         Replace an existing file.
 
     Returns
     -------
     Path
-        The file written.
+        The file written. Its units table has ``resolution`` (1/fs), ``waveform_mean`` in volts
+        with ``waveform_rate``, and per unit the ``electrodes`` its waveform spans (every channel)
+        and its primary ``channel``.
     """
     from pynwb import NWBHDF5IO, NWBFile
     from pynwb.file import Subject
+
+    from spikelab.export import _nwb_metadata
 
     path = Path(path)
     if path.exists() and not overwrite:
         raise InputError(f"{path} already exists; pass overwrite=True (CLI: --overwrite) to replace it.")
     if include_traces not in (None, "raw", "filtered"):
         raise InputError(f"include_traces must be None, 'raw' or 'filtered', got {include_traces!r}.")
-    if include_traces and recording is None:
-        raise InputError("include_traces needs the recording: pass recording=...")
-    start = session_start_time or _start_time(sd)
+    explicit = {
+        "session_description": session_description, "session_start_time": session_start_time,
+        "identifier": identifier, "experimenter": experimenter, "institution": institution, "lab": lab,
+        "keywords": keywords, "session_id": session_id, "experiment_description": experiment_description,
+    }
+    file_fields, subject_fields = _nwb_metadata.merge(metadata, explicit, subject)
+    if include_traces:
+        from spikelab.export._recording import resolve_recording
+
+        recording = resolve_recording(sd, recording, purpose="Storing traces in NWB")
+    file_fields.setdefault("session_description", "Spike-sorted units exported by SpikeLab")
+    file_fields.setdefault("identifier", str(uuid.uuid4()))
+    file_fields.setdefault("session_start_time", _start_time(sd))
     nwbfile = NWBFile(
-        session_description=session_description,
-        identifier=identifier or str(uuid.uuid4()),
-        session_start_time=start,
+        **file_fields,
         source_script="spikelab",
         source_script_file_name="spikelab.export.nwb",
-        subject=Subject(**subject) if subject else None,
+        subject=Subject(**subject_fields) if subject_fields else None,
     )
     electrodes = _add_electrodes(nwbfile, sd)
     _add_units(nwbfile, sd, electrodes)
+    _add_epochs(nwbfile, sd)
     if include_traces:
         _add_traces(nwbfile, recording, include_traces, electrodes)
     facts = {
@@ -98,23 +125,25 @@ def export_to_nwb(
         "rec_chunks_ms": sd.metadata.get("rec_chunks_ms"),
         "rec_chunk_names": sd.metadata.get("rec_chunk_names"),
     }
-    nwbfile.add_scratch(json.dumps(facts, default=_plain), name=_FACTS, description="SpikeLab metadata (JSON)")
+    nwbfile.add_scratch(json.dumps(facts, default=_plain), name=FACTS, description="SpikeLab metadata (JSON)")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")  # keeps the .nwb suffix pynwb expects
-    with NWBHDF5IO(str(tmp), "w") as io:
-        io.write(nwbfile)
-    os.replace(tmp, path)
+    try:
+        with NWBHDF5IO(str(tmp), "w") as io:
+            io.write(nwbfile)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
     log.info("exported", format="nwb", path=str(path), units=sd.N)
     return path
 
 
 def _start_time(sd: SpikeData) -> dt.datetime:
+    from spikelab.export._nwb_metadata import as_datetime
+
     value = sd.metadata.get("session_start_time")
-    if isinstance(value, dt.datetime):
-        return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
-    if isinstance(value, str):
-        parsed = dt.datetime.fromisoformat(value)
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)
+    if value is not None:
+        return as_datetime(value, "metadata['session_start_time']")
     return dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
 
 
@@ -135,11 +164,25 @@ def _add_electrodes(nwbfile, sd: SpikeData) -> int:
 
 
 def _add_units(nwbfile, sd: SpikeData, n_electrodes: int) -> None:
-    columns = scalar_columns(sd)
+    from pynwb.misc import Units
+
+    fs = sd.fs_Hz
     waveforms = templates(sd)
+    if waveforms is not None and waveforms.shape[2] != n_electrodes:
+        waveforms = None  # a waveform_mean must span the electrodes its row names
+    nwbfile.units = Units(
+        name="units",
+        description="Units sorted and curated with SpikeLab",
+        electrode_table=nwbfile.electrodes if n_electrodes else None,
+        resolution=1.0 / fs if fs else None,
+        waveform_rate=fs if waveforms is not None else None,
+        waveform_unit="volts",
+        waveform_time_before_peak_in_ms=float(sd.metadata.get("ms_before", 1.0)) if waveforms is not None else None,
+    )
+    columns = scalar_columns(sd)
     nwbfile.add_unit_column(name="unit_name", description="unit id given by the sorter")
     for name in columns:
-        nwbfile.add_unit_column(name=name, description=f"SpikeLab per-unit value: {name}")
+        nwbfile.add_unit_column(name=name, description=_DESCRIPTIONS.get(name, f"SpikeLab per-unit value: {name}"))
     obs = [[sd.start_time / 1000.0, (sd.start_time + sd.length) / 1000.0]]
     for index in range(sd.N):
         row: dict[str, Any] = {
@@ -149,14 +192,26 @@ def _add_units(nwbfile, sd: SpikeData, n_electrodes: int) -> None:
         }
         row.update({name: float(values[index]) for name, values in columns.items()})
         channel = sd.neuron_attributes[index].get("channel")
-        if n_electrodes and channel is not None and 0 <= int(channel) < n_electrodes:
+        if waveforms is not None:
+            row["waveform_mean"] = (waveforms[index] * 1e-6).astype(np.float32)  # µV -> V
+            row["electrodes"] = list(range(n_electrodes))
+        elif n_electrodes and channel is not None and 0 <= int(channel) < n_electrodes:
             row["electrodes"] = [int(channel)]
-        if waveforms is not None and n_electrodes == waveforms.shape[2]:
-            row["waveform_mean"] = waveforms[index]
         nwbfile.add_unit(**row)
 
 
+def _add_epochs(nwbfile, sd: SpikeData) -> None:
+    chunks = sd.metadata.get("rec_chunks_ms")
+    if not chunks or len(chunks) < 2:
+        return
+    names = list(sd.metadata.get("rec_chunk_names") or [])
+    for index, (start, end) in enumerate(chunks):
+        tag = str(names[index]) if index < len(names) else f"file{index}"
+        nwbfile.add_epoch(start_time=float(start) / 1000.0, stop_time=float(end) / 1000.0, tags=[tag])
+
+
 def _add_traces(nwbfile, recording, mode: str, n_electrodes: int) -> None:
+    from hdmf.backends.hdf5.h5_utils import H5DataIO
     from hdmf.data_utils import GenericDataChunkIterator
     from pynwb.ecephys import ElectricalSeries
 
@@ -171,7 +226,7 @@ def _add_traces(nwbfile, recording, mode: str, n_electrodes: int) -> None:
         def _get_data(self, selection):
             return recording.get_traces(
                 start_frame=selection[0].start, end_frame=selection[0].stop, return_in_uV=recording.has_scaleable_traces()
-            )[:, selection[1]]
+            )[:, selection[1]].astype(np.float32)
 
         def _get_maxshape(self):
             return (recording.get_num_samples(), recording.get_num_channels())
@@ -180,84 +235,27 @@ def _add_traces(nwbfile, recording, mode: str, n_electrodes: int) -> None:
             return np.dtype("float32")
 
     region = nwbfile.create_electrode_table_region(list(range(n_electrodes)), "all channels")
+    data = H5DataIO(_Traces(buffer_gb=0.1, display_progress=False), compression="gzip", compression_opts=4, shuffle=True)
     nwbfile.add_acquisition(
         ElectricalSeries(
             name=f"ElectricalSeries{mode.capitalize()}",
-            data=_Traces(buffer_gb=0.1),
+            data=data,
             electrodes=region,
             rate=float(recording.get_sampling_frequency()),
             conversion=1e-6,
-            description=f"{mode} traces in µV",
+            description=f"{mode} traces in µV (conversion 1e-6 to volts)",
         )
     )
 
 
-def load_nwb(path: str | Path) -> SpikeData:
-    """Read units from an NWB file (written by :func:`export_to_nwb` or another tool).
-
-    Spike times come back in ms; for files written by SpikeLab they are bit-identical to the
-    exported ones (the sampling rate stored with them puts every spike back on its sample).
-    """
-    from pynwb import NWBHDF5IO
-
-    from spikelab.spikedata import SpikeData
-
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"No NWB file at {path}.")
-    with NWBHDF5IO(str(path), "r") as io:
-        nwbfile = io.read()
-        if nwbfile.units is None:
-            raise InputError(f"{path} has no units table.")
-        facts = json.loads(nwbfile.scratch[_FACTS].data) if _FACTS in nwbfile.scratch else {}
-        units = nwbfile.units.to_dataframe()
-        electrodes = nwbfile.electrodes.to_dataframe() if nwbfile.electrodes is not None else None
-    fs = facts.get("fs_Hz")
-    trains, attributes = [], []
-    skip = {"spike_times", "obs_intervals", "electrodes", "waveform_mean", "unit_name"}
-    for _, row in units.iterrows():
-        seconds = np.asarray(row["spike_times"], dtype=np.float64)
-        trains.append(_to_ms(seconds, fs))
-        attributes.append(_attributes(row, skip))
-    metadata: dict[str, Any] = {"source_format": "nwb"}
-    if fs:
-        metadata["fs_Hz"] = fs
-    for key in ("curation_history", "rec_chunks_ms", "rec_chunk_names"):
-        if facts.get(key) is not None:
-            metadata[key] = facts[key]
-    if electrodes is not None and {"rel_x", "rel_y"} <= set(electrodes.columns):
-        metadata["channel_locations"] = electrodes[["rel_x", "rel_y"]].to_numpy(dtype=float)
-    return SpikeData(
-        trains, length=facts.get("length_ms"), start_time=facts.get("start_time_ms", 0.0),
-        neuron_attributes=attributes, metadata=metadata,
-    )
-
-
-def _to_ms(seconds: np.ndarray, fs: float | None) -> np.ndarray:
-    if fs:
-        samples = np.rint(seconds * fs)
-        if np.all(np.abs(samples / fs - seconds) < 0.25 / fs):
-            return samples.astype(np.float64) / fs * 1000.0  # the pipeline's own formula
-    return seconds * 1000.0
-
-
-def _attributes(row, skip: set[str]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    name = row.get("unit_name")
-    if name is not None:
-        out["unit_id"] = int(name) if str(name).lstrip("-").isdigit() else name
-    for key, value in row.items():
-        if key in skip or value is None:
-            continue
-        if isinstance(value, (float, np.floating)) and not np.isfinite(value):
-            continue
-        out[key] = value.item() if isinstance(value, np.generic) else value
-    if "channel" in out:
-        out["channel"] = int(out["channel"])
-    waveform = row.get("waveform_mean")
-    if waveform is not None:
-        out["template"] = np.asarray(waveform, dtype=np.float32).T
-    return out
+_DESCRIPTIONS = {
+    "x": "unit position on the array, x (µm)",
+    "y": "unit position on the array, y (µm)",
+    "channel": "primary channel: row of the electrodes table",
+    "snr": "peak amplitude over noise on the primary channel",
+    "firing_rate": "spikes per second over the recording",
+    "n_spikes": "number of spikes",
+}
 
 
 def _plain(value: Any) -> Any:
@@ -266,3 +264,6 @@ def _plain(value: Any) -> Any:
     if isinstance(value, np.ndarray):
         return value.tolist()
     return str(value)
+
+
+__all__ = ["export_to_nwb", "load_nwb"]
