@@ -61,29 +61,73 @@ def _say(message: str) -> None:
     print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} kilosort.run_kilosort INFO {message}", flush=True)
 
 
-def _detect(traces: np.ndarray, fs: float, threshold: float) -> tuple[np.ndarray, np.ndarray]:
-    from scipy.signal import butter, sosfiltfilt
+CHUNK_S = 1.0
+"""Seconds of recording the ``ok`` sorter filters at a time (plus margins)."""
+MARGIN_S = 0.1
+"""Extra seconds read on each side of a chunk, so the zero-phase filter has settled at its edges."""
+NOISE_SAMPLE_BYTES = 512 * 2**20
+"""Filtered data kept for the noise estimate: every chunk when it fits, evenly spaced ones when not."""
 
-    sos = butter(3, [300.0, min(6000.0, 0.45 * fs)], btype="bandpass", fs=fs, output="sos")
-    filtered = sosfiltfilt(sos, traces.astype(np.float64), axis=0)
-    noise = np.median(np.abs(filtered), axis=0) / 0.6745
+
+def _bandpass(fs: float) -> np.ndarray:
+    from scipy.signal import butter
+
+    return butter(3, [300.0, min(6000.0, 0.45 * fs)], btype="bandpass", fs=fs, output="sos")
+
+
+def _filtered(recording, sos: np.ndarray, start: int, stop: int) -> np.ndarray:
+    """Band-passed traces of frames ``start:stop`` (float64), read with a margin on each side."""
+    from scipy.signal import sosfiltfilt
+
+    margin = int(MARGIN_S * recording.get_sampling_frequency())
+    lo, hi = max(0, start - margin), min(recording.get_num_samples(), stop + margin)
+    traces = recording.get_traces(start_frame=lo, end_frame=hi, return_in_uV=recording.has_scaleable_traces())
+    return sosfiltfilt(sos, traces.astype(np.float64), axis=0)[start - lo : stop - lo]
+
+
+def _detect(recording, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    """Negative threshold crossings (in noise units) of the band-passed recording, chunk by chunk.
+
+    Memory is bounded by a chunk (``CHUNK_S``) and the noise sample (``NOISE_SAMPLE_BYTES``), not by
+    the recording's length. The noise is the median absolute filtered value per channel (/0.6745)
+    over every chunk when they fit in the noise sample, else over evenly spaced chunks.
+    """
+    fs = recording.get_sampling_frequency()
+    n_samples, n_channels = recording.get_num_samples(), recording.get_num_channels()
+    sos = _bandpass(fs)
+    step = max(1, int(CHUNK_S * fs))
+    starts = list(range(0, n_samples, step))
+    fit = max(1, NOISE_SAMPLE_BYTES // (step * n_channels * 8))
+    picked = starts if len(starts) <= fit else [starts[i] for i in np.linspace(0, len(starts) - 1, fit).astype(int)]
+    pieces = {s: _filtered(recording, sos, s, min(n_samples, s + step)) for s in picked}
+    noise = np.median(np.abs(np.concatenate(list(pieces.values()))), axis=0) / 0.6745
     noise[noise == 0] = 1.0
-    scaled = filtered / noise
-    best_channel = np.argmin(scaled, axis=1)
-    best_value = scaled[np.arange(len(scaled)), best_channel]
-    candidate = best_value < -threshold
+    if len(picked) < len(starts):
+        pieces.clear()
+    found_samples, found_values, found_channels = [], [], []
+    for start in starts:
+        filtered = pieces.pop(start, None)
+        if filtered is None:
+            filtered = _filtered(recording, sos, start, min(n_samples, start + step))
+        scaled = filtered / noise
+        best_channel = np.argmin(scaled, axis=1)
+        best_value = scaled[np.arange(len(scaled)), best_channel]
+        idx = np.flatnonzero(best_value < -threshold)
+        found_samples.append(idx + start)
+        found_values.append(best_value[idx])
+        found_channels.append(best_channel[idx])
+    samples, values = np.concatenate(found_samples), np.concatenate(found_values)
+    channels = np.concatenate(found_channels)
     # local minima across time of the best-channel signal, at least 1 ms apart
     refractory = max(1, int(fs / 1000))
-    idx = np.flatnonzero(candidate)
     keep: list[int] = []
-    for sample in idx:
-        if keep and sample - keep[-1] < refractory:
-            if best_value[sample] < best_value[keep[-1]]:
-                keep[-1] = sample
+    for i, sample in enumerate(samples):
+        if keep and sample - samples[keep[-1]] < refractory:
+            if values[i] < values[keep[-1]]:
+                keep[-1] = i
             continue
-        keep.append(sample)
-    samples = np.asarray(keep, dtype=np.int64)
-    return samples, best_channel[samples]
+        keep.append(i)
+    return samples[keep].astype(np.int64), channels[keep]
 
 
 def _run_ok(job: SortJob) -> None:
@@ -103,8 +147,7 @@ def _run_ok(job: SortJob) -> None:
     _say(f"N seconds: {n_samples / fs}")
     _say(f"N batches: {int(np.ceil(n_samples / batch))}")
     _say("Extracting spikes using templates")
-    traces = recording.get_traces(return_in_uV=recording.has_scaleable_traces())
-    samples, channels = _detect(traces, fs, float(job.params["detect_threshold"]))
+    samples, channels = _detect(recording, float(job.params["detect_threshold"]))
     _say(f"{len(samples)} spikes extracted in 0.10s; total 0.10s")
     if len(samples) == 0:
         raise ValueError("No spikes detected, cannot continue sorting.")
