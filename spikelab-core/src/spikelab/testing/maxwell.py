@@ -12,11 +12,14 @@ Layouts
 - :func:`write_new` -- MaxOne/MaxTwo layout (``version`` 20190530, one stream per well, each well
   may hold several recordings ``rec0000``, ``rec0001``...), optionally compressed with a standard
   HDF5 filter from ``hdf5plugin`` (e.g. Zstd).
+
+Both take ``blocks`` instead of ``traces`` for files larger than memory: an iterable of uint16
+``(channels, n)`` blocks written one after another (``bench/scale`` writes full-array files so).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +66,7 @@ def write_legacy(
     lsb_v: float | None = DEFAULT_LSB_V,
     gain: float | None = None,
     seed: int = 0,
+    blocks: Iterable[np.ndarray] | None = None,
 ) -> Path:
     """Write a legacy MaxOne file (``/sig`` rows = mapped channels + ``extra_rows``).
 
@@ -84,9 +88,14 @@ def write_legacy(
         ``settings/gain`` (used by readers when ``lsb`` is absent).
     seed : int, default: 0
         Noise seed.
+    blocks : iterable of ndarray, optional
+        uint16 ``(num_channels, n)`` signal blocks written in turn, ``num_samples`` frames in all
+        (for files larger than memory); replaces ``traces``.
     """
     import h5py
 
+    if blocks is not None:
+        return _write_legacy_blocks(Path(path), num_channels, num_samples, extra_rows, blocks, mapping, lsb_v, gain)
     signal = traces if traces is not None else synthetic_traces(num_channels, num_samples, seed=seed)
     num_channels, num_samples = signal.shape
     mapping = mapping if mapping is not None else maxwell_mapping(num_channels)
@@ -117,6 +126,8 @@ def write_new(
     lsb_v: float | None = DEFAULT_LSB_V,
     compression: Any = None,
     seed: int = 0,
+    blocks: Iterable[np.ndarray] | None = None,
+    mapping: np.ndarray | None = None,
 ) -> Path:
     """Write a new-layout (MaxOne >= 2019 / MaxTwo) file with one stream per well.
 
@@ -142,6 +153,11 @@ def write_new(
         an ``hdf5plugin`` filter such as ``hdf5plugin.Zstd()``.
     seed : int, default: 0
         Noise seed (each well and recording gets its own derived seed).
+    blocks : iterable of ndarray, optional
+        uint16 ``(num_channels, n)`` blocks, ``num_samples`` frames in all, written in turn into
+        the single well and recording (for files larger than memory).
+    mapping : ndarray, optional
+        Mapping table of a single well; default :func:`maxwell_mapping`.
     """
     import h5py
 
@@ -156,16 +172,55 @@ def write_new(
         for w, well in enumerate(wells):
             for r, rec_name in enumerate(rec_names):
                 key = (well, rec_name)
-                if traces is not None and key in traces:
-                    data = np.asarray(traces[key], dtype=np.uint16)
-                else:
-                    data = synthetic_traces(num_channels, num_samples, seed=seed + 100 * w + r)
                 rec = f.create_group(f"wells/{well}/{rec_name}")
                 settings = rec.create_group("settings")
                 settings.create_dataset("sampling", data=np.array([sampling_frequency]))
                 _write_settings(settings, lsb_v, None)
-                settings.create_dataset("mapping", data=maxwell_mapping(data.shape[0], electrode_offset=1000 + 100 * w))
+                if blocks is not None:
+                    if len(wells) * len(rec_names) != 1:
+                        raise ValueError("blocks fill a single well and recording; pass one of each")
+                    table = mapping if mapping is not None else maxwell_mapping(num_channels, electrode_offset=1000)
+                    settings.create_dataset("mapping", data=table)
+                    raw = rec.create_dataset("groups/routed/raw", shape=(num_channels, num_samples),
+                                             dtype=np.uint16, **kwargs)
+                    _fill(raw, blocks, num_samples)
+                    continue
+                if traces is not None and key in traces:
+                    data = np.asarray(traces[key], dtype=np.uint16)
+                else:
+                    data = synthetic_traces(num_channels, num_samples, seed=seed + 100 * w + r)
+                table = mapping if mapping is not None else maxwell_mapping(data.shape[0], electrode_offset=1000 + 100 * w)
+                settings.create_dataset("mapping", data=table)
                 rec.create_dataset("groups/routed/raw", data=data, **kwargs)
+    return path
+
+
+def _fill(dataset: Any, blocks: Iterable[np.ndarray], num_samples: int) -> None:
+    """Write ``blocks`` into ``dataset`` (rows = the blocks' channels) one after another."""
+    at = 0
+    for block in blocks:
+        block = np.asarray(block, dtype=np.uint16)
+        dataset[: block.shape[0], at : at + block.shape[1]] = block
+        at += block.shape[1]
+    if at != num_samples:
+        raise ValueError(f"blocks held {at} frames, num_samples says {num_samples}")
+
+
+def _write_legacy_blocks(path: Path, num_channels: int, num_samples: int, extra_rows: int,
+                         blocks: Iterable[np.ndarray], mapping: np.ndarray | None, lsb_v: float | None,
+                         gain: float | None) -> Path:
+    import h5py
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with h5py.File(path, "w") as f:
+        f.create_dataset("version", data=np.array([LEGACY_VERSION]))
+        _write_settings(f.create_group("settings"), lsb_v, gain)
+        f.create_dataset("mapping", data=mapping if mapping is not None else maxwell_mapping(num_channels))
+        sig = f.create_dataset("sig", shape=(num_channels + extra_rows, num_samples), dtype=np.uint16)
+        _fill(sig, blocks, num_samples)
+        if extra_rows:
+            frames = np.arange(num_samples, dtype=np.uint16)  # frame-number rows, as real files
+            sig[num_channels + extra_rows - 2 :, :] = np.broadcast_to(frames, (2, num_samples))
     return path
 
 
