@@ -1,0 +1,156 @@
+"""The scale ladder's tables, fits and plots, from the runs saved by ``run.py``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+LADDER = [(c, m) for c in (64, 256, 1020) for m in (1, 10, 30)]
+
+
+def load_runs(results: Path, tag: str = "") -> list[dict]:
+    return [json.loads(p.read_text()) for p in sorted((results / f"runs{tag}").glob("*.json"))]
+
+
+def fit(x, y) -> dict | None:
+    """Least-squares ``y = a + b x``; None with fewer than two distinct x."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    if len(set(x.tolist())) < 2:
+        return None
+    b, a = np.polyfit(x, y, 1)
+    return {"intercept": round(float(a), 3), "slope": round(float(b), 5)}
+
+
+def fits(runs: list[dict]) -> dict:
+    """Per sorter: wall, CPU and peak RSS against channels (1-minute runs) and against minutes."""
+    out: dict = {}
+    for sorter in sorted({r["sorter"] for r in runs}):
+        mine = [r for r in runs if r["sorter"] == sorter and r.get("status") == "success"]
+        per_channel = [r for r in mine if r["minutes"] == 1]
+        at_full = [r for r in mine if r["channels"] == 1020]
+        out[sorter] = {
+            "wall_s_vs_channels": fit([r["channels"] for r in per_channel], [r["wall_s"] for r in per_channel]),
+            "cpu_s_vs_channels": fit([r["channels"] for r in per_channel], [r["cpu_s"] for r in per_channel]),
+            "peak_rss_gb_vs_channels": fit([r["channels"] for r in per_channel],
+                                           [r["peak_rss_tree_gb"] for r in per_channel]),
+            "wall_s_vs_minutes_at_1020": fit([r["minutes"] for r in at_full], [r["wall_s"] for r in at_full]),
+        }
+        stages = sorted({s for r in per_channel for s in r["stages"]})
+        out[sorter]["stage_wall_s_vs_channels"] = {
+            s: fit([r["channels"] for r in per_channel if s in r["stages"]],
+                   [r["stages"][s]["wall_s"] for r in per_channel if s in r["stages"]]) for s in stages}
+    return out
+
+
+def plots(runs: list[dict], folder: Path, tag: str = "") -> list[str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    made = []
+    ok = [r for r in runs if r.get("status") == "success"]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for sorter in sorted({r["sorter"] for r in ok}):
+        for layout, marker in (("legacy", "o"), ("new", "s")):
+            mine = sorted((r for r in ok if r["sorter"] == sorter and r["layout"] == layout and r["minutes"] == 1),
+                          key=lambda r: r["channels"])
+            if not mine:
+                continue
+            c = [r["channels"] for r in mine]
+            axes[0].plot(c, [r["wall_s"] for r in mine], marker=marker, label=f"{sorter} {layout}: sort_recording")
+            axes[1].plot(c, [r["peak_rss_tree_gb"] for r in mine], marker=marker, label=f"{sorter} {layout}")
+    floor = sorted({(r["channels"], r["read_once"]["wall_s"]) for r in ok if r["minutes"] == 1})
+    if floor:
+        axes[0].plot([f[0] for f in floor], [f[1] for f in floor], "k:", label="read once (floor)")
+    axes[0].set(xlabel="channels (1 minute at 20 kHz)", ylabel="wall time (s)", xscale="log", yscale="log",
+                title="Cost against channels (loaded 2-core machine)")
+    axes[1].set(xlabel="channels (1 minute)", ylabel="peak RSS of the process tree (GB)", xscale="log",
+                title="Memory against channels")
+    axes[1].axhline(4.0, color="r", lw=0.8, ls="--", label="target 4 GB")
+    for ax in axes:
+        ax.legend(fontsize=7)
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(folder / f"scale{tag}_channels.png", dpi=90)
+    plt.close(fig)
+    made.append(f"scale{tag}_channels.png")
+    durations = {r["minutes"] for r in ok}
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    if len(durations) > 1:
+        for sorter in sorted({r["sorter"] for r in ok}):
+            mine = sorted((r for r in ok if r["sorter"] == sorter and r["channels"] == 1020), key=lambda r: r["minutes"])
+            ax.plot([r["minutes"] for r in mine], [r["wall_s"] for r in mine], marker="o", label=sorter)
+        ax.legend(fontsize=7)
+    else:
+        ax.text(0.5, 0.5, "only 1-minute rungs were run:\n10 and 30 minutes are not measured yet",
+                ha="center", va="center", transform=ax.transAxes)
+    ax.set(xlabel="minutes (1,020 channels)", ylabel="wall time (s)", title="Cost against duration")
+    fig.tight_layout()
+    fig.savefig(folder / f"scale{tag}_duration.png", dpi=90)
+    plt.close(fig)
+    made.append(f"scale{tag}_duration.png")
+    return made
+
+
+def _stage_cell(run: dict) -> str:
+    parts = []
+    for name, s in run["stages"].items():
+        if s["wall_s"] >= 0.5:
+            parts.append(f"{name} {s['wall_s']:.1f}s/{s['cpu_s']:.0f}cpu/{s['peak_rss_gb']:.2f}GB/{s['written_gb']:.2f}GBw")
+    return "; ".join(parts)
+
+
+def markdown(runs: list[dict], fitted: dict, host: str) -> str:
+    lines = [
+        "# Scale ladder: sort_recording on full-array Maxwell files",
+        "",
+        f"**Loaded-machine numbers**: {host}, shared with other jobs (load average in the table; "
+        "above 2 means the cores were shared). Wall times are upper bounds; CPU times are less distorted.",
+        "",
+        "| file | sorter | status | wall | read once | ratio | CPU | peak RSS tree / pipeline / largest child | "
+        "written | kept / input | accuracy (well detected, mean) | load |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in sorted(runs, key=lambda r: (r["sorter"], r["channels"], r["minutes"], r["layout"])):
+        acc = r.get("accuracy")
+        acc_cell = f"{acc['well_detected']}/{acc['gt_units']}, {acc['accuracy_mean']:.3f}" if acc else "-"
+        lines.append(
+            f"| {r['channels']} ch x {r['minutes']:g} min {r['layout']} ({r['input_bytes'] / 1e9:.2f} GB) | "
+            f"{r['sorter']} | {r['status']} | {r['wall_s']:.1f} s | {r['read_once']['wall_s']:.2f} s | "
+            f"{r['ratio_to_read_once']}x | {r['cpu_s']} s | {r['peak_rss_tree_gb']} / {r['peak_rss_pipeline_gb']} / "
+            f"{r['peak_rss_largest_child_gb']} GB | {r['written_gb']} GB | {r['kept_over_input']}x | {acc_cell} | "
+            f"{r['load_avg'][0]} |")
+    lines += ["", "Per stage (wall s / CPU s / peak RSS of the tree / GB written; stages under 0.5 s left out):", ""]
+    for r in sorted(runs, key=lambda r: (r["sorter"], r["channels"], r["minutes"], r["layout"])):
+        lines.append(f"- {r['channels']} ch x {r['minutes']:g} min {r['layout']}, {r['sorter']}: {_stage_cell(r)}")
+    lines += ["", "## Fits (least squares, 1-minute rungs)", ""]
+    for sorter, f in fitted.items():
+        lines.append(f"- **{sorter}**: wall = {f['wall_s_vs_channels']} (s, per channel); "
+                     f"CPU = {f['cpu_s_vs_channels']}; peak RSS = {f['peak_rss_gb_vs_channels']} (GB); "
+                     f"against minutes at 1,020 ch: {f['wall_s_vs_minutes_at_1020'] or 'not measured'}")
+        stage_fits = {s: v for s, v in f["stage_wall_s_vs_channels"].items() if v}
+        if stage_fits:
+            biggest = max(stage_fits.items(), key=lambda kv: kv[1]["slope"])
+            lines.append(f"  - steepest stage against channels: {biggest[0]} ({biggest[1]['slope'] * 1000:.2f} s per "
+                         "1,000 channels per minute of recording)")
+    ran = {(r["channels"], r["minutes"]) for r in runs}
+    missing = [f"{c} ch x {m} min" for c, m in LADDER if (c, m) not in ran]
+    lines += ["", f"Not run in this session: {', '.join(missing) or 'none'}; nor the 6-well MaxTwo file "
+              "(sort_multistream) or Kilosort4 at these sizes (no GPU on this machine).", ""]
+    return "\n".join(lines)
+
+
+def write_report(results: Path, host: str, tag: str = "") -> None:
+    runs = load_runs(results, tag)
+    if not runs:
+        print("no runs saved yet")
+        return
+    fitted = fits(runs)
+    made = plots(runs, results, tag)
+    text = markdown(runs, fitted, host) + "\n" + "\n".join(f"![{m}]({m})" for m in made) + "\n"
+    (results / f"scale{tag}.md").write_text(text)
+    (results / f"scale{tag}.json").write_text(json.dumps({"runs": runs, "fits": fitted}, indent=2) + "\n")
+    print(text)

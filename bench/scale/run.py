@@ -1,0 +1,259 @@
+"""Scale ladder: what ``sort_recording`` costs on full-array Maxwell files, against reading them once.
+
+    python bench/scale/run.py --rungs 64x1 256x1 1020x1 --sorters fake rt_sort --rtsort-max-channels 256
+    python bench/scale/run.py --report           # tables, fits and plots from the saved runs
+
+For each rung (channels x minutes) and layout (legacy MaxOne, new MaxOne/MaxTwo), a file with
+ground-truth units over the whole array is written block by block (``generate.py``), then each
+sorter runs on it in a fresh process (``measure``) that records:
+
+* the read-once floor: the file's signal read once with h5py in 1 s blocks, right before the sort
+  (same page-cache state);
+* ``sort_recording`` per stage: wall time (the pipeline's own stage times), CPU time, peak RSS of
+  the process tree and bytes written (``write_chars`` of the tree), all from 0.25 s psutil
+  samples attributed to the stage running at that moment; plus the exact peak RSS of the pipeline
+  process and of its largest child (``getrusage``);
+* bytes kept on disk (intermediate and results folders) against the input file;
+* accuracy against ground truth (SpikeInterface ``compare_sorter_to_ground_truth``, 0.4 ms).
+
+Each run is saved as ``bench/results/scale/runs/<rung>_<layout>_<sorter>.json``; ``--report``
+writes ``scale.md``, ``scale.json`` and the plots. Generated files go under ``bench/data/scale``
+(ignored) and are deleted after their rung.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+RESULTS = ROOT / "bench" / "results" / "scale"
+DATA = ROOT / "bench" / "data" / "scale"
+sys.path.insert(0, str(ROOT))
+
+
+class TreeMonitor:
+    """Samples RSS, CPU time and bytes written of a process and its descendants."""
+
+    def __init__(self, pid: int, interval_s: float = 0.25):
+        import psutil
+
+        self.root = psutil.Process(pid)
+        self.interval_s = interval_s
+        self.samples: list[tuple[float, float, float, float]] = []  # t, rss, cpu, wchar
+        self._seen: dict[int, tuple[float, float]] = {}  # pid -> last (cpu, wchar), for exited ones
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _sample(self) -> None:
+        import psutil
+
+        rss = 0
+        try:
+            procs = [self.root, *self.root.children(recursive=True)]
+        except psutil.Error:
+            return
+        for proc in procs:
+            try:
+                with proc.oneshot():
+                    rss += proc.memory_info().rss
+                    cpu = sum(proc.cpu_times()[:4])
+                    wchar = getattr(proc.io_counters(), "write_chars", 0)
+                self._seen[proc.pid] = (cpu, wchar)
+            except psutil.Error:
+                continue
+        cpu = sum(v[0] for v in self._seen.values())
+        wchar = sum(v[1] for v in self._seen.values())
+        self.samples.append((time.perf_counter(), rss, cpu, wchar))
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self._sample()
+            self._stop.wait(self.interval_s)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self._sample()
+
+
+def read_once(path: Path) -> dict:
+    """Seconds and CPU seconds to read the file's signal once, in 1 s blocks, with h5py."""
+    import h5py
+
+    began, cpu = time.perf_counter(), time.process_time()
+    total = 0
+    with h5py.File(path, "r") as f:
+        data = f["sig"] if "sig" in f else f["wells/well000/rec0000/groups/routed/raw"]
+        step = 20000
+        for start in range(0, data.shape[1], step):
+            total += data[:, start:start + step].nbytes
+    return {"wall_s": round(time.perf_counter() - began, 3), "cpu_s": round(time.process_time() - cpu, 3),
+            "bytes": total}
+
+
+def folder_bytes(folder: Path) -> dict:
+    sizes: dict[str, int] = {}
+    if folder.exists():
+        for item in folder.rglob("*"):
+            if item.is_file():
+                top = item.relative_to(folder).parts[0]
+                sizes[top] = sizes.get(top, 0) + item.stat().st_size
+    return {"total": sum(sizes.values()), "by_entry": dict(sorted(sizes.items(), key=lambda kv: -kv[1])[:8])}
+
+
+def per_stage(samples, began: float, stage_times: dict) -> dict:
+    """Attribute samples to stages laid end to end from the call's start, in execution order."""
+    out, t = {}, began
+    for name, seconds in stage_times.items():
+        window = [s for s in samples if t <= s[0] <= t + seconds]
+        before = [s for s in samples if s[0] <= t]
+        after = [s for s in samples if s[0] <= t + seconds]
+        first, last = (before[-1] if before else samples[0]), (after[-1] if after else samples[0])
+        out[name] = {"wall_s": round(seconds, 3),
+                     "cpu_s": round(last[2] - first[2], 2),
+                     "peak_rss_gb": round(max((s[1] for s in window), default=0) / 1e9, 3),
+                     "written_gb": round((last[3] - first[3]) / 1e9, 3)}
+        t += seconds
+    return out
+
+
+def measure(args) -> int:
+    """One sort of one file, in this fresh process; writes the run's JSON."""
+    import numpy as np
+    from spikeinterface.comparison import compare_sorter_to_ground_truth
+
+    from bench.scale.generate import ground_truth
+    from spikelab.spike_sorting import sort_recording
+
+    if args.sorter == "fake":
+        from spikelab.plugins import get_plugin_manager
+        from spikelab.testing import fake_backend
+
+        get_plugin_manager().register(fake_backend, name="spikelab.testing.fake_backend")
+    path = Path(args.file)
+    work = Path(args.work)
+    shutil.rmtree(work, ignore_errors=True)
+    floor = read_once(path)
+    results: list = []
+    params = {"rt_sort_device": "cpu"} if args.sorter == "rt_sort" else {}
+    with TreeMonitor(os.getpid()) as monitor:
+        began = time.perf_counter()
+        try:
+            spike_data = sort_recording([path], sorter=args.sorter, intermediate_folders=[work / "inter"],
+                                        results_folders=[work / "results"], out_results=results,
+                                        progress_bar=False, prevent_system_sleep=False, **params)
+            error = None
+        except Exception as exc:
+            spike_data, error = None, f"{type(exc).__name__}: {exc}"[:1000]
+        wall = time.perf_counter() - began
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    result = results[0] if results else None
+    stages = per_stage(monitor.samples, began, result.stage_times_s) if result else {}
+    inter, res = folder_bytes(work / "inter"), folder_bytes(work / "results")
+    run = {
+        "file": path.name, "sorter": args.sorter, "channels": args.channels, "minutes": args.minutes,
+        "layout": args.layout, "input_bytes": path.stat().st_size, "read_once": floor,
+        "wall_s": round(wall, 2), "status": result.status if result else None, "error": error,
+        "ratio_to_read_once": round(wall / floor["wall_s"], 1) if floor["wall_s"] else None,
+        "stages": stages,
+        "cpu_s": round(monitor.samples[-1][2] - monitor.samples[0][2], 1) if monitor.samples else None,
+        "peak_rss_tree_gb": round(max(s[1] for s in monitor.samples) / 1e9, 3) if monitor.samples else None,
+        "peak_rss_pipeline_gb": round(own.ru_maxrss * 1024 / 1e9, 3),
+        "peak_rss_largest_child_gb": round(children.ru_maxrss * 1024 / 1e9, 3),
+        "written_gb": round((monitor.samples[-1][3] - monitor.samples[0][3]) / 1e9, 3) if monitor.samples else None,
+        "kept_bytes": {"intermediate": inter, "results": res},
+        "kept_over_input": round((inter["total"] + res["total"]) / path.stat().st_size, 3),
+        "load_avg": [round(x, 2) for x in os.getloadavg()],
+        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    if spike_data:
+        gt = ground_truth(path)
+        sorting = spike_data[0].to_spikeinterface(fs_Hz=gt.get_sampling_frequency())
+        comparison = compare_sorter_to_ground_truth(gt, sorting, delta_time=0.4, exhaustive_gt=True)
+        accuracy = comparison.get_performance()["accuracy"].to_numpy(dtype=float)
+        run["accuracy"] = {"gt_units": int(len(accuracy)), "units_found": int(sorting.get_num_units()),
+                           "well_detected": int((accuracy >= 0.8).sum()),
+                           "accuracy_mean": round(float(np.mean(accuracy)), 4)}
+    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.json).write_text(json.dumps(run, indent=2) + "\n")
+    shutil.rmtree(work, ignore_errors=True)
+    print(json.dumps({k: run[k] for k in ("file", "sorter", "wall_s", "ratio_to_read_once", "peak_rss_tree_gb",
+                                          "status")}), flush=True)
+    return 0
+
+
+def ladder(args) -> int:
+    from bench.scale.generate import write
+
+    DATA.mkdir(parents=True, exist_ok=True)
+    for rung in args.rungs:
+        channels, minutes = (float(x) for x in rung.split("x"))
+        channels = int(channels)
+        for layout in args.layouts:
+            path = DATA / f"scale_{channels}ch_{minutes:g}min_{layout}.raw.h5"
+            began = time.perf_counter()
+            written = write(path, channels, minutes * 60, layout)
+            print(f"wrote {path.name}: {written} in {time.perf_counter() - began:.1f} s", flush=True)
+            try:
+                for sorter in args.sorters:
+                    if sorter == "rt_sort" and channels > args.rtsort_max_channels:
+                        print(f"skip rt_sort at {channels} ch (--rtsort-max-channels)", flush=True)
+                        continue
+                    out = RESULTS / f"runs{args.tag}" / f"{channels}ch_{minutes:g}min_{layout}_{sorter}.json"
+                    subprocess.run([sys.executable, __file__, "measure", str(path), "--sorter", sorter,
+                                    "--channels", str(channels), "--minutes", str(minutes), "--layout", layout,
+                                    "--work", str(DATA / "work"), "--json", str(out)], check=False)
+            finally:
+                path.unlink(missing_ok=True)
+                Path(str(path) + ".gt.npz").unlink(missing_ok=True)
+    return 0
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command")
+    one = sub.add_parser("measure")
+    one.add_argument("file")
+    one.add_argument("--sorter", required=True)
+    one.add_argument("--channels", type=int, required=True)
+    one.add_argument("--minutes", type=float, required=True)
+    one.add_argument("--layout", required=True)
+    one.add_argument("--work", required=True)
+    one.add_argument("--json", required=True)
+    parser.add_argument("--rungs", nargs="+", default=["64x1", "256x1", "1020x1"])
+    parser.add_argument("--layouts", nargs="+", default=["legacy", "new"])
+    parser.add_argument("--sorters", nargs="+", default=["fake", "rt_sort"])
+    parser.add_argument("--rtsort-max-channels", type=int, default=1020)
+    parser.add_argument("--report", action="store_true", help="only write the report from saved runs")
+    parser.add_argument("--quick", action="store_true",
+                        help="CI size: 64 ch x 0.5 min, legacy, fake sorter; writes *_quick files")
+    args = parser.parse_args(argv)
+    if args.command == "measure":
+        return measure(args)
+    args.tag = "_quick" if args.quick else ""
+    if args.quick:
+        args.rungs, args.layouts, args.sorters = ["64x0.5"], ["legacy"], ["fake"]
+    from bench.scale.report import write_report
+
+    code = 0 if args.report else ladder(args)
+    write_report(RESULTS, host=f"{platform.node()}, {os.cpu_count()} CPUs", tag=args.tag)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
