@@ -161,54 +161,82 @@ def _timed(fn, cuda: bool, min_seconds: float = 1.0) -> float:
 
 
 def part_rtsort(args) -> dict:
-
-    from bench.rtsort.run import accuracy, streaming
+    """RT-Sort on the device, section by section; each section's result is saved as it finishes."""
     from spikelab_rtsort._paths import DEFAULT_MEA_MODEL_PATH
-    from spikelab_rtsort.evaluation import score_detections
-    from spikelab_rtsort.inference import (
-        StreamingInference,
-        detect_recording,
-        estimate_input_gain,
-        infer_logits,
-        scale_traces,
-    )
+    from spikelab_rtsort.inference import estimate_input_gain, scale_traces
     from spikelab_rtsort.model import load_detection_model
-    from spikelab_rtsort.rtsort import RTSort
-    from spikelab_rtsort.synthetic import channel_labels, generate_mea_recording
+    from spikelab_rtsort.synthetic import generate_mea_recording
 
     device = device_name(args.cpu)
-    cuda = device == "cuda"
     duration = 6.0 if args.cpu else 40.0
     recording, gt = generate_mea_recording(duration_s=duration, num_units=8 if args.cpu else 10, seed=9002)
     fs = recording.get_sampling_frequency()
     model = load_detection_model(DEFAULT_MEA_MODEL_PATH, device=device)
-    cpu_model = load_detection_model(DEFAULT_MEA_MODEL_PATH, device="cpu")
-    out: dict = {"device": device, "recording": {"channels": recording.get_num_channels(),
-                                                 "seconds": duration, "units": 10}}
     sample = recording.get_traces(start_frame=0, end_frame=int((0.5 if args.cpu else 2.0) * fs))
     scaled = scale_traces(sample, estimate_input_gain(model, recording))
-    seconds = scaled.shape[0] / fs
     full = np.ascontiguousarray(np.tile(scaled, (1, 16))[:, :1020])
-    throughput = {}
+    ctx = dict(args=args, device=device, recording=recording, gt=gt, fs=fs, model=model, scaled=scaled, full=full)
+    out: dict = {"device": device, "recording": {"channels": recording.get_num_channels(),
+                                                 "seconds": duration, "units": 8 if args.cpu else 10}}
+    for name, section in (("throughput", _rt_throughput), ("vs_cpu", _rt_vs_cpu), ("detection", _rt_detection),
+                          ("sorting_and_streaming", _rt_sorting), ("streaming_network_1020ch", _rt_stream_1020),
+                          ("sort_recording", _rt_pipeline_section)):
+        began = time.perf_counter()
+        try:
+            out[name] = section(**ctx)
+        except Exception:
+            out[name] = {"error": traceback.format_exc()[-1500:]}
+        out[name]["section_s"] = round(time.perf_counter() - began, 1)
+        merge(args.out, "rtsort", {**out, "part_error": f"interrupted after {name}"})
+    return out
+
+
+def _rt_throughput(args, device, model, scaled, full, fs, **_) -> dict:
+    from spikelab_rtsort.inference import infer_logits
+
+    seconds = scaled.shape[0] / fs
+    out = {}
     for label, data, batch in (("64ch_batch64", scaled, 64), ("64ch_batch640", scaled, 640),
                                ("1020ch_batch64", full, 64), ("1020ch_batch2048", full, 2048),
                                ("1020ch_batch10240", full, 10240)):
         if args.cpu and batch > 64:
             continue
-        t = _timed(lambda d=data, b=batch: infer_logits(model, d, batch_size=b), cuda)
-        throughput[label] = {"channel_s_per_s": round(data.shape[1] * seconds / t, 1),
-                             "real_time_factor": round(t / seconds, 4)}
-    out["throughput"] = throughput
+        t = _timed(lambda d=data, b=batch: infer_logits(model, d, batch_size=b), device == "cuda")
+        out[label] = {"channel_s_per_s": round(data.shape[1] * seconds / t, 1), "real_time_factor": round(t / seconds, 4)}
+    return out
+
+
+def _rt_vs_cpu(model, scaled, fs, **_) -> dict:
+    from spikelab_rtsort._paths import DEFAULT_MEA_MODEL_PATH
+    from spikelab_rtsort.inference import infer_logits
+    from spikelab_rtsort.model import load_detection_model
+
     piece = scaled[: int(0.5 * fs)]
-    out["logits_max_abs_diff_vs_cpu"] = float(np.max(np.abs(
-        infer_logits(model, piece) - infer_logits(cpu_model, piece))))
+    cpu_model = load_detection_model(DEFAULT_MEA_MODEL_PATH, device="cpu")
+    return {"logits_max_abs_diff": float(np.max(np.abs(infer_logits(model, piece) - infer_logits(cpu_model, piece))))}
+
+
+def _rt_detection(model, recording, gt, **_) -> dict:
+    from spikelab_rtsort.evaluation import score_detections
+    from spikelab_rtsort.inference import detect_recording
+    from spikelab_rtsort.synthetic import channel_labels
+
     labels = channel_labels(recording, gt, noise_level=5.0)
+    began = time.perf_counter()
     logits, _, _ = detect_recording(model, recording)
+    seconds = time.perf_counter() - began
     score = score_detections(logits, labels, model.stringent_thresh)
-    out["detection"] = {"precision": round(score.precision, 4), "recall": round(score.recall, 4),
-                        "f1": round(score.f1, 4), "labels": score.n_labels}
+    return {"precision": round(score.precision, 4), "recall": round(score.recall, 4), "f1": round(score.f1, 4),
+            "labels": score.n_labels, "detect_recording_s": round(seconds, 2)}
+
+
+def _rt_sorting(model, recording, gt, **_) -> dict:
+    from bench.rtsort.run import accuracy, streaming
+    from spikelab_rtsort.rtsort import RTSort
+
     half = recording.get_num_frames() // 2
     first, second = recording.frame_slice(0, half), recording.frame_slice(half, 2 * half)
+    out: dict = {}
     began = time.perf_counter()
     rts = RTSort.detect_sequences(first, model)
     out["sequence_detection_s"] = round(time.perf_counter() - began, 2)
@@ -216,7 +244,13 @@ def part_rtsort(args) -> dict:
     out["offline_accuracy"] = accuracy(gt.frame_slice(half, 2 * half), rts.sort_offline(second))
     out["offline_sort_s"] = round(time.perf_counter() - began, 2)
     out["streaming_64ch"], _ = streaming(rts, second)
-    # The network alone streamed over a whole array: 1,020 channels, 5 ms chunks.
+    return out
+
+
+def _rt_stream_1020(model, full, fs, **_) -> dict:
+    """The network alone streamed over a whole array: 1,020 channels, 5 ms chunks."""
+    from spikelab_rtsort.inference import StreamingInference
+
     stream = StreamingInference(model)
     chunk = int(0.005 * fs)
     per_chunk = []
@@ -225,11 +259,12 @@ def part_rtsort(args) -> dict:
         stream.push(full[start:start + chunk])
         per_chunk.append(1000 * (time.perf_counter() - t0))
     per_chunk = per_chunk[5:]
-    out["streaming_network_1020ch"] = {"chunk_ms": 5.0, "chunks": len(per_chunk),
-                                       "compute_ms_median": round(float(np.median(per_chunk)), 3),
-                                       "compute_ms_p95": round(float(np.percentile(per_chunk, 95)), 3)}
-    out["sort_recording"] = _rtsort_pipeline(recording, gt, args, device)
-    return out
+    return {"chunk_ms": 5.0, "chunks": len(per_chunk), "compute_ms_median": round(float(np.median(per_chunk)), 3),
+            "compute_ms_p95": round(float(np.percentile(per_chunk, 95)), 3)}
+
+
+def _rt_pipeline_section(recording, gt, args, device, **_) -> dict:
+    return _rtsort_pipeline(recording, gt, args, device)
 
 
 def _rtsort_pipeline(recording, gt, args, device: str) -> dict:
@@ -424,12 +459,15 @@ def _key_numbers(part: str, entry: dict) -> str:
                     f"{s.get('well_detected')} vs {d['well_detected']}, accuracy {s.get('accuracy_mean')} vs "
                     f"{d['accuracy_mean']}; direct peak {d.get('max_memory_reserved_gib')} GiB")
         if part == "rtsort":
-            t = entry["throughput"]
+            t = {k: v for k, v in entry.get("throughput", {}).items() if isinstance(v, dict)}
             best = max(t.items(), key=lambda kv: kv[1]["channel_s_per_s"] if kv[0].startswith("1020") else 0)
+            stream = entry.get("sorting_and_streaming", {}).get("streaming_64ch", {})
+            pipe = entry.get("sort_recording", {})
             return (f"1,020 ch {best[0]}: {best[1]['channel_s_per_s']} ch-s/s (RTF {best[1]['real_time_factor']}); "
-                    f"F1 {entry['detection']['f1']}; stream 64 ch median latency "
-                    f"{entry['streaming_64ch']['latency_ms_median']} ms; network 1,020 ch per 5 ms chunk "
-                    f"{entry['streaming_network_1020ch']['compute_ms_median']} ms")
+                    f"F1 {entry.get('detection', {}).get('f1')}; stream 64 ch median latency "
+                    f"{stream.get('latency_ms_median')} ms; network 1,020 ch per 5 ms chunk "
+                    f"{entry.get('streaming_network_1020ch', {}).get('compute_ms_median')} ms; sort_recording "
+                    f"{pipe.get('status') or pipe.get('error', '')[:80]} {pipe.get('wall_s')} s")
         if part == "watchdog":
             stop = entry.get("sort_stopped_by_watchdog", {})
             return (f"idle peak {entry['idle']['peak_pct']}% {entry['idle']['peak_temp_c']} C; abort at "
