@@ -75,3 +75,51 @@ def test_markers_are_keyed_and_atomic(tmp_path):
     cache.reset(folder, manifest)
     assert not cache.is_valid(folder, "k1") and folder.is_dir()
     assert cache.make_key({"a": 1, "b": 2}) == cache.make_key({"b": 2, "a": 1})
+
+
+def _truncate(path, keep_fraction):
+    data = path.read_bytes()
+    path.write_bytes(data[: int(len(data) * keep_fraction)])
+
+
+def test_a_truncated_binary_recording_is_rebuilt_not_reused(small_file, tmp_path):
+    """Finding 3: a truncated ``traces_cached_seg0.raw`` shortened the recording, silently."""
+    path, _ = small_file
+    first, r1 = _run(path, tmp_path)
+    traces = tmp_path / "inter" / "recording" / "traces_cached_seg0.raw"
+    _truncate(traces, 0.4)
+    second, r2 = _run(path, tmp_path)
+    assert r2.cached_stages == []
+    assert second[0].length == first[0].length
+    assert [len(t) for t in second[0].train] == [len(t) for t in first[0].train]
+    assert traces.stat().st_size > 0 and cache.is_valid(traces.parent, cache.read_marker(traces.parent)["key"])
+
+
+def test_a_truncated_sorter_output_is_rebuilt_and_the_reason_logged(small_file, tmp_path):
+    """Finding 3: a truncated ``spike_times.npy`` was reused."""
+    from structlog.testing import capture_logs
+
+    path, _ = small_file
+    first, _ = _run(path, tmp_path)
+    _truncate(tmp_path / "inter" / "sorter_output" / "spike_times.npy", 0.5)
+    with capture_logs() as logs:
+        second, result = _run(path, tmp_path)
+    assert result.cached_stages == ["preprocess"]
+    assert [len(t) for t in second[0].train] == [len(t) for t in first[0].train]
+    rebuilt = [e for e in logs if e["event"] == "cache_rebuilt"]
+    assert rebuilt and rebuilt[0]["stage"] == "sort" and "spike_times.npy" in rebuilt[0]["reason"]
+
+
+def test_a_sorter_without_output_is_not_cached(small_file, tmp_path, monkeypatch):
+    """Finding 4: the output was marked valid before it was read, so the failure repeated."""
+    from spikelab.spike_sorting._exceptions import SorterOutputError
+    from spikelab.testing import fake_backend
+
+    path, _ = small_file
+    monkeypatch.setattr(fake_backend, "_run_ok", lambda job: fake_backend._say("done (wrote nothing)"))
+    _, result = _run(path, tmp_path, raise_on_failure=False)
+    assert result.status == "failed" and isinstance(result.error, SorterOutputError)
+    assert not cache.read_marker(tmp_path / "inter" / "sorter_output")
+    monkeypatch.undo()
+    sds, result = _run(path, tmp_path)
+    assert result.ok and "sort" not in result.cached_stages and result.n_units > 0

@@ -30,7 +30,7 @@ def test_second_call_reuses_the_cache(known, tmp_path, counted):
     second = build_spikedata(recording, sorting, config, tmp_path, progress_bar=False)
     assert len(counted) == 1
     np.testing.assert_array_equal(first.neuron_attributes[0]["template"], second.neuron_attributes[0]["template"])
-    assert sorted(p.name for p in tmp_path.iterdir()) == [_cache.SPIKEDATA_FILE, _cache.KEY_FILE]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [_cache.MARKER, _cache.SPIKEDATA_FILE]
 
 
 def test_changed_parameters_or_spikes_invalidate(known, tmp_path, counted):
@@ -63,7 +63,7 @@ def test_a_run_killed_before_the_key_is_written_is_redone(known, tmp_path, count
     def killed(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(_cache, "write_text_atomic", killed)
+    monkeypatch.setattr(_cache, "mark_valid", killed)
     with pytest.raises(KeyboardInterrupt):
         build_spikedata(recording, sorting, config, tmp_path, progress_bar=False)
     monkeypatch.undo()

@@ -260,6 +260,12 @@ class IOStallError(ResourceSortFailure):
     evidence_fields = ("device", "stall_s")
 
 
+class SorterOutputError(SpikeSortingClassifiedError):
+    """The sorter ended without error but its output cannot be read (nothing is cached)."""
+
+    status = "failed"
+
+
 #: What the canary and batch policies treat as a decided failure.
 CLASSIFIED_FAILURES = (BiologicalSortFailure, EnvironmentSortFailure, ResourceSortFailure)
 

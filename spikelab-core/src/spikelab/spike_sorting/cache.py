@@ -1,14 +1,17 @@
-"""Caching of intermediates: a folder is reused only when its stored key matches.
+"""Caching of intermediates: a folder is reused only when its key and its content still match.
 
 Each cached folder (the binary recording, the sorter output, the waveforms) gets a marker file
 ``.spikelab_cache.json`` holding the SHA-256 *key* of everything it was made from (input file
-sizes and modification times, the recording configuration, the backend and its parameters).
-The marker is written last and atomically (temp name, then rename), after the folder's content
-is complete. So:
+sizes and modification times, the recording configuration, the backend and its parameters) and
+what each of its files held when written (size, a hash, ``.npy`` headers). The marker is written
+last and atomically (temp name, then rename), after the folder's content is complete and has
+been read back. So:
 
 * a folder without a marker is incomplete (a run was killed while writing it) and is rebuilt;
 * a folder whose marker holds another key was made from other inputs or parameters and is
   rebuilt;
+* a folder whose files no longer match the marker (a truncated copy, an edited array) is
+  rebuilt, and the reason is logged (``cache_rebuilt``);
 * keys chain (the sorting key includes the recording key), so changing an input invalidates
   everything downstream.
 """
@@ -20,19 +23,24 @@ import json
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import structlog
 
 if TYPE_CHECKING:
     from spikeinterface.core import BaseRecording
 
     from spikelab.spike_sorting.folders import Manifest
 
+log = structlog.get_logger("spikelab.cache")
+
 MARKER = ".spikelab_cache.json"
-CACHE_FORMAT = 1
+#: 2: the marker records each file's size, hash and array header (``content``).
+CACHE_FORMAT = 2
 
 
 # -- atomic writes ----------------------------------------------------------------------------
@@ -124,6 +132,11 @@ def recording_fingerprint(recording: BaseRecording, source: str | Path | None) -
 
 
 # -- markers ----------------------------------------------------------------------------------
+#: Files up to this size are hashed whole; larger ones by their first and last MiB (and size).
+_WHOLE_HASH_BYTES = 8 * 2**20
+_EDGE_BYTES = 2**20
+
+
 def read_marker(folder: str | Path) -> dict[str, Any] | None:
     try:
         return json.loads((Path(folder) / MARKER).read_text())
@@ -131,15 +144,93 @@ def read_marker(folder: str | Path) -> dict[str, Any] | None:
         return None
 
 
-def is_valid(folder: str | Path, key: str) -> bool:
-    """Whether ``folder`` holds complete content made from exactly ``key``."""
+def describe_content(folder: str | Path) -> dict[str, dict[str, Any]]:
+    """What each file of ``folder`` holds: size, a SHA-256 (whole, or of both ends of a large
+    file) and, for ``.npy`` arrays, the header's shape and dtype.
+
+    Hidden files (markers, temporary files, the sorter child's job) are left out.
+    """
+    folder = Path(folder)
+    content: dict[str, dict[str, Any]] = {}
+    for path in sorted(folder.rglob("*")):
+        relative = path.relative_to(folder)
+        if not path.is_file() or any(part.startswith(".") for part in relative.parts):
+            continue
+        content[relative.as_posix()] = _describe_file(path)
+    return content
+
+
+def _describe_file(path: Path) -> dict[str, Any]:
+    size = path.stat().st_size
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        if size <= _WHOLE_HASH_BYTES:
+            digest.update(handle.read())
+        else:
+            digest.update(handle.read(_EDGE_BYTES))
+            handle.seek(size - _EDGE_BYTES)
+            digest.update(handle.read(_EDGE_BYTES))
+    info: dict[str, Any] = {"size": size, "sha256": digest.hexdigest()}
+    if path.suffix == ".npy":
+        try:
+            array = np.load(path, mmap_mode="r")  # reads the header only; fails when truncated
+            info["npy"] = [list(array.shape), array.dtype.str]
+            del array
+        except (ValueError, OSError):
+            info["npy"] = None
+    return info
+
+
+def invalid_reason(folder: str | Path, key: str) -> str | None:
+    """Why ``folder`` may not be reused for ``key`` (None when it may).
+
+    It may when its marker holds ``key`` and every file recorded when it was written still has
+    the recorded size, hash and array header.
+    """
+    folder = Path(folder)
     marker = read_marker(folder)
-    return bool(marker) and marker.get("key") == key and marker.get("format") == CACHE_FORMAT
+    if not marker or marker.get("format") != CACHE_FORMAT:
+        return "no complete cache (no marker)"
+    if marker.get("key") != key:
+        return "made from other inputs or parameters"
+    for name, expected in (marker.get("content") or {}).items():
+        path = folder / name
+        if not path.is_file():
+            return f"{name} is missing"
+        found = _describe_file(path)
+        if found["size"] != expected.get("size"):
+            return f"{name} holds {found['size']} bytes where {expected.get('size')} were written"
+        if found.get("npy") != expected.get("npy"):
+            return f"{name}'s array header changed ({found.get('npy')} instead of {expected.get('npy')})"
+        if found["sha256"] != expected.get("sha256"):
+            return f"{name}'s content changed since it was written"
+    return None
+
+
+def is_valid(folder: str | Path, key: str) -> bool:
+    """Whether ``folder`` holds complete, unaltered content made from exactly ``key``."""
+    return invalid_reason(folder, key) is None
+
+
+def reusable(folder: str | Path, key: str, *, stage: str, forced: bool = False) -> bool:
+    """Whether a stage may reuse ``folder``; logs ``cache_rebuilt`` with the reason when a cache
+    was there but no longer holds what was written (a truncated file, a changed input)."""
+    reason = invalid_reason(folder, key)
+    if reason is None and not forced:
+        return True
+    if Path(folder).exists() and (reason is not None or forced):
+        log.info("cache_rebuilt", stage=stage, folder=str(folder), reason=reason or "recompute requested")
+    return False
 
 
 def mark_valid(folder: str | Path, key: str, **info: Any) -> None:
-    """Declare ``folder`` complete for ``key`` (call after its content is fully written)."""
-    atomic_write_json(Path(folder) / MARKER, {"format": CACHE_FORMAT, "key": key, **info})
+    """Declare ``folder`` complete for ``key``, recording what each file holds now (call after
+    its content is fully written and has been read back)."""
+    folder = Path(folder)
+    atomic_write_json(
+        folder / MARKER,
+        {"format": CACHE_FORMAT, "key": key, "written_ns": time.time_ns(), "content": describe_content(folder), **info},
+    )
 
 
 def reset(folder: str | Path, owner: Manifest) -> Path:

@@ -12,7 +12,7 @@ import structlog
 
 from spikelab.errors import InputError
 from spikelab.spike_sorting.report import _data, figures, markdown
-from spikelab.spike_sorting.waveforms._cache import write_text_atomic
+from spikelab.spike_sorting.cache import atomic_write_text as write_text_atomic
 
 if TYPE_CHECKING:
     from spikelab.spike_sorting.config import SortingPipelineConfig

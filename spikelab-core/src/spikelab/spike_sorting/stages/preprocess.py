@@ -44,7 +44,7 @@ def run(run: RecordingRun) -> None:
     )
     run.recording_key = key
     with stage("preprocess", run.result) as fields:
-        if not run.config.execution.recompute_recording and cache.is_valid(folder, key):
+        if cache.reusable(folder, key, stage="preprocess", forced=run.config.execution.recompute_recording):
             fields["cached"] = True
         else:
             run.intermediate.mkdir(parents=True, exist_ok=True)

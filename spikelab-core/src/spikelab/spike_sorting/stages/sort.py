@@ -23,7 +23,7 @@ from typing import Any
 import structlog
 
 from spikelab.spike_sorting import cache
-from spikelab.spike_sorting._exceptions import SpikeSortingClassifiedError
+from spikelab.spike_sorting._exceptions import SorterOutputError, SpikeSortingClassifiedError
 from spikelab.spike_sorting.backend import SortJob
 from spikelab.spike_sorting.stages import RecordingRun, stage
 
@@ -127,6 +127,21 @@ def _attempt_runner(run: RecordingRun, folder: Path):
     return attempt
 
 
+def _read_back(run: RecordingRun, folder: Path):
+    """The sorter's output, read before it is declared a valid cache (a sorter that exits
+    cleanly without output fails here, and the next run sorts again instead of reusing it)."""
+    try:
+        sorting = run.backend.read_sorting(folder)
+        sorting.to_spike_vector()
+    except Exception as exc:
+        raise SorterOutputError(
+            f"{run.backend.name} finished but its output in {folder} cannot be read ({type(exc).__name__}: "
+            f"{exc}); the output is not cached, so the next run sorts again. See the sorter log.",
+            stage="sort", sorter=run.backend.name, log_path=run.result.log_path,
+        ) from exc
+    return sorting
+
+
 def run(run: RecordingRun) -> None:
     """Sort (or reuse the cached sort); sets ``run.sorting`` and ``run.sorting_key``."""
     from spikelab.spike_sorting.guards.retry import run_with_oom_retry
@@ -138,21 +153,24 @@ def run(run: RecordingRun) -> None:
     )
     forced = run.config.execution.recompute_sorting or "preprocess" in run.rebuilt
     with stage("sort", run.result, sorter=run.backend.name) as fields:
-        if not forced and cache.is_valid(folder, run.sorting_key):
+        if cache.reusable(folder, run.sorting_key, stage="sort", forced=forced):
             fields["cached"] = True
+            run.sorting = run.backend.read_sorting(folder)
         else:
             run.created(folder)
             run.results.mkdir(parents=True, exist_ok=True)
-            used = run_with_oom_retry(
-                _attempt_runner(run, folder),
-                backend=run.backend,
-                params=params,
-                config=run.config,
-                on_attempt=run.result.attempts.append,
-            )
-            run.result.retries_used = max(0, len(run.result.attempts) - 1)
+            try:
+                used = run_with_oom_retry(
+                    _attempt_runner(run, folder),
+                    backend=run.backend,
+                    params=params,
+                    config=run.config,
+                    on_attempt=run.result.attempts.append,
+                )
+            finally:
+                run.result.retries_used = max(0, len(run.result.attempts) - 1)
+            run.sorting = _read_back(run, folder)
             cache.mark_valid(folder, run.sorting_key, params=used)
             run.rebuilt.add("sort")
-        run.sorting = run.backend.read_sorting(folder)
         run.result.n_units = len(run.sorting.get_unit_ids())
         fields["units"] = run.result.n_units

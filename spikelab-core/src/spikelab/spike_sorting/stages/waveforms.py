@@ -1,13 +1,12 @@
 """Stage ``waveforms``: build the SpikeData with what curation needs (streamed, cached).
 
-Extraction itself is :func:`spikelab.spike_sorting.waveforms.build_spikedata`; this stage
-decides whether ``<intermediate>/waveforms`` may be reused (its key chains the sorting key and
-the waveform configuration) and passes the per-file boundaries of a concatenated recording.
+Extraction and its cache (``<intermediate>/waveforms``) are
+:func:`spikelab.spike_sorting.waveforms.build_spikedata`'s; this stage claims the folder and
+passes the per-file boundaries of a concatenated recording.
 """
 
 from __future__ import annotations
 
-import attrs
 import numpy as np
 
 from spikelab.spike_sorting import cache
@@ -27,32 +26,33 @@ def chunk_bounds_ms(run: RecordingRun) -> list[tuple[float, float]] | None:
 
 
 def run(run: RecordingRun) -> None:
-    """Build (or reload) ``run.sd_raw``."""
+    """Build (or reload) ``run.sd_raw``; the cache is :func:`build_spikedata`'s (rebuilt too
+    whenever the sort was)."""
     from spikelab.spike_sorting.waveforms import build_spikedata
 
-    folder = run.intermediate / FOLDER
-    key = cache.make_key("waveforms", run.sorting_key, attrs.asdict(run.config.waveform))
-    forced = run.config.execution.reextract_waveforms or "sort" in run.rebuilt
+    folder = run.created(run.intermediate / FOLDER)
+    before = cache.read_marker(folder)
+    config = run.config
+    if "sort" in run.rebuilt and not config.execution.reextract_waveforms:
+        config = config.override(reextract_waveforms=True)
     with stage("waveforms", run.result) as fields:
-        if not forced and cache.is_valid(folder, key):
-            fields["cached"] = True
-        else:
-            cache.reset(folder, run.manifest)
-            run.rebuilt.add("waveforms")
         bounds = chunk_bounds_ms(run)
         sd = build_spikedata(
             run.prepared,
             run.sorting,
-            run.config,
+            config,
             folder,
             rec_chunks_ms=bounds,
             progress_bar=run.config.execution.progress_bar,
         )
+        if before is not None and cache.read_marker(folder) == before:
+            fields["cached"] = True
+        else:
+            run.rebuilt.add("waveforms")
         if bounds is not None:
             sd.metadata.setdefault("rec_chunks_ms", bounds)
             sd.metadata.setdefault("rec_chunk_names", list(run.loaded.chunk_names))
         sd.metadata.setdefault("source_file", str(run.loaded.source) if run.loaded.source else run.name)
         sd.metadata.setdefault("sorter", run.backend.name)
-        cache.mark_valid(folder, key)
         run.sd_raw = sd
         fields["units"] = sd.N

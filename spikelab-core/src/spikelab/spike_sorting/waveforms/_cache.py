@@ -1,17 +1,19 @@
-"""The waveform cache: a SpikeData pickle reused only when its key (inputs + parameters) matches."""
+"""The waveform cache: a SpikeData pickle reused only when its key (the spikes, the recording and
+every extraction parameter) and its content still match (the pipeline's one marker, see
+:mod:`spikelab.spike_sorting.cache`)."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import attrs
 import numpy as np
 import structlog
+
+from spikelab.spike_sorting.cache import MARKER, invalid_reason, mark_valid
 
 if TYPE_CHECKING:
     from spikeinterface.core import BaseRecording, BaseSorting
@@ -23,7 +25,6 @@ log = structlog.get_logger("spikelab.waveforms")
 #: Bumped when the extraction changes what it computes, so old caches are not reused.
 EXTRACTION_VERSION = 4
 SPIKEDATA_FILE = "spikedata.pkl"
-KEY_FILE = "waveforms_key.json"
 
 
 def cache_key(recording: BaseRecording, sorting: BaseSorting, waveform_config: Any, seed: int,
@@ -59,45 +60,26 @@ def _recording_fingerprint(recording: BaseRecording) -> str:
 
 
 def load_cached(folder: Path, key: str) -> SpikeData | None:
-    """The cached SpikeData when ``folder`` holds one with this key, else None."""
+    """The cached SpikeData when ``folder`` holds one made with this key and unaltered, else None."""
     from spikelab.spikedata.io import load
 
-    key_path, data_path = folder / KEY_FILE, folder / SPIKEDATA_FILE
-    if not key_path.is_file() or not data_path.is_file():
+    reason = invalid_reason(folder, key)
+    if reason is not None:
+        if folder.exists():
+            log.info("cache_rebuilt", stage="waveforms", folder=str(folder), reason=reason)
         return None
     try:
-        stored = json.loads(key_path.read_text()).get("key")
-    except (OSError, ValueError):
-        return None
-    if stored != key:
-        log.info("waveform_cache_stale", folder=str(folder))
-        return None
-    try:
-        return load(data_path)
+        return load(folder / SPIKEDATA_FILE)
     except Exception as exc:  # noqa: BLE001 - a damaged cache is recomputed, not fatal
-        log.warning("waveform_cache_unreadable", folder=str(folder), error=repr(exc))
+        log.warning("cache_rebuilt", stage="waveforms", folder=str(folder), reason=f"unreadable: {exc!r}")
         return None
 
 
 def store(folder: Path, key: str, sd: SpikeData) -> None:
-    """Write the SpikeData, then the key (both atomically): a killed run leaves no valid-looking cache."""
+    """Write the SpikeData, then the marker (both atomically): a killed run leaves no valid-looking cache."""
     from spikelab.spikedata.io import save
 
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / KEY_FILE).unlink(missing_ok=True)
+    (folder / MARKER).unlink(missing_ok=True)
     save(sd, folder / SPIKEDATA_FILE)
-    write_text_atomic(folder / KEY_FILE, json.dumps({"key": key, "version": EXTRACTION_VERSION}))
-
-
-def write_text_atomic(path: Path, text: str) -> Path:
-    """Write ``text`` to a temp file beside ``path``, then rename it over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    mark_valid(folder, key, extraction_version=EXTRACTION_VERSION)

@@ -51,7 +51,7 @@ def build_spikedata(
         ``config.waveform`` (window, spikes per unit, chunk length), ``config.execution``
         (``random_seed``, ``reextract_waveforms``).
     folder : str or Path
-        Cache folder: ``spikedata.pkl`` and ``waveforms_key.json`` are reused when the key
+        Cache folder: ``spikedata.pkl`` is reused when its marker's key
         (sorting, recording, parameters) matches, and written atomically otherwise.
     rec_chunks_ms : list of (float, float), optional
         File boundaries of a concatenated recording; with more than one, every unit also gets
