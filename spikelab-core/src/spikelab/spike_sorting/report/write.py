@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from spikelab.errors import InputError
-from spikelab.spike_sorting.report import _data, figures, markdown
 from spikelab.spike_sorting.cache import atomic_write_text as write_text_atomic
+from spikelab.spike_sorting.report import _data, figures, markdown
 
 if TYPE_CHECKING:
     from spikelab.spike_sorting.config import SortingPipelineConfig
