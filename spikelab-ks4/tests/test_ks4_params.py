@@ -148,14 +148,16 @@ def test_prepare_inputs_refuses_dtypes_kilosort_cannot_read(tmp_path):
 
 
 def test_environment_check_names_unknown_parameters_and_missing_gpu():
+    from spikelab.errors import UnknownParameterError
     from spikelab.plugins import get_plugin_manager
     from spikelab.spike_sorting.config import SortingPipelineConfig
     from spikelab.testing.fake_nvml import FakeNvml
 
     backend = get_plugin_manager().sorter("kilosort4")
     assert backend.check_environment(SortingPipelineConfig().override(sorter="kilosort4")) == []
-    config = SortingPipelineConfig().override(sorter="kilosort4", sorter_params={"Th_learnd": 7})
-    assert any("Did you mean 'Th_learned'" in p for p in backend.check_environment(config))
+    with pytest.raises(UnknownParameterError, match="Did you mean 'Th_learned'"):  # when built
+        SortingPipelineConfig().override(sorter="kilosort4", sorter_params={"Th_learnd": 7})
+    config = SortingPipelineConfig().override(sorter="kilosort4")
     gpu_config = SortingPipelineConfig().override(sorter="kilosort4", torch_device="cuda")
     assert backend.needs_gpu(gpu_config) and not backend.needs_gpu(config)
     with FakeNvml(library_found=False).installed():

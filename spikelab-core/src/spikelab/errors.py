@@ -2,6 +2,16 @@
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
+
+
+def did_you_mean(name: str, candidates: Iterable[str], n: int = 3) -> str:
+    """`` Did you mean 'a', 'b'?`` for the close matches of ``name`` (each listed once), or ``""``."""
+    unique = list(dict.fromkeys(candidates))
+    close = difflib.get_close_matches(name, unique, n=n, cutoff=0.6)
+    return f" Did you mean {', '.join(map(repr, close))}?" if close else ""
+
 
 class SpikeLabError(Exception):
     """Root of SpikeLab's exceptions; catch it to catch anything SpikeLab raised deliberately."""
@@ -13,6 +23,13 @@ class ConfigError(SpikeLabError, ValueError):
 
 class UnknownParameterError(ConfigError, TypeError):
     """A parameter name is not a known configuration knob (close matches are listed)."""
+
+
+class UnknownPresetError(ConfigError, KeyError):
+    """No installed backend contributes a preset of this name (close matches are listed)."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
 
 
 class InputError(SpikeLabError, ValueError):

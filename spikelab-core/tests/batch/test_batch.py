@@ -160,3 +160,10 @@ def test_cli_sort_with_workers_runs_the_batch(recordings_factory, tmp_path, caps
     assert "rec0" in out and "success" in out
     assert "rec1" in out and "not_sortable" in out
     assert (tmp_path / "batch_report.json").is_file()
+
+
+def test_a_single_path_string_is_one_recording_not_its_characters(recordings_factory, tmp_path, fast):
+    (path,) = recordings_factory(["ok"])
+    results = sort_batch(str(path), sorter="fake", workers=1, report_folder=tmp_path / "batch", **fast)
+    assert [r.rec_name for r in results] == ["rec0"]
+    assert results[0].status == "success"

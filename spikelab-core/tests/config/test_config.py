@@ -57,9 +57,9 @@ def test_bad_value_names_the_knob_and_group():
 
 
 def test_sorter_params_merge_rather_than_replace():
-    config = SortingPipelineConfig().override(sorter_params={"a": 1})
-    config = config.override(sorter_params={"b": 2})
-    assert config.sorter.sorter_params == {"a": 1, "b": 2}
+    config = SortingPipelineConfig().override(sorter="fake", sorter_params={"batch_size": 1000})
+    config = config.override(sorter_params={"detect_threshold": 4.0})
+    assert config.sorter.sorter_params == {"batch_size": 1000, "detect_threshold": 4.0}
 
 
 def test_json_round_trip_is_exact():

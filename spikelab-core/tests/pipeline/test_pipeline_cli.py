@@ -31,7 +31,7 @@ def test_sort_prints_one_line_per_recording_and_exits_by_outcome(small_file, tmp
 
 def test_unknown_knob_is_a_clear_error(small_file, capsys):
     path, _ = small_file
-    assert main(["sort", str(path), "--sorter", "fake", "--set", "fr_mni=0.1"]) == 1
+    assert main(["sort", str(path), "--sorter", "fake", "--set", "fr_mni=0.1"]) == 2
     assert "fr_min" in capsys.readouterr().err
 
 
@@ -42,7 +42,7 @@ def test_report_rebuilds_the_markdown(small_file, tmp_path, capsys):
     (tmp_path / "res" / "sorting_report.md").unlink()
     assert main(["report", str(tmp_path / "res")]) == 0
     assert (tmp_path / "res" / "sorting_report.md").is_file()
-    assert main(["report", str(tmp_path)]) == 1
+    assert main(["report", str(tmp_path)]) == 2  # a user error: exit code 2, like argparse
     assert "recording_report.json" in capsys.readouterr().err
 
 

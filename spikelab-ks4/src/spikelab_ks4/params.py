@@ -13,13 +13,13 @@ command would pay for); a test checks them against the installed kilosort.
 
 from __future__ import annotations
 
-import difflib
 import os
 from collections.abc import Mapping
 from typing import Any
 
 import attrs
 
+from spikelab.errors import did_you_mean
 from spikelab_ks4.errors import KilosortSettingsError
 
 #: Kilosort4 4.1.x settings and their defaults (``kilosort.parameters.DEFAULT_SETTINGS``), except
@@ -138,8 +138,7 @@ def unknown_param_problems(params: Mapping[str, Any]) -> list[str]:
         if name in RESERVED:
             problems.append(f"Kilosort4 parameter {name!r} cannot be set: {RESERVED[name]}.")
             continue
-        close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
-        hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
+        hint = did_you_mean(name, known)
         problems.append(
             f"Unknown Kilosort4 parameter {name!r}.{hint} Valid names are Kilosort4's settings "
             "(kilosort.parameters.DEFAULT_SETTINGS) and spikelab_ks4.params.DEFAULT_PARAMS."

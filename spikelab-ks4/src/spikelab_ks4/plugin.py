@@ -11,14 +11,19 @@ from spikelab import hookimpl
 from spikelab.plugins import distribution_version
 from spikelab.spike_sorting.backend import OomKnob, SorterBackend
 from spikelab_ks4.classifier import SORTER, classify_ks4_failure
-from spikelab_ks4.params import BATCH_SIZE_FLOOR, DEFAULT_PARAMS, KS4_SETTINGS, unknown_param_problems
+from spikelab_ks4.params import (
+    BATCH_SIZE_FLOOR,
+    DEFAULT_PARAMS,
+    KS4_SETTINGS,
+    RESERVED,
+)
 from spikelab_ks4.reader import read_sorting
 from spikelab_ks4.runner import run
 
 
 def check_environment(config) -> list[str]:
     """What is missing to run Kilosort4 with ``config`` (empty when ready)."""
-    problems = unknown_param_problems(config.sorter.sorter_params)
+    problems: list[str] = []  # parameter names and types were checked when the config was built
     params = {**DEFAULT_PARAMS, **config.sorter.sorter_params}
     if config.sorter.use_docker:
         from spikelab_ks4.docker import make_client
@@ -77,6 +82,7 @@ BACKEND = SorterBackend(
     run=run,
     read_sorting=read_sorting,
     default_params=DEFAULT_PARAMS,
+    reserved_params=RESERVED,
     presets={"KILOSORT4": _kilosort4_preset, "KILOSORT4_DOCKER": _kilosort4_docker_preset},
     oom_knob=OomKnob(
         name="batch_size", default=KS4_SETTINGS["batch_size"], floor=BATCH_SIZE_FLOOR, factor=0.5

@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from spikelab import __version__
-from spikelab.errors import SpikeLabError
+from spikelab.errors import ConfigError, InputError, SpikeLabError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,6 +36,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return int(args._run(args) or 0)
+    except (ConfigError, InputError) as exc:  # the user's input: one line, argparse's exit code
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     except SpikeLabError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -6,13 +6,23 @@ import argparse
 import json
 from typing import Any
 
+from spikelab.errors import ConfigError
+
 
 def parse_assignments(pairs: list[str]) -> dict[str, Any]:
-    """``["fr_min=0.1", "use_docker=true", "kilosort_path=/opt/ks"]`` -> typed values (JSON, else text)."""
+    """``["fr_min=0.1", "use_docker=true", "kilosort_path=/opt/ks"]`` -> typed values (JSON, else text).
+
+    Raises
+    ------
+    ConfigError
+        For an entry without ``=``, naming it and the expected form.
+    """
     values: dict[str, Any] = {}
     for pair in pairs:
-        if "=" not in pair:
-            raise argparse.ArgumentTypeError(f"--set expects key=value, got {pair!r}")
+        if "=" not in pair or not pair.split("=", 1)[0].strip():
+            raise ConfigError(
+                f"--set expects KEY=VALUE (for example --set {pair.strip('=') or 'fr_min'}=0.1), got {pair!r}."
+            )
         key, raw = pair.split("=", 1)
         try:
             values[key.strip()] = json.loads(raw)

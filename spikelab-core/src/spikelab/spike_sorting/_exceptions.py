@@ -9,10 +9,9 @@ processes and Dask workers.
 
 from __future__ import annotations
 
-import difflib
 from typing import Any, ClassVar
 
-from spikelab.errors import ConfigError, SpikeLabError
+from spikelab.errors import ConfigError, SpikeLabError, did_you_mean
 
 #: Every status string a RecordingResult can carry.
 STATUSES: tuple[str, ...] = (
@@ -326,8 +325,7 @@ class UnknownSorterError(ConfigError, KeyError):
                 f"Sorter {name!r} is provided by the {dist} distribution, which is not installed: "
                 f"`pip install {dist}`. Installed sorters: {installed or 'none'}."
             )
-        close = difflib.get_close_matches(name, installed + list(KNOWN_BACKEND_DISTRIBUTIONS), n=3)
-        hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
+        hint = did_you_mean(str(name), [*installed, *KNOWN_BACKEND_DISTRIBUTIONS])
         return cls(f"Unknown sorter {name!r}.{hint} Installed sorters: {installed or 'none'}.")
 
 

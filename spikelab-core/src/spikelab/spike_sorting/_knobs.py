@@ -1,67 +1,218 @@
-"""Helpers to declare configuration knobs as data: default, validation and a one-line meaning."""
+"""Knobs as declared data: type, default, unit, a one-line meaning, and the one strict converter.
+
+Every configuration class (the pipeline's sub-configs and each backend's parameters) is an
+``@knobs`` class: a frozen attrs class whose fields each pass :func:`convert` for their annotated
+type. Keywords, ``override``, JSON, the CLI's ``--set`` and presets therefore meet the same
+check, with the same message (``n_jobs: expected an integer, got 'many'``).
+"""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+import numbers
+import os
+import types
+import typing
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import attrs
 
+from spikelab.errors import ConfigError, did_you_mean
 
-def knob(default: Any = attrs.NOTHING, doc: str = "", *, validator=None, factory=None, converter=None):
-    """An attrs field whose ``metadata["doc"]`` says what it means (used by the docs and CLI)."""
-    kwargs: dict[str, Any] = {"metadata": {"doc": doc}}
+__all__ = ["KnobValueError", "convert", "did_you_mean", "knob", "knobs"]
+
+
+class KnobValueError(ConfigError):
+    """A value a knob rejects; ``field`` is the knob's name (the message names it too)."""
+
+    def __init__(self, message: str, field: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def knob(
+    default: Any = attrs.NOTHING,
+    doc: str = "",
+    *,
+    unit: str | None = None,
+    validator: Callable[[Any, attrs.Attribute, Any], None] | None = None,
+    factory: Callable[[], Any] | None = None,
+) -> Any:
+    """An attrs field carrying its meaning (``doc``) and ``unit`` for the docs and the CLI."""
+    kwargs: dict[str, Any] = {"metadata": {"doc": doc, "unit": unit}}
     if factory is not None:
         kwargs["factory"] = factory
     else:
         kwargs["default"] = default
     if validator is not None:
         kwargs["validator"] = validator
-    if converter is not None:
-        kwargs["converter"] = converter
     return attrs.field(**kwargs)
 
 
-def _finite(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+# -- the converter -----------------------------------------------------------------------------
+def _describe(annotation: Any) -> str:
+    if annotation is Any:
+        return "any value"
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        parts = [_describe(a) for a in typing.get_args(annotation) if a is not type(None)]
+        optional = type(None) in typing.get_args(annotation)
+        return " or ".join(parts) + (" or None" if optional else "")
+    if origin in (list, tuple):
+        args = typing.get_args(annotation)
+        return f"a list of {_describe(args[0]).removeprefix('a ').removeprefix('an ')}s" if args else "a list"
+    if origin is dict or annotation is dict:
+        return "a mapping"
+    return {bool: "true or false", int: "an integer", float: "a number", str: "a string"}.get(
+        annotation, getattr(annotation, "__name__", str(annotation))
+    )
+
+
+def convert(value: Any, annotation: Any, name: str) -> Any:
+    """``value`` as ``annotation`` says, or :class:`KnobValueError` naming ``name``.
+
+    Strict: ``"8"`` is not an integer, ``"no"`` is not a boolean, ``0.5`` is not an integer.
+    numpy scalars become Python ones; a path becomes a string; a number given for a float is a
+    float.
+    """
+    converted = _convert(value, annotation)
+    if converted is _BAD:
+        raise KnobValueError(f"{name}: expected {_describe(annotation)}, got {value!r}.", field=name)
+    return converted
+
+
+_BAD = object()
+
+
+def _convert(value: Any, annotation: Any) -> Any:
+    if annotation is Any:
+        return value
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(annotation)
+        if value is None:
+            return None if type(None) in args else _BAD
+        for arg in args:
+            if arg is type(None):
+                continue
+            converted = _convert(value, arg)
+            if converted is not _BAD:
+                return converted
+        return _BAD
+    if annotation is bool:
+        return bool(value) if isinstance(value, (bool, _numpy_bool())) else _BAD
+    if annotation is int:
+        if isinstance(value, (bool, _numpy_bool())) or not isinstance(value, numbers.Integral):
+            return _BAD
+        return int(value)
+    if annotation is float:
+        if isinstance(value, (bool, _numpy_bool())) or not isinstance(value, numbers.Real):
+            return _BAD
+        return float(value)
+    if annotation is str:
+        if isinstance(value, str):
+            return value
+        return os.fspath(value) if isinstance(value, os.PathLike) else _BAD
+    if origin in (list, tuple):
+        if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Iterable):
+            return _BAD
+        (item,) = typing.get_args(annotation)[:1] or (Any,)
+        items = [_convert(v, item) for v in value]
+        return _BAD if any(v is _BAD for v in items) else items
+    if origin is dict or annotation is dict:
+        return dict(value) if isinstance(value, Mapping) else _BAD
+    return value if isinstance(value, annotation) else _BAD
+
+
+def _numpy_bool() -> type:
+    try:
+        import numpy
+
+        return numpy.bool_
+    except ImportError:  # pragma: no cover - numpy is a core dependency
+        return bool
+
+
+def _strict_fields(cls: type, fields: list[attrs.Attribute]) -> list[attrs.Attribute]:
+    hints = typing.get_type_hints(cls)
+    out = []
+    for field in fields:
+        annotation = hints.get(field.name, Any)
+        if field.converter is None:
+
+            def check(value: Any, _annotation: Any = annotation, _name: str = field.name) -> Any:
+                return convert(value, _annotation, _name)
+
+            field = field.evolve(converter=check)
+        out.append(field.evolve(metadata={**field.metadata, "type": annotation}))
+    return out
+
+
+def knobs(cls: type) -> type:
+    """Make ``cls`` a frozen, keyword-only attrs class whose every field is strictly converted."""
+    return attrs.frozen(kw_only=True, field_transformer=_strict_fields)(cls)
+
+
+# -- validators (each names the knob) -------------------------------------------------------------
+def _finite(attribute: attrs.Attribute, value: Any) -> None:
     if isinstance(value, (int, float)) and not math.isfinite(value):
-        raise ValueError(f"{attribute.name} must be a finite number, got {value!r}.")
+        raise KnobValueError(f"{attribute.name} must be a finite number, got {value!r}.", attribute.name)
 
 
 def non_negative(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
     """Reject negative (and NaN/inf) numbers, naming the knob."""
     if value is None:
         return
-    _finite(instance, attribute, value)
+    _finite(attribute, value)
     if value < 0:
-        raise ValueError(f"{attribute.name} must be >= 0, got {value!r}.")
+        raise KnobValueError(f"{attribute.name} must be >= 0, got {value!r}.", attribute.name)
 
 
 def positive(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
     """Reject zero, negative, NaN and inf, naming the knob."""
     if value is None:
         return
-    _finite(instance, attribute, value)
+    _finite(attribute, value)
     if value <= 0:
-        raise ValueError(f"{attribute.name} must be > 0, got {value!r}.")
+        raise KnobValueError(f"{attribute.name} must be > 0, got {value!r}.", attribute.name)
+
+
+def in_range(low: float, high: float, *, low_open: bool = False) -> Callable[[Any, attrs.Attribute, Any], None]:
+    """Accept numbers in ``[low, high]`` (``(low, high]`` with ``low_open``)."""
+
+    def check(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+        if value is None:
+            return
+        _finite(attribute, value)
+        below = value <= low if low_open else value < low
+        if below or value > high:
+            bracket = "(" if low_open else "["
+            raise KnobValueError(
+                f"{attribute.name} must be in {bracket}{low:g}, {high:g}], got {value!r}.", attribute.name
+            )
+
+    return check
 
 
 def percentage(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
     """A percentage in (0, 100]."""
     if value is None:
         return
-    _finite(instance, attribute, value)
+    _finite(attribute, value)
     if not 0 < value <= 100:
-        raise ValueError(f"{attribute.name} is a percentage and must be in (0, 100], got {value!r}.")
+        raise KnobValueError(
+            f"{attribute.name} is a percentage and must be in (0, 100], got {value!r}.", attribute.name
+        )
 
 
 def fraction_open(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
     """A factor in (0, 1)."""
     if value is None:
         return
-    _finite(instance, attribute, value)
+    _finite(attribute, value)
     if not 0 < value < 1:
-        raise ValueError(f"{attribute.name} must be in (0, 1), got {value!r}.")
+        raise KnobValueError(f"{attribute.name} must be in (0, 1), got {value!r}.", attribute.name)
 
 
 def one_of(*choices: Any) -> Callable[[Any, attrs.Attribute, Any], None]:
@@ -69,15 +220,14 @@ def one_of(*choices: Any) -> Callable[[Any, attrs.Attribute, Any], None]:
 
     def check(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
         if value not in choices:
-            raise ValueError(f"{attribute.name} must be one of {list(choices)}, got {value!r}.")
+            raise KnobValueError(
+                f"{attribute.name} must be one of {list(choices)}, got {value!r}.", attribute.name
+            )
 
     return check
 
 
-def frozen_dict(value: Any) -> dict:
-    """Copy a mapping so a config never shares a mutable dict with its caller."""
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        value = dict(value)
-    return dict(value)
+def not_empty(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+    """Reject an empty or blank string."""
+    if isinstance(value, str) and not value.strip():
+        raise KnobValueError(f"{attribute.name} must not be empty.", attribute.name)

@@ -53,7 +53,10 @@ def build_config(sorter: str | None, config: SortingPipelineConfig | None, kwarg
                 "only one of them (or a config for that sorter)."
             )
         return config.override(**kwargs)
-    name = sorter or kwargs.pop("sorter_name", None) or SortingPipelineConfig().sorter_name
+    name = sorter if sorter is not None else kwargs.pop("sorter_name", None)
+    if name is None:
+        name = SortingPipelineConfig().sorter_name
+    SortingPipelineConfig().override(sorter=name)  # an empty or malformed name fails here, named
     backend = get_plugin_manager().sorter(name)
     base = None
     for factory in backend.presets.values():

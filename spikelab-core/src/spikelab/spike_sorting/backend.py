@@ -14,12 +14,16 @@ Nothing in core changes when a backend is added.
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import attrs
+
+from spikelab.errors import ConfigError, UnknownParameterError
+from spikelab.spike_sorting._knobs import KnobValueError, did_you_mean, knobs
 
 if TYPE_CHECKING:
     from spikeinterface.core import BaseRecording, BaseSorting
@@ -121,8 +125,18 @@ class SorterBackend:
         output into ``job.sorter_folder`` and raises on failure.
     read_sorting : callable
         ``read_sorting(sorter_folder: Path) -> BaseSorting``, in the parent process.
+    params : type, optional
+        The backend's parameters, declared as a :func:`~spikelab.spike_sorting._knobs.knobs`
+        class (type, default, unit and a one-line doc per field). Values in ``sorter_params``
+        are converted and checked against it when the config is built.
     default_params : dict
-        The backend's parameters and their defaults; their names are valid flat overrides.
+        The backend's parameters and their defaults (derived from ``params`` when that is
+        given; otherwise their types are inferred from these defaults). Their names are valid
+        flat overrides.
+    param_aliases : dict, optional
+        Other accepted spellings of a parameter, ``{"freq_min": "fshigh"}``.
+    reserved_params : dict, optional
+        Names a user may not set, each with the reason (``{"fs": "it comes from the recording"}``).
     presets : dict, optional
         ``{"KILOSORT4": factory}``: factories returning a ``SortingPipelineConfig``.
     oom_knob : OomKnob, optional
@@ -151,7 +165,10 @@ class SorterBackend:
     version: str
     run: Callable[[SortJob], None]
     read_sorting: Callable[[Path], BaseSorting]
+    params: type | None = None
     default_params: dict[str, Any] = attrs.field(factory=dict)
+    param_aliases: dict[str, str] = attrs.field(factory=dict)
+    reserved_params: dict[str, str] = attrs.field(factory=dict)
     presets: dict[str, Callable[[], SortingPipelineConfig]] = attrs.field(factory=dict)
     oom_knob: OomKnob | None = None
     classifier: Callable[[Path, BaseException], SpikeSortingClassifiedError | None] | None = None
@@ -161,16 +178,100 @@ class SorterBackend:
     prepare_recording: Callable[[BaseRecording, SortingPipelineConfig], BaseRecording] | None = None
     log_name: str = "sorter.log"
     description: str = ""
+    params_type: type = attrs.field(init=False, eq=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        declared = self.params or _inferred_params(self.name, self.default_params, self.oom_knob)
+        object.__setattr__(self, "params_type", declared)
+        if self.params is not None and not self.default_params:
+            object.__setattr__(self, "default_params", attrs.asdict(declared()))
 
     @property
     def param_names(self) -> tuple[str, ...]:
-        names = set(self.default_params)
-        if self.oom_knob is not None:
-            names.add(self.oom_knob.name)
-        return tuple(sorted(names))
+        """The parameters' names."""
+        return tuple(sorted(attrs.fields_dict(self.params_type)))
+
+    @property
+    def accepted_param_names(self) -> tuple[str, ...]:
+        """The parameters' names and their accepted other spellings."""
+        return tuple(sorted({*self.param_names, *self.param_aliases}))
+
+    def check_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """``params`` converted and checked against the declared parameters.
+
+        Returns
+        -------
+        dict
+            The same keys (aliases replaced by the canonical name), values converted.
+
+        Raises
+        ------
+        UnknownParameterError
+            For a name the backend does not declare (close matches listed) or reserves.
+        ConfigError
+            For a value of the wrong type or out of range, naming its path.
+        """
+        fields = attrs.fields_dict(self.params_type)
+        checked: dict[str, Any] = {}
+        for name, value in params.items():
+            key = self.param_aliases.get(name, name)
+            path = f"$.sorter.sorter_params.{name}"
+            if key in self.reserved_params:
+                raise UnknownParameterError(
+                    f"{self.name} parameter {name!r} cannot be set: {self.reserved_params[key]} @ {path}"
+                )
+            if key not in fields:
+                raise UnknownParameterError(
+                    f"Unknown {self.name} parameter {name!r}."
+                    f"{did_you_mean(str(name), self.accepted_param_names)} "
+                    f"`spikelab plugins --params {self.name}` lists them @ {path}"
+                )
+            try:
+                checked[key] = fields[key].converter(value)
+            except KnobValueError as exc:
+                raise ConfigError(f"{str(exc).rstrip('.')} @ {path}") from None
+        try:
+            self.params_type(**checked)
+        except KnobValueError as exc:
+            raise ConfigError(f"{str(exc).rstrip('.')} @ $.sorter.sorter_params.{exc.field}") from None
+        except (ValueError, TypeError) as exc:
+            raise ConfigError(f"{str(exc).rstrip('.')} @ $.sorter.sorter_params") from None
+        return checked
 
     def resolve_params(self, config: SortingPipelineConfig) -> dict[str, Any]:
         """The backend defaults merged with the config's ``sorter_params``."""
         params = dict(self.default_params)
         params.update(config.sorter.sorter_params)
         return params
+
+
+def _annotation_of(name: str, value: Any, oom_knob: OomKnob | None) -> Any:
+    if oom_knob is not None and name == oom_knob.name:
+        return (int if isinstance(oom_knob.default, int) else float) | None
+    if isinstance(value, bool):
+        return bool
+    if isinstance(value, int):
+        return int | float  # an int default may be a threshold (9 -> 9.5)
+    if isinstance(value, float):
+        return float
+    if isinstance(value, str):
+        return str
+    if isinstance(value, (list, tuple)):
+        return list[Any]
+    if isinstance(value, dict):
+        return dict[str, Any]
+    return Any
+
+
+def _inferred_params(name: str, defaults: Mapping[str, Any], oom_knob: OomKnob | None) -> type:
+    """A knobs class for a backend that gives only a dict of defaults (types from the values)."""
+    defaults = dict(defaults)
+    if oom_knob is not None and oom_knob.name not in defaults:
+        defaults[oom_knob.name] = None if oom_knob.default is None else oom_knob.default
+    namespace: dict[str, Any] = {"__annotations__": {}}
+    for key, value in defaults.items():
+        namespace["__annotations__"][key] = _annotation_of(key, value, oom_knob)
+        namespace[key] = attrs.field(
+            factory=lambda v=value: copy.deepcopy(v), metadata={"doc": "", "unit": None}
+        )
+    return knobs(type(f"{name}_params", (), namespace))

@@ -15,28 +15,57 @@ distributions and resolved lazily on attribute access::
 
 from __future__ import annotations
 
-import difflib
 import json
-from typing import Any
+import re
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 import attrs
-import cattrs
 
-from spikelab.errors import ConfigError, UnknownParameterError
+from spikelab.errors import ConfigError, UnknownParameterError, UnknownPresetError
 from spikelab.spike_sorting._knobs import (
+    KnobValueError,
+    did_you_mean,
     fraction_open,
-    frozen_dict,
+    in_range,
     knob,
+    knobs,
     non_negative,
+    not_empty,
     one_of,
     percentage,
     positive,
 )
+from spikelab.spikedata.curation import CONFIG_SPELLINGS
+
+if TYPE_CHECKING:
+    from spikelab.spike_sorting.backend import SorterBackend
 
 SCHEMA_VERSION = 1
 
+#: Suffixes SpikeInterface's ``total_memory`` understands (``"16G"``, ``"512Mi"``).
+_MEMORY = re.compile(r"^\s*\d+(\.\d+)?\s*(k|M|G|T|P|Ki|Mi|Gi|Ti|Pi)\s*$")
 
-@attrs.frozen(kw_only=True)
+
+def _memory_size(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+    if value is not None and not _MEMORY.match(value):
+        raise KnobValueError(
+            f"{attribute.name} must be a size such as '16G', '512M' or '2Gi' (suffixes k, M, G, T, "
+            f"P, Ki, Mi, Gi, Ti, Pi), got {value!r}.",
+            attribute.name,
+        )
+
+
+def _worker_count(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+    if value != -1 and value < 1:
+        raise KnobValueError(
+            f"{attribute.name} must be -1 (every core allowed) or a positive number of workers, "
+            f"got {value!r}.",
+            attribute.name,
+        )
+
+
+@knobs
 class RecordingConfig:
     """How recordings are opened and cut before sorting."""
 
@@ -55,7 +84,7 @@ class RecordingConfig:
 
     def __attrs_post_init__(self) -> None:
         if self.freq_min >= self.freq_max:
-            raise ValueError(
+            raise ConfigError(
                 f"freq_min ({self.freq_min}) must be below freq_max ({self.freq_max})."
             )
         if (
@@ -63,32 +92,36 @@ class RecordingConfig:
             and self.end_time_s is not None
             and self.end_time_s <= self.start_time_s
         ):
-            raise ValueError(
+            raise ConfigError(
                 f"end_time_s ({self.end_time_s}) must be after start_time_s ({self.start_time_s})."
             )
 
 
-@attrs.frozen(kw_only=True)
+@knobs
 class SorterConfig:
     """Which backend sorts, and its own parameters."""
 
-    sorter_name: str = knob("kilosort4", "Backend name: 'kilosort4', 'kilosort2', 'rt_sort', ...")
+    sorter_name: str = knob(
+        "kilosort4", "Backend name: 'kilosort4', 'kilosort2', 'rt_sort', ...", validator=not_empty
+    )
     sorter_path: str | None = knob(None, "Sorter source folder (Kilosort2: the repository path).")
     sorter_params: dict[str, Any] = knob(
-        factory=dict,
-        converter=frozen_dict,
-        doc="Backend parameters, merged over the backend's defaults.",
+        factory=dict, doc="Backend parameters, merged over the backend's defaults."
     )
     use_docker: bool = knob(False, "Run the backend in its Docker image.")
     docker_image: str | None = knob(None, "Docker image to use instead of the backend's default.")
 
 
-@attrs.frozen(kw_only=True)
+@knobs
 class WaveformConfig:
     """Waveform extraction after sorting (feeds SNR, std_norm, merging and footprints)."""
 
-    ms_before: float = knob(1.0, "Window before the spike peak (ms).", validator=positive)
-    ms_after: float = knob(2.0, "Window after the spike peak (ms).", validator=positive)
+    ms_before: float = knob(
+        1.0, "Window before the spike peak (ms).", unit="ms", validator=in_range(0, 50, low_open=True)
+    )
+    ms_after: float = knob(
+        2.0, "Window after the spike peak (ms).", unit="ms", validator=in_range(0, 50, low_open=True)
+    )
     max_waveforms_per_unit: int = knob(
         300, "Spikes sampled per unit for templates and metrics.", validator=positive
     )
@@ -101,7 +134,7 @@ class WaveformConfig:
     )
 
 
-@attrs.frozen(kw_only=True)
+@knobs
 class CurationConfig:
     """Which quality criteria the pipeline applies (None disables a criterion)."""
 
@@ -126,7 +159,7 @@ class CurationConfig:
     )
 
 
-@attrs.frozen(kw_only=True)
+@knobs
 class FigureConfig:
     """Figures written beside the report."""
 
@@ -137,16 +170,19 @@ class FigureConfig:
     )
 
 
-@attrs.frozen(kw_only=True)
+@knobs
 class ExecutionConfig:
     """How the pipeline runs: caching, resources, safeguards, retries, canary, reports."""
 
     # general
-    n_jobs: int = knob(-1, "Worker processes for chunked work (-1: all cores allowed).")
-    total_memory: str | None = knob(None, "Memory budget for chunked work, e.g. '16G'.")
+    n_jobs: int = knob(
+        -1, "Worker processes for chunked work (-1: all cores allowed).", validator=_worker_count
+    )
+    total_memory: str | None = knob(
+        None, "Memory budget for chunked work, e.g. '16G'.", validator=_memory_size
+    )
     progress_bar: bool = knob(True, "Show progress bars on long stages.")
     random_seed: int = knob(1, "Seed for every random choice (waveform sampling, ...).")
-    log_level: str = knob("info", "structlog level.", validator=one_of("debug", "info", "warning", "error"))
     isolation: str = knob(
         "process",
         "Run the sorter in a child process ('process', stoppable by watchdogs) or in this one ('inline').",
@@ -228,17 +264,17 @@ class ExecutionConfig:
             ("gpu_warn_temp_c", "gpu_abort_temp_c"),
         ):
             if getattr(self, warn) > getattr(self, abort):
-                raise ValueError(
+                raise ConfigError(
                     f"{warn} ({getattr(self, warn)}) must not exceed {abort} ({getattr(self, abort)})."
                 )
         if self.disk_abort_free_gb > self.disk_warn_free_gb:
-            raise ValueError(
+            raise ConfigError(
                 f"disk_abort_free_gb ({self.disk_abort_free_gb}) must not exceed "
                 f"disk_warn_free_gb ({self.disk_warn_free_gb})."
             )
 
 
-@attrs.frozen(kw_only=True)
+@knobs
 class BatchConfig:
     """How ``sort_batch`` reacts to each failure family across a batch of recordings."""
 
@@ -276,7 +312,9 @@ _GROUPS: dict[str, type] = {
     "batch": BatchConfig,
 }
 
-#: Flat names that differ from the field they set (kept for users of the older SpikeLab).
+#: Other spellings of a knob's flat name: the older SpikeLab's names, and the names
+#: ``SpikeData.curate()`` takes for the same curation criteria (``min_snr`` is ``snr_min``).
+#: The field names are the one vocabulary SpikeLab prints; these are accepted as input.
 FLAT_ALIASES: dict[str, tuple[str, str]] = {
     "sorter": ("sorter", "sorter_name"),
     "kilosort_path": ("sorter", "sorter_path"),
@@ -284,6 +322,7 @@ FLAT_ALIASES: dict[str, tuple[str, str]] = {
     "waveforms_ms_before": ("waveform", "ms_before"),
     "waveforms_ms_after": ("waveform", "ms_after"),
     "figures_dpi": ("figures", "dpi"),
+    **{name: ("curation", field) for field, name in CONFIG_SPELLINGS.items()},
 }
 
 
@@ -301,17 +340,56 @@ def _build_flat_map() -> dict[str, tuple[str, str]]:
 FLAT_MAP: dict[str, tuple[str, str]] = _build_flat_map()
 
 
-def _backend_param_names(sorter_name: str) -> set[str]:
-    """Parameter names the named backend accepts as flat overrides (empty if not installed)."""
+def _find_backend(sorter_name: str) -> SorterBackend | None:
+    """The installed backend called ``sorter_name``, or None (its parameters stay unchecked)."""
     from spikelab.plugins import get_plugin_manager
 
-    backend = get_plugin_manager().sorters().get(sorter_name)
-    return set(backend.param_names) if backend is not None else set()
+    return get_plugin_manager().sorters().get(sorter_name)
 
 
-@attrs.frozen(kw_only=True)
+def _at(exc: BaseException, path: str) -> str:
+    return f"{str(exc).rstrip('.')} @ {path}"
+
+
+def _build_group(group: str, cls: type, values: Any, errors: list[str]) -> Any:
+    """``cls`` built from ``values`` through the knob converter; problems go to ``errors``."""
+    path = f"$.{group}"
+    if isinstance(values, cls):
+        return values
+    if not isinstance(values, Mapping):
+        errors.append(f"expected a mapping of {cls.__name__} knobs, got {values!r} @ {path}")
+        return None
+    fields = attrs.fields_dict(cls)
+    before = len(errors)
+    kwargs: dict[str, Any] = {}
+    for name, value in values.items():
+        field = fields.get(name)
+        if field is None:
+            errors.append(f"unknown knob {name!r}.{did_you_mean(str(name), fields)} @ {path}")
+            continue
+        try:
+            kwargs[name] = field.converter(value)
+        except KnobValueError as exc:
+            errors.append(_at(exc, f"{path}.{name}"))
+    if len(errors) > before:
+        return None
+    try:
+        return cls(**kwargs)
+    except KnobValueError as exc:
+        errors.append(_at(exc, f"{path}.{exc.field}"))
+    except (ValueError, TypeError) as exc:
+        errors.append(_at(exc, path))
+    return None
+
+
+@knobs
 class SortingPipelineConfig:
     """The whole pipeline configuration.
+
+    Every way in (keywords, :meth:`override`, :meth:`from_dict` and JSON, the CLI's ``--set``,
+    presets) passes one converter: a value wrong in one is wrong in all, with one message naming
+    the knob's path (``... @ $.execution.n_jobs``) and what it accepts. The backend's parameters
+    (``sorter.sorter_params``) are checked against what the backend declares.
 
     Parameters
     ----------
@@ -327,8 +405,18 @@ class SortingPipelineConfig:
     execution: ExecutionConfig = attrs.field(factory=ExecutionConfig)
     batch: BatchConfig = attrs.field(factory=BatchConfig)
 
+    def __attrs_post_init__(self) -> None:
+        if not self.sorter.sorter_params:
+            return
+        backend = _find_backend(self.sorter.sorter_name)
+        if backend is None:
+            return
+        params = backend.check_params(self.sorter.sorter_params)
+        object.__setattr__(self, "sorter", attrs.evolve(self.sorter, sorter_params=params))
+
     @property
     def sorter_name(self) -> str:
+        """The backend's name (``config.sorter.sorter_name``)."""
         return self.sorter.sorter_name
 
     def override(self, **flat: Any) -> SortingPipelineConfig:
@@ -344,45 +432,36 @@ class SortingPipelineConfig:
         UnknownParameterError
             For a name no sub-config or backend knows, listing close matches.
         ConfigError
-            For a value a knob rejects (the message names the knob).
+            For a value a knob rejects (the message names the knob's path and what it accepts).
         """
         if not flat:
             return self
+        data = self.to_dict()
         sorter_name = flat.get("sorter", flat.get("sorter_name", self.sorter.sorter_name))
-        backend_params = None
-        changes: dict[str, dict[str, Any]] = {}
-        extra_params: dict[str, Any] = {}
+        params = data["sorter"]["sorter_params"]
+        backend_names: tuple[str, ...] | None = None
         for name, value in flat.items():
             if name in FLAT_MAP:
                 group, field = FLAT_MAP[name]
-                if field == "sorter_params":
-                    extra_params.update(value or {})
-                else:
-                    changes.setdefault(group, {})[field] = value
+                if field != "sorter_params":
+                    data[group][field] = value
+                elif isinstance(value, Mapping):
+                    params.update(value)
+                elif value is not None:
+                    raise ConfigError(f"{name}: expected a mapping, got {value!r} @ $.sorter.sorter_params")
                 continue
-            if backend_params is None:
-                backend_params = _backend_param_names(sorter_name)
-            if name in backend_params:
-                extra_params[name] = value
+            if backend_names is None:
+                backend = _find_backend(sorter_name) if isinstance(sorter_name, str) else None
+                backend_names = backend.accepted_param_names if backend is not None else ()
+            if name in backend_names:
+                params[name] = value
                 continue
-            candidates = list(FLAT_MAP) + sorted(backend_params)
-            close = difflib.get_close_matches(name, candidates, n=3, cutoff=0.6)
-            hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
             raise UnknownParameterError(
-                f"Unknown parameter {name!r} for sorter {sorter_name!r}.{hint} "
-                "See SortingPipelineConfig (or the backend's default_params) for the valid names."
+                f"Unknown parameter {name!r} for sorter {sorter_name!r}."
+                f"{did_you_mean(name, [*FLAT_MAP, *backend_names])} See SortingPipelineConfig for "
+                f"the pipeline's knobs and `spikelab plugins --params {sorter_name}` for the sorter's."
             )
-        if extra_params:
-            merged = dict(self.sorter.sorter_params)
-            merged.update(extra_params)
-            changes.setdefault("sorter", {})["sorter_params"] = merged
-        updated = {}
-        for group, values in changes.items():
-            try:
-                updated[group] = attrs.evolve(getattr(self, group), **values)
-            except (ValueError, TypeError) as exc:
-                raise ConfigError(f"{exc} @ $.{group}") from exc
-        return attrs.evolve(self, **updated)
+        return self.from_dict(data)
 
     @classmethod
     def from_kwargs(cls, **flat: Any) -> SortingPipelineConfig:
@@ -392,35 +471,50 @@ class SortingPipelineConfig:
     # -- serialisation ------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (with ``schema_version``)."""
-        data = _CONVERTER.unstructure(self)
+        data = attrs.asdict(self)
         data["schema_version"] = SCHEMA_VERSION
         return data
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> SortingPipelineConfig:
-        """Rebuild a config from :meth:`to_dict` output; unknown keys are errors.
+    def from_dict(cls, data: Mapping[str, Any]) -> SortingPipelineConfig:
+        """Build a config from a (possibly partial) :meth:`to_dict`-shaped mapping.
 
         Raises
         ------
         ConfigError
             Naming every bad value or key with its path, e.g. ``... @ $.execution.n_jobs``.
         """
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"A configuration is a mapping of sections, got {type(data).__name__}.")
         data = dict(data)
         version = data.pop("schema_version", SCHEMA_VERSION)
         if version != SCHEMA_VERSION:
             raise ConfigError(f"Config schema_version {version} is not supported (expected {SCHEMA_VERSION}).")
-        try:
-            return _CONVERTER.structure(data, cls)
-        except cattrs.BaseValidationError as exc:
-            messages = cattrs.transform_error(exc, path="$", format_exception=_format_error)
-            raise ConfigError("Invalid configuration: " + "; ".join(messages)) from exc
+        errors = [
+            f"unknown section {key!r}.{did_you_mean(str(key), _GROUPS)} @ $"
+            for key in data
+            if key not in _GROUPS
+        ]
+        groups = {}
+        for group, group_cls in _GROUPS.items():
+            if group in data:
+                groups[group] = _build_group(group, group_cls, data[group], errors)
+        if errors:
+            raise ConfigError("; ".join(errors))
+        return cls(**groups)
 
     def to_json(self, **kwargs: Any) -> str:
+        """The config as JSON text (:meth:`from_json` reads it back unchanged)."""
         return json.dumps(self.to_dict(), indent=kwargs.pop("indent", 2), sort_keys=True, **kwargs)
 
     @classmethod
     def from_json(cls, text: str) -> SortingPipelineConfig:
-        return cls.from_dict(json.loads(text))
+        """Read a config written by :meth:`to_json`."""
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise ConfigError(f"The configuration is not valid JSON: {exc}.") from None
+        return cls.from_dict(data)
 
     def flat_items(self) -> dict[str, Any]:
         """Every knob by its flat name (for reports and the CLI)."""
@@ -429,55 +523,6 @@ class SortingPipelineConfig:
             for name, (group, field) in FLAT_MAP.items()
             if name not in FLAT_ALIASES
         }
-
-
-def _format_error(exc: BaseException, type_: Any) -> str:
-    if isinstance(exc, KeyError):
-        return f"required field missing {exc}"
-    if isinstance(exc, cattrs.ForbiddenExtraKeysError):
-        return f"extra fields found ({', '.join(sorted(exc.extra_fields))})"
-    text = str(exc)
-    return text if text else f"invalid value for type, expected {getattr(type_, '__name__', type_)}"
-
-
-def _make_converter() -> cattrs.Converter:
-    converter = cattrs.Converter(forbid_extra_keys=True, detailed_validation=True)
-
-    def structure_strict_float(value: Any, _type: type) -> float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise TypeError(f"expected a number, got {value!r}")
-        return float(value)
-
-    def structure_strict_int(value: Any, _type: type) -> int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise TypeError(f"expected an integer, got {value!r}")
-        return value
-
-    def structure_strict_bool(value: Any, _type: type) -> bool:
-        if not isinstance(value, bool):
-            raise TypeError(f"expected true or false, got {value!r}")
-        return value
-
-    def structure_strict_str(value: Any, _type: type) -> str:
-        if not isinstance(value, str):
-            raise TypeError(f"expected a string, got {value!r}")
-        return value
-
-    converter.register_structure_hook(float, structure_strict_float)
-    converter.register_structure_hook(int, structure_strict_int)
-    converter.register_structure_hook(bool, structure_strict_bool)
-    converter.register_structure_hook(str, structure_strict_str)
-
-    def structure_params(value: Any, _type: type) -> dict:
-        if not isinstance(value, dict):
-            raise TypeError(f"expected a mapping, got {value!r}")
-        return dict(value)
-
-    converter.register_structure_hook_func(lambda t: t == dict[str, Any], structure_params)
-    return converter
-
-
-_CONVERTER = _make_converter()
 
 
 # -- presets -----------------------------------------------------------------------------------
@@ -500,8 +545,8 @@ def get_preset(name: str) -> SortingPipelineConfig:
     ------
     ImportError
         When a documented preset's backend is not installed (naming the ``pip install``).
-    KeyError
-        For a name no backend contributes.
+    UnknownPresetError
+        For a name no backend contributes (a ``ConfigError`` and a ``KeyError``).
     """
     from spikelab.plugins import get_plugin_manager
 
@@ -513,14 +558,17 @@ def get_preset(name: str) -> SortingPipelineConfig:
         raise ImportError(
             f"The {name} preset is provided by {dist}, which is not installed: `pip install {dist}`."
         )
-    raise KeyError(f"No preset called {name!r}; installed presets: {sorted(presets) or 'none'}.")
+    raise UnknownPresetError(
+        f"No preset called {name!r}.{did_you_mean(name, [*presets, *KNOWN_PRESETS])} "
+        f"Installed presets: {', '.join(sorted(presets)) or 'none'}."
+    )
 
 
 def __getattr__(name: str) -> SortingPipelineConfig:
     if name.isupper():
         try:
             return get_preset(name)
-        except KeyError:
+        except UnknownPresetError:
             pass
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import structlog
 
+from spikelab.errors import did_you_mean
 from spikelab.spikedata.errors import SpikeDataError, UnknownCriterionError
 from spikelab.spikedata.metrics import CurationMetric
 
@@ -107,6 +108,17 @@ def curate_by_std_norm(sd: SpikeData, max_std_norm: float = 1.0, **waveform_kwar
     return _apply(sd, _builtin("std_norm"), max_std_norm, waveform_kwargs)
 
 
+#: The pipeline configuration's names of the built-in criteria (``snr_min``, as ``--set`` and the
+#: report write them), accepted here as other spellings of ``curate()``'s own (``min_snr``).
+CONFIG_SPELLINGS: dict[str, str] = {
+    "spikes_min": "min_spikes",
+    "fr_min": "min_rate_hz",
+    "isi_viol_max": "isi_max",
+    "snr_min": "min_snr",
+    "std_norm_max": "max_std_norm",
+}
+
+
 def curate(sd: SpikeData, **criteria: Any) -> tuple[SpikeData, dict[str, Result]]:
     """Apply several criteria at once; only those given a non-None threshold are applied.
 
@@ -122,6 +134,8 @@ def curate(sd: SpikeData, **criteria: Any) -> tuple[SpikeData, dict[str, Result]
         metrics plugin -- and options: ``isi_threshold_ms`` (1.5), ``isi_min_ms`` (0.0),
         ``isi_method`` ("percent"), ``snr_ms_before`` (1.0), ``snr_ms_after`` (2.0),
         ``std_at_peak`` (True), ``std_window_ms_before`` (0.5), ``std_window_ms_after`` (1.5).
+        The pipeline configuration's spellings (``spikes_min``, ``fr_min``, ``isi_viol_max``,
+        ``snr_min``, ``std_norm_max``) are accepted too.
 
     Returns
     -------
@@ -137,10 +151,12 @@ def curate(sd: SpikeData, **criteria: Any) -> tuple[SpikeData, dict[str, Result]
     """
     registry = available_metrics()
     option_owner = {opt: m for m in registry.values() for opt in m.options}
+    criteria = {CONFIG_SPELLINGS.get(k, k): v for k, v in criteria.items()}
     unknown = sorted(k for k in criteria if k not in registry and k not in option_owner)
     if unknown:
+        hint = did_you_mean(unknown[0], [*registry, *option_owner])
         raise UnknownCriterionError(
-            f"Unknown curation criteria {unknown}. Known thresholds: {sorted(registry)}; "
+            f"Unknown curation criteria {unknown}.{hint} Known thresholds: {sorted(registry)}; "
             f"options: {sorted(option_owner)}."
         )
     chosen = sorted((m for p, m in registry.items() if criteria.get(p) is not None), key=lambda m: (m.order, m.name))

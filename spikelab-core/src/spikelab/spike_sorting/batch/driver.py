@@ -104,10 +104,11 @@ def sort_batch(
     from spikelab.spike_sorting.api import build_config
     from spikelab.spike_sorting.folders import check_layout, resolve_folders
     from spikelab.spike_sorting.io import short_name
+    from spikelab.spike_sorting.stages.load import as_sources
 
     config = build_config(sorter, config, dict(overrides))
     backend = get_plugin_manager().sorter(config.sorter_name)
-    sources = [str(Path(r)) if isinstance(r, (str, os.PathLike)) else r for r in recordings]
+    sources = [str(r) if isinstance(r, Path) else r for r in as_sources(recordings)]
     if any(not isinstance(s, str) for s in sources):
         raise SpikeLabError("sort_batch takes paths (recording objects cannot travel to other machines).")
     names = [short_name(s) for s in sources]

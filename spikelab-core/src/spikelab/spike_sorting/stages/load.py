@@ -7,7 +7,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from spikelab.errors import InputError
+import attrs
+
+from spikelab.errors import ConfigError, InputError
 from spikelab.spike_sorting.stages import stage
 
 if TYPE_CHECKING:
@@ -28,7 +30,38 @@ def as_sources(recording_files: Any) -> list[Any]:
         ) from None
     if not sources:
         raise InputError("recording_files is empty: pass at least one recording file or folder.")
+    for index, source in enumerate(sources):
+        if not (isinstance(source, (str, os.PathLike)) or hasattr(source, "get_traces")):
+            raise InputError(
+                f"recording_files[{index}] is {source!r} ({type(source).__name__}); each entry must be "
+                "a file or folder path or a SpikeInterface recording."
+            )
     return [Path(s) if isinstance(s, os.PathLike) else s for s in sources]
+
+
+def check_band(config: SortingPipelineConfig, name: str, sampling_frequency: float) -> None:
+    """Refuse a band-pass the recording cannot have, before any work.
+
+    A ``freq_max`` left at its default is lowered for low-rate recordings later (to 0.45 fs);
+    one the user chose at or above the Nyquist frequency is an error, as is such a ``freq_min``.
+
+    Raises
+    ------
+    ConfigError
+        Naming the knob, the recording, its sampling rate and the largest value allowed.
+    """
+    from spikelab.spike_sorting.config import RecordingConfig
+
+    nyquist = sampling_frequency / 2
+    default_max = attrs.fields(RecordingConfig).freq_max.default
+    for knob_name in ("freq_min", "freq_max"):
+        value = getattr(config.recording, knob_name)
+        if value >= nyquist and (knob_name == "freq_min" or value != default_max):
+            raise ConfigError(
+                f"{knob_name}={value:g} Hz is at or above the Nyquist frequency of {name} "
+                f"({nyquist:g} Hz, half its {sampling_frequency:g} Hz sampling rate); use a value "
+                f"below {nyquist:g} @ $.recording.{knob_name}"
+            )
 
 
 def run(sources: Sequence[Any], config: SortingPipelineConfig) -> list[LoadedRecording]:
@@ -48,6 +81,8 @@ def run(sources: Sequence[Any], config: SortingPipelineConfig) -> list[LoadedRec
     loaded = []
     with stage("load", recordings=len(sources)) as fields:
         for source in sources:
-            loaded.append(open_recording(source, config.recording))
+            item = open_recording(source, config.recording)
+            check_band(config, item.name, item.recording.get_sampling_frequency())
+            loaded.append(item)
         fields["names"] = [item.name for item in loaded]
     return loaded

@@ -1,0 +1,52 @@
+"""Bad configuration values and inputs fail before any work, naming the knob (issue 17 item 8)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from pipeline_helpers import inline_kwargs
+
+from spikelab.errors import ConfigError, InputError
+from spikelab.spike_sorting import sort_recording
+
+
+def test_freq_max_above_nyquist_is_refused_before_any_folder_is_made(small_file, tmp_path):
+    path, _ = small_file  # 20 kHz: Nyquist is 10 kHz
+    with pytest.raises(ConfigError, match=r"freq_max=15000 Hz .*Nyquist .*10000 Hz.* @ \$\.recording\.freq_max"):
+        sort_recording([path], **inline_kwargs(freq_max=15000.0))
+    assert not (tmp_path / "data" / "sorted_fake").exists()
+    assert not (tmp_path / "data" / "inter_fake").exists()
+
+
+def test_recording_entries_that_are_not_paths_name_their_position():
+    with pytest.raises(InputError, match=r"recording_files\[0\] is 1 \(int\)"):
+        sort_recording([1, 2], **inline_kwargs())
+
+
+def test_an_empty_sorter_name_is_an_error_not_kilosort4(small_file):
+    path, _ = small_file
+    with pytest.raises(ConfigError, match=r"sorter_name must not be empty @ \$\.sorter\.sorter_name"):
+        sort_recording([path], **{**inline_kwargs(), "sorter": ""})
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["--set", "fr_min"], "--set expects KEY=VALUE"),
+        (["--preset", "NOPE"], "No preset called 'NOPE'"),
+        (["--preset", "FAKEE"], "Did you mean 'FAKE'"),
+        (["--set", "snr_min=banana"], "snr_min: expected a number or None, got 'banana' @ $.curation.snr_min"),
+        (["--set", "curate=no"], "curate: expected true or false, got 'no'"),
+    ],
+)
+def test_cli_user_errors_are_one_line_with_exit_code_2(small_file, argv, expected):
+    path, _ = small_file
+    done = subprocess.run(
+        [sys.executable, "-m", "spikelab.cli.main", "sort", str(path), "--sorter", "fake", *argv],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines() == [done.stderr.strip()] and expected in done.stderr
