@@ -167,3 +167,22 @@ def test_a_single_path_string_is_one_recording_not_its_characters(recordings_fac
     results = sort_batch(str(path), sorter="fake", workers=1, report_folder=tmp_path / "batch", **fast)
     assert [r.rec_name for r in results] == ["rec0"]
     assert results[0].status == "success"
+
+
+def test_rerun_with_another_config_or_input_sorts_again(recordings_factory, tmp_path, fast):
+    """Finding 5: resume checked only the old report's status, so ``curate=False`` after
+    ``spikes_min=1e9`` returned the old 0-unit result as ``cached_stages=['all']``."""
+    paths = recordings_factory(["ok"])
+    kwargs = dict(sorter="fake", workers=1, report_folder=tmp_path / "batch")
+    strict = {**fast, "spikes_min": 10**9}
+    (first,) = sort_batch(paths, **kwargs, **strict)
+    assert first.status == "success" and first.n_curated_units == 0
+    (same,) = sort_batch(paths, **kwargs, **strict)
+    assert same.cached_stages == ["all"]
+    (second,) = sort_batch(paths, **kwargs, **{**strict, "curate": False})
+    assert second.cached_stages != ["all"] and second.n_curated_units == second.n_units > 0
+    traces = next(paths[0].rglob("traces_cached_seg0.raw"))
+    stat = traces.stat()
+    os.utime(traces, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))  # the input changed
+    (third,) = sort_batch(paths, **kwargs, **{**strict, "curate": False})
+    assert third.cached_stages != ["all"]

@@ -39,6 +39,9 @@ class RecordingResult:
         One of :data:`~spikelab.spike_sorting._exceptions.STATUSES`.
     error : BaseException, optional
         The (classified when possible) exception of a failure.
+    result_key : str, optional
+        What the result was made from (input and effective configuration); a resumed batch
+        reuses the result only when this matches (see :func:`~spikelab.spike_sorting.batch.resume.result_key`).
     """
 
     rec_name: str
@@ -60,6 +63,7 @@ class RecordingResult:
     report_path: str | None = None
     spikedata_path: str | None = None
     cached_stages: list[str] = attrs.field(factory=list)
+    result_key: str | None = None
 
     def __attrs_post_init__(self) -> None:
         if self.status not in STATUSES:

@@ -15,6 +15,7 @@ from spikelab.spike_sorting.batch.cluster import batch_client
 from spikelab.spike_sorting.batch.policy import decide
 from spikelab.spike_sorting.batch.report import BatchReport, Entry
 from spikelab.spike_sorting.batch.resume import completed_result
+from spikelab.spike_sorting.provenance import result_key
 from spikelab.spike_sorting.results import RecordingResult
 
 if TYPE_CHECKING:
@@ -144,7 +145,9 @@ def sort_batch(
                 report.entries[index].status = "running"
 
         for index in range(len(sources)):
-            previous = completed_result(folders[index][1]) if policy.skip_completed else None
+            previous = None
+            if policy.skip_completed:
+                previous = completed_result(folders[index][1], result_key(config, backend, sources[index]))
             if previous is not None:
                 final[index] = _previous(previous, names[index], sources[index], folders[index])
                 _record(report, index, final[index], from_previous=True)

@@ -65,6 +65,12 @@ def _overview(doc: dict[str, Any], rec: dict[str, Any]) -> list[str]:
         ["OOM retries", rec.get("retries_used")],
         ["Cached stages", rec.get("cached_stages")],
     ]
+    sorted_by = doc.get("sorted_by") or {}
+    if "sort" in (rec.get("cached_stages") or []) and sorted_by:
+        rows.append(["Sort reused from the run of", f"{sorted_by.get('finished_at')} "
+                     f"(wall time {_fmt(sorted_by.get('wall_time_s'))} s, {sorted_by.get('n_units')} units)"])
+    if len(doc.get("run_history") or []) > 1:
+        rows.append(["Runs recorded", f"{len(doc['run_history'])} (see run_history.jsonl)"])
     if rec.get("error_class"):
         rows.append(["Error", f"{rec.get('error_class')}: {rec.get('error_message')}"])
     return ["## Overview", ""] + _table(["", ""], rows)

@@ -44,7 +44,19 @@ def _base_doc(result: RecordingResult, config: SortingPipelineConfig | None, ver
         "config": _data.json_safe(config.to_dict()) if config is not None else None,
         "config_changes": _data.config_changes(config) if config is not None else [],
         "versions": _data.environment_versions(versions),
+        **_history(result),
     }
+
+
+def _history(result: RecordingResult) -> dict[str, Any]:
+    """``run_history`` (every run that wrote this results folder) and ``sorted_by`` (the run
+    that really sorted, when this one reused its sort)."""
+    from spikelab.spike_sorting.provenance import read_history, sorting_run
+
+    if not result.results_folder:
+        return {}
+    history = read_history(result.results_folder)
+    return {"run_history": history, "sorted_by": sorting_run(history)} if history else {}
 
 
 def _finish(doc: dict[str, Any], units: list[dict[str, Any]], results_folder: Path) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from pathlib import Path
 from spikelab.spike_sorting import cache
 from spikelab.spike_sorting import lock as sort_lock
 from spikelab.spike_sorting.folders import RESULT_NAMES, Manifest
+from spikelab.spike_sorting.provenance import result_key
 from spikelab.spike_sorting.stages import RecordingRun, stage
 
 CONFIG_NAME = "config_used.json"
@@ -44,3 +45,4 @@ def own_folders(run: RecordingRun, *, created: bool) -> None:
     for name in RESULT_NAMES:
         run.results_manifest.claim(run.results / name, "results_folders")
     cache.atomic_write_json(run.results / CONFIG_NAME, run.config.to_dict())
+    run.result.result_key = result_key(run.config, run.backend, run.loaded.source, run.loaded.recording)

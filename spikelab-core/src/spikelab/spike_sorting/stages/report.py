@@ -1,4 +1,9 @@
-"""Stage ``report``: ``recording_report.json`` always, ``sorting_report.md`` after a success."""
+"""Stage ``report``: ``recording_report.json`` always, ``sorting_report.md`` after a success.
+
+Run by the lock holder only. Each run first adds its entry to ``run_history.jsonl``; the reports
+embed that history and name the run that really sorted, so a cached rerun (a curation-only
+change) does not erase the record of the sort it reused.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ from typing import Any
 
 import structlog
 
+from spikelab.spike_sorting.provenance import append_run
 from spikelab.spike_sorting.stages import RecordingRun, stage
 
 log = structlog.get_logger("spikelab.pipeline")
@@ -34,6 +40,7 @@ def run(run: RecordingRun) -> None:
     config = run.config
     with stage("report", run.result, status=run.result.status) as fields:
         run.results.mkdir(parents=True, exist_ok=True)
+        append_run(run.results, run.result, sorter=run.backend.name, versions=versions(run))
         if run.result.ok and config.execution.generate_sorting_report:
             try:
                 path = write_sorting_report(
