@@ -180,6 +180,6 @@ def test_another_tools_file_keeps_ids_rate_length_and_positions(tmp_path, with_u
     assert sd.fs_Hz == fs
     assert sd.length == pytest.approx(10000.0)
     for samples, train in zip(trains.values(), sd.train):
-        np.testing.assert_array_equal(train, np.asarray(samples) / fs * 1000.0)
+        np.testing.assert_array_equal(train, np.asarray(samples) * 1000.0 / fs)
     np.testing.assert_allclose(sd.unit_locations, [[0.0, 25.0], [0.0, 50.0], [0.0, 75.0]])
     assert [a["quality"] for a in sd.neuron_attributes] == ["good"] * 3

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from spikelab.errors import InputError
+from spikelab.spikedata.construct import samples_to_ms
 
 FACTS = "spikelab_facts"
 _SKIP = {"spike_times", "obs_intervals", "electrodes", "waveform_mean", "waveform_sd", "waveforms", "unit_name"}
@@ -120,7 +121,7 @@ def _to_ms(seconds: np.ndarray, fs: float | None) -> np.ndarray:
     if fs:
         samples = np.rint(seconds * fs)
         if np.all(np.abs(samples / fs - seconds) < 0.25 / fs):
-            return samples.astype(np.float64) / fs * 1000.0  # the pipeline's own formula
+            return samples_to_ms(samples, fs)
     return seconds * 1000.0
 
 

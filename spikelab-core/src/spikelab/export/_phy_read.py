@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from spikelab.errors import InputError
+from spikelab.spikedata.construct import samples_to_ms
 
 HISTORY_FILE = "spikelab_curation_history.json"
 UNITS_FILE = "spikelab_units.json"
@@ -81,7 +82,7 @@ def load_phy(folder: str | Path, *, exclude_groups: tuple[str, ...] = ("noise",)
         attrs = _attributes(cluster, unchanged, exported_units, values)
         attrs.update(_place(phy, exported_units, values, sources, counts, attrs if unchanged else {}))
         attrs.update(unit_id=unit_id, phy_cluster_id=cluster, phy_group=group, merged_from=source_ids)
-        trains.append(np.sort(phy.samples[mask]).astype(np.float64) / phy.fs * 1000.0 + start_ms)
+        trains.append(samples_to_ms(np.sort(phy.samples[mask]), phy.fs) + start_ms)
         attributes.append(attrs)
     splits = {}
     for template in (int(t) for t in np.unique(phy.templates)):

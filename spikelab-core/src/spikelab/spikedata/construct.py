@@ -12,6 +12,12 @@ if TYPE_CHECKING:
     from spikelab.spikedata.spikedata import SpikeData
 
 
+def samples_to_ms(samples: Any, fs: float) -> np.ndarray:
+    """Sample indices to ms, ``samples * 1000 / fs``: the one formula of the pipeline, the
+    SpikeInterface conversion and every reader, so trains round-trip bit for bit."""
+    return np.asarray(samples, dtype=np.float64) * 1000.0 / float(fs)
+
+
 def from_unit_indices(unit_indices: Any, times_ms: Any, N: int | None = None, **kwargs: Any) -> SpikeData:
     """Build from parallel arrays: the unit index and the time (ms) of every spike.
 
@@ -57,7 +63,7 @@ def from_spikeinterface(
     Parameters
     ----------
     sorting : spikeinterface.BaseSorting
-        Spike times become ms (``sample / fs * 1000``); each unit gets ``unit_id`` and the
+        Spike times become ms (:func:`samples_to_ms`); each unit gets ``unit_id`` and the
         sorting's unit properties.
     recording : spikeinterface.BaseRecording | None, default: None
         Gives the length (``num_samples / fs``), ``metadata["channel_locations"]`` and
@@ -79,7 +85,7 @@ def from_spikeinterface(
     order = np.argsort(vector["unit_index"], kind="stable")
     bounds = np.searchsorted(vector["unit_index"][order], np.arange(len(unit_ids) + 1))
     samples = vector["sample_index"][order].astype(np.float64)
-    trains = [samples[bounds[u] : bounds[u + 1]] / fs * 1000.0 for u in range(len(unit_ids))]
+    trains = [samples_to_ms(samples[bounds[u] : bounds[u + 1]], fs) for u in range(len(unit_ids))]
     attributes: list[dict[str, Any]] = [{"unit_id": _plain(u)} for u in unit_ids]
     for key in sorting.get_property_keys():
         values = sorting.get_property(key)

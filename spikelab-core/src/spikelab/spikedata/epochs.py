@@ -11,7 +11,8 @@ from spikelab.spikedata.errors import SpikeDataError
 if TYPE_CHECKING:
     from spikelab.spikedata.spikedata import SpikeData
 
-_CHUNK_KEYS = ("rec_chunks_ms", "rec_chunk_names", "rec_chunks_frames")
+#: facts of the whole concatenated recording, wrong for one of its files
+_CHUNK_KEYS = ("rec_chunks_ms", "rec_chunk_names", "rec_chunks_frames", "recording_folder", "recording_config")
 
 
 def split_epochs(sd: SpikeData) -> list[SpikeData]:

@@ -51,14 +51,45 @@ def save(sd: SpikeData, path: str | Path) -> Path:
     return path
 
 
+_HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+_ZIP_SIGNATURE = b"PK\x03\x04"
+
+
 def load(path: str | Path) -> SpikeData:
-    """Read a SpikeData written by :func:`save`."""
+    """Read a SpikeData from what it was stored in, told by the content (not only the suffix).
+
+    - ``.pkl``/``.pickle`` and ``.npz`` written by :func:`save`;
+    - an NWB file (HDF5): :func:`spikelab.export.nwb.load_nwb`;
+    - a phy folder (``params.py`` inside): :func:`spikelab.export.phy.load_phy`.
+
+    Raises
+    ------
+    SpikeDataError
+        For a missing path, an HDF5 file that is not NWB, or a file of no format above.
+    """
     from spikelab.spikedata.spikedata import SpikeData
 
     path = Path(path)
+    if path.is_dir():
+        if (path / "params.py").is_file():
+            from spikelab.export.phy import load_phy
+
+            return load_phy(path)
+        raise SpikeDataError(f"{path} is a folder but not a phy folder (no params.py); pass a .pkl, .npz or .nwb file.")
     if not path.is_file():
         raise SpikeDataError(f"No SpikeData file at {path}.")
+    with path.open("rb") as handle:
+        head = handle.read(8)
+    if head == _HDF5_SIGNATURE:
+        return _load_hdf5(path)
+    if head.startswith(_ZIP_SIGNATURE) and path.suffix.lower() != ".npz":
+        raise SpikeDataError(f"{path} is a zip archive; SpikeData NPZ files must end in .npz.")
     if path.suffix.lower() != ".npz":
+        if not head.startswith(b"\x80"):
+            raise SpikeDataError(
+                f"{path} is neither a SpikeData pickle, an NPZ, an NWB file nor a phy folder; "
+                "SpikeData.load reads .pkl/.npz written by SpikeData.save, .nwb files and phy folders."
+            )
         with path.open("rb") as handle:
             sd = pickle.load(handle)
         if not isinstance(sd, SpikeData):
@@ -84,6 +115,21 @@ def load(path: str | Path) -> SpikeData:
             start_time=doc["start_time"], neuron_attributes=attributes, metadata=metadata,
             raw_data=raw if raw.size else None, raw_time=data["raw_time"] if raw.size else None,
         )
+
+
+def _load_hdf5(path: Path) -> SpikeData:
+    import h5py
+
+    with h5py.File(path, "r") as handle:
+        is_nwb = "nwb_version" in handle.attrs
+    if not is_nwb:
+        raise SpikeDataError(
+            f"{path} is an HDF5 file but not NWB; a recording (e.g. Maxwell .raw.h5) is sorted with "
+            "spikelab.spike_sorting.sort_recording, not loaded as a SpikeData."
+        )
+    from spikelab.export.nwb import load_nwb
+
+    return load_nwb(path)
 
 
 def _to_arrays(sd: SpikeData) -> dict[str, Any]:

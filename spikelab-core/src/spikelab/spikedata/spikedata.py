@@ -304,7 +304,7 @@ class SpikeData(CurationMethods):
 
     @classmethod
     def load(cls, path: str | Path) -> SpikeData:
-        """Read a file written by :meth:`save`."""
+        """Read a ``.pkl``/``.npz`` written by :meth:`save`, an NWB file or a phy folder; see :func:`spikelab.spikedata.io.load`."""
         from spikelab.spikedata.io import load
 
         return load(path)

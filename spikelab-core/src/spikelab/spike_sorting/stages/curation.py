@@ -46,6 +46,7 @@ def run(run: RecordingRun) -> None:
         history = type(sd).build_curation_history(
             sd_original=run.sd_raw, sd_curated=curated, results=results, parameters=criteria(config)
         )
+        curated.metadata["curation_history"] = history  # every export carries it
         run.results.mkdir(parents=True, exist_ok=True)
         cache.atomic_write_json(run.results / HISTORY_NAME, history)
         curated.save(run.results / CURATED_NAME)

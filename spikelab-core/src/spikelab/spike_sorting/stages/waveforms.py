@@ -7,10 +7,11 @@ passes the per-file boundaries of a concatenated recording.
 
 from __future__ import annotations
 
+import attrs
 import numpy as np
 
 from spikelab.spike_sorting import cache
-from spikelab.spike_sorting.stages import RecordingRun, stage
+from spikelab.spike_sorting.stages import RecordingRun, preprocess, stage
 
 FOLDER = "waveforms"
 
@@ -54,5 +55,9 @@ def run(run: RecordingRun) -> None:
             sd.metadata.setdefault("rec_chunk_names", list(run.loaded.chunk_names))
         sd.metadata.setdefault("source_file", str(run.loaded.source) if run.loaded.source else run.name)
         sd.metadata.setdefault("sorter", run.backend.name)
+        # where exports find the traces: the prepared binary (same clock as the spikes), and the
+        # original input with the options that reopen it the same way (stream, gain, window)
+        sd.metadata.setdefault("recording_folder", str(run.intermediate / preprocess.FOLDER))
+        sd.metadata.setdefault("recording_config", attrs.asdict(run.config.recording))
         run.sd_raw = sd
         fields["units"] = sd.N
