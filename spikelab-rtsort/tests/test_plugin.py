@@ -88,3 +88,34 @@ def test_spikelab_rtsort_train_runs_through_core_command_line(tmp_path, monkeypa
     training = json.loads((tmp_path / "m" / "init_dict.json").read_text())["training"]
     assert training["command"].startswith("spikelab rtsort train")
     assert load_detection_model(tmp_path / "m").receptive_field == 81
+
+
+def test_plugin_discovery_and_help_import_no_torch():
+    """Issue 22.7: every ``spikelab`` command paid for importing torch (about 8 s) at start."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from spikelab.plugins import get_plugin_manager\n"
+        "from spikelab.cli.main import main\n"
+        "manager = get_plugin_manager()\n"
+        "assert 'rt_sort' in manager.sorters() and 'rtsort' in manager.commands()\n"
+        "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "print('torch' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "False"
+
+
+def test_rtsort_without_a_sub_command_names_the_choices_not_an_internal_argument(capsys):
+    import pytest
+
+    from spikelab.cli.main import main
+
+    with pytest.raises(SystemExit) as info:
+        main(["rtsort"])
+    err = capsys.readouterr().err
+    assert info.value.code == 2
+    assert "{train}" in err and "rtsort_command" not in err

@@ -1,6 +1,20 @@
-"""RT-Sort for SpikeLab: detection network, training, propagation sorting and streaming."""
+"""RT-Sort for SpikeLab: detection network, training, propagation sorting and streaming.
 
-from .model import DetectionModel, DetectionNet, load_detection_model
+The model classes are imported on first use (they import torch, which plugin discovery, and so
+every ``spikelab`` command, must not pay for).
+"""
+
+from __future__ import annotations
+
+from typing import Any
 
 __version__ = "0.1.0"
 __all__ = ["DetectionModel", "DetectionNet", "load_detection_model", "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("DetectionModel", "DetectionNet", "load_detection_model"):
+        from spikelab_rtsort import model
+
+        return getattr(model, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -87,7 +87,7 @@ def spikelab_register_sorters(register) -> None:
 def _configure(parser) -> None:
     from .cli import add_train_arguments
 
-    sub = parser.add_subparsers(dest="rtsort_command", required=True)
+    sub = parser.add_subparsers(dest="rtsort_command", metavar="{train}", required=True)
     add_train_arguments(sub.add_parser("train", help="train a detection model on generated "
                                                      "ground truth and/or your sorted recordings "
                                                      "(--sorted) and write its folder"))

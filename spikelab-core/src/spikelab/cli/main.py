@@ -9,7 +9,16 @@ from spikelab import __version__
 from spikelab.errors import ConfigError, InputError, SpikeLabError
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(configure_only: str | None = None) -> argparse.ArgumentParser:
+    """The ``spikelab`` parser with one sub-parser per registered command.
+
+    Parameters
+    ----------
+    configure_only : str, optional
+        Add the arguments of this command only (the one being run): a command's ``configure``
+        may import what its work needs, which ``spikelab --help`` and other commands must not
+        pay for. None configures every command.
+    """
     from spikelab.plugins import get_plugin_manager
 
     parser = argparse.ArgumentParser(
@@ -19,7 +28,8 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, command in sorted(get_plugin_manager().commands().items()):
         sub = subparsers.add_parser(name, help=command.help, description=command.help)
-        command.configure(sub)
+        if configure_only is None or name == configure_only:
+            command.configure(sub)
         sub.set_defaults(_run=command.run)
     return parser
 
@@ -29,7 +39,9 @@ def main(argv: list[str] | None = None) -> int:
     from spikelab.logconfig import configure_logging
 
     configure_logging()
-    parser = build_parser()
+    words = sys.argv[1:] if argv is None else argv
+    chosen = next((word for word in words if not word.startswith("-")), None)
+    parser = build_parser(configure_only=chosen or "")
     args = parser.parse_args(argv)
     if getattr(args, "_run", None) is None:
         parser.print_help()
