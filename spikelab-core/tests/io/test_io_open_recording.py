@@ -114,3 +114,16 @@ def test_legacy_recording_survives_spikeinterface_serialisation(tmp_path):
     rec = open_recording(path).recording
     rebuilt = sc.load(rec.to_dict())
     np.testing.assert_array_equal(rebuilt.get_traces(end_frame=50), rec.get_traces(end_frame=50))
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_traces_are_input_error(bad):
+    """SPEC "Bad input": NaN/inf traces fail when opened, not inside the sorter."""
+    from spikeinterface.core import NumpyRecording
+
+    traces = np.zeros((20000, 4), dtype=np.float32)
+    traces[12345, 2] = bad
+    recording = NumpyRecording([traces], sampling_frequency=20000.0)
+    recording.set_channel_locations(np.column_stack([np.zeros(4), np.arange(4) * 20.0]))
+    with pytest.raises(InputError, match=r"sample 12345, channel '?2"):
+        open_recording(recording)

@@ -179,7 +179,40 @@ def _read_one(pm: Any, source: Any, config: RecordingConfig) -> BaseRecording:
                          f"{recording.get_num_samples()} samples); pass a recording with data.")
     if recording.get_channel_locations() is None:  # pragma: no cover - SI raises before
         raise InputError(f"{source!r} has no channel locations; attach a probe (recording.set_probe).")
+    check_finite(recording, source)
     return recording
+
+
+def check_finite(recording: BaseRecording, source: Any, blocks: int = 64, block_samples: int = 2000) -> None:
+    """Refuse a float recording with NaN or inf in ``blocks`` evenly spread blocks.
+
+    Integer recordings cannot hold them. The scan reads at most ``blocks * block_samples``
+    samples, so a short recording is checked whole and a long one is sampled: a NaN between the
+    blocks is not seen here.
+
+    Raises
+    ------
+    InputError
+        Naming the source, the channel and the sample of the first non-finite value.
+    """
+    import numpy as np
+
+    if np.dtype(recording.get_dtype()).kind != "f":
+        return
+    n = recording.get_num_samples()
+    starts = np.unique(np.linspace(0, max(0, n - block_samples), num=blocks).astype(np.int64))
+    for start in starts:
+        traces = recording.get_traces(start_frame=int(start), end_frame=int(min(n, start + block_samples)))
+        bad = ~np.isfinite(traces)
+        if bad.any():
+            sample, channel = (int(i) for i in np.argwhere(bad)[0])
+            value = traces[sample, channel]
+            label = str(source) if isinstance(source, (str, Path)) else "The recording object"
+            raise InputError(
+                f"{label} holds {value} (NaN or inf) at sample {int(start) + sample}, channel "
+                f"'{recording.get_channel_ids()[channel]}'; a sorter cannot use it. Replace or remove those "
+                "samples (e.g. spikeinterface.preprocessing.remove_artifacts) before sorting."
+            )
 
 
 def _stream_name(pm: Any, path: Path, config: RecordingConfig) -> str:
