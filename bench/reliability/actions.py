@@ -135,6 +135,10 @@ def truncate(ctx: Context) -> Outcome:
     if first.error is not None:
         return first
     target = ctx.inter / ctx.args["artifact"]
+    if not target.is_file():
+        first.problems.append(f"the clean run wrote no {ctx.args['artifact']}; update the case")
+        first.result = None
+        return first
     mode = ctx.args.get("mode", "half")
     data = target.read_bytes()
     if mode == "half":

@@ -198,6 +198,16 @@ def run_case(case: dict[str, Any], work: Path, references: References) -> dict[s
     }
 
 
+def harness_error(case: dict[str, Any], exc: BaseException) -> dict[str, Any]:
+    """The row of a case whose own set-up or checks broke (counted as a failure)."""
+    return {
+        "case": case["id"], "group": case["group"], "source": case.get("source", ""), "owner": case.get("owner", ""),
+        "expected": str(case["expect"]), "outcome": f"harness error: {type(exc).__name__}", "time_to_error_s": None,
+        "data_lost": False, "silent_wrong": False, "late_error": False, "passed": False,
+        "problems": [f"the case itself broke: {exc}"], "message": str(exc)[:300],
+    }
+
+
 @contextlib.contextmanager
 def quiet_logs():
     """Keep the structlog console quiet while a whole catalogue runs."""

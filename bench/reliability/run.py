@@ -66,7 +66,10 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="spikelab-reliability-") as tmp, catalogue.quiet_logs():
         references = catalogue.References(Path(tmp))
         for case in cases:
-            row = catalogue.run_case(case, Path(tmp) / case["id"], references)
+            try:
+                row = catalogue.run_case(case, Path(tmp) / case["id"], references)
+            except Exception as exc:  # noqa: BLE001 - one broken case must not hide the others
+                row = catalogue.harness_error(case, exc)
             rows.append(row)
             print(f"{'ok  ' if row['passed'] else 'FAIL'} {case['id']}: {row['outcome']}"
                   + (f" -- {'; '.join(row['problems'])[:200]}" if row["problems"] else ""), flush=True)
