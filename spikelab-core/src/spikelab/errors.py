@@ -45,3 +45,13 @@ class FolderConflictError(ConfigError):
     """
 
     status = "failed"
+
+
+class SortTerminated(KeyboardInterrupt):
+    """The process received SIGTERM (a scheduler ending the job, ``kill``) during a sort.
+
+    Handled like Ctrl-C: the recording's report is written with this error and its sort lock is
+    released before the run stops.
+    """
+
+    status = "failed"

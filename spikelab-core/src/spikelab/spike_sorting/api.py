@@ -128,6 +128,7 @@ def sort_recording(
     from spikelab.plugins import get_plugin_manager
     from spikelab.spike_sorting.folders import check_layout, resolve_folders
     from spikelab.spike_sorting.guards.sleep import prevent_system_sleep
+    from spikelab.spike_sorting.interrupts import terminate_as_interrupt
     from spikelab.spike_sorting.stages import load, preflight
 
     config = build_config(sorter, config, dict(kwargs))
@@ -161,7 +162,7 @@ def sort_recording(
 
     results: list[RecordingResult] = []
     outputs: list[SpikeData] = []
-    with prevent_system_sleep(config.execution.prevent_system_sleep):
+    with prevent_system_sleep(config.execution.prevent_system_sleep), terminate_as_interrupt():
         for item, (inter, res) in zip(loaded, folders):
             result = RecordingResult(
                 rec_name=item.name,

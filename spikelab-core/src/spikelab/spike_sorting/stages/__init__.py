@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import structlog
 
+from spikelab.spike_sorting.interrupts import as_disk_error
+
 if TYPE_CHECKING:
     from spikeinterface.core import BaseRecording, BaseSorting
 
@@ -93,6 +95,11 @@ def stage(name: str, result: RecordingResult | None = None, **context: Any) -> I
     try:
         yield fields
         ok = True
+    except Exception as exc:
+        converted = as_disk_error(exc, name)
+        if converted is exc:
+            raise
+        raise converted from exc
     finally:
         elapsed = time.perf_counter() - start
         if result is not None:

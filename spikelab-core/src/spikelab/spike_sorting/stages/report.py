@@ -38,6 +38,10 @@ def run(run: RecordingRun) -> None:
     from spikelab.spike_sorting.report import write_recording_report, write_sorting_report
 
     config = run.config
+    if run.results_manifest is None:
+        log.warning("recording_report_skipped", recording=run.name,
+                    reason="the results folder was never claimed (see the error); nothing was written there")
+        return
     with stage("report", run.result, status=run.result.status) as fields:
         run.results.mkdir(parents=True, exist_ok=True)
         append_run(run.results, run.result, sorter=run.backend.name, versions=versions(run))
