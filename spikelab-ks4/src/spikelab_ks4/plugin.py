@@ -58,8 +58,14 @@ def check_environment(config) -> list[str]:
 
 
 def needs_gpu(config) -> bool:
-    """Kilosort4 uses a GPU when there is one but runs on the CPU too; True only when asked."""
+    """Whether Kilosort4 will sort on a GPU: when asked (``"cuda..."``), and with ``"auto"`` when
+    NVML finds an NVIDIA GPU (torch then picks CUDA too), so the GPU preflight and watchdog cover
+    the default as well. Seen on an H200: with ``"auto"`` the sort ran on CUDA unwatched."""
     device = str(config.sorter.sorter_params.get("torch_device", "auto")).lower()
+    if device == "auto":
+        from spikelab.spike_sorting.gpus import count_nvidia_gpus
+
+        return count_nvidia_gpus() > 0
     return device.startswith("cuda")
 
 
