@@ -108,6 +108,41 @@ def part_gen(args) -> dict:
             "seconds": round(time.perf_counter() - began, 1)}
 
 
+class DeviceSampler:
+    """Peak GPU memory NVML reports in use beyond what was in use at the start (0.2 s samples)."""
+
+    def __init__(self):
+        from spikelab.spike_sorting.guards.gpu import load_nvml
+
+        self.nvml = load_nvml()
+        self.peak_delta_gib = None
+        self._stop = None
+
+    def _used(self) -> int:
+        return self.nvml.nvmlDeviceGetMemoryInfo(self.nvml.nvmlDeviceGetHandleByIndex(0)).used
+
+    def __enter__(self):
+        import threading
+
+        if self.nvml is None:
+            return self
+        base, self._stop = self._used(), threading.Event()
+        self.peak_delta_gib = 0.0
+
+        def loop():
+            while not self._stop.wait(0.2):
+                self.peak_delta_gib = max(self.peak_delta_gib, round((self._used() - base) / GiB, 3))
+
+        self._thread = threading.Thread(target=loop, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        if self._stop is not None:
+            self._stop.set()
+            self._thread.join()
+
+
 def part_ks4(args) -> dict:
     import torch
 
@@ -116,8 +151,11 @@ def part_ks4(args) -> dict:
     recording, gt = load_ground_truth(args.work)
     size = SIZES["cpu" if args.cpu else "gpu"]
     out: dict = {"device": device_name(args.cpu)}
+    sampler = DeviceSampler()
     try:
-        spikelab = run_spikelab(recording, gt, args.work / "spikelab", size["nblocks"])
+        with sampler:
+            spikelab = run_spikelab(recording, gt, args.work / "spikelab", size["nblocks"])
+        spikelab["device_used_delta_peak_gib"] = sampler.peak_delta_gib
         record = args.work / "spikelab" / "inter"
         run_json = next(record.rglob("spikelab_ks4_run.json"), None)
         if run_json is not None:
@@ -302,11 +340,12 @@ class Ballast:
             return used_fraction
         import torch
 
-        need = int(used_fraction * memory.total) - memory.used
-        while need > 64 * 2**20:
-            size = min(need, 8 * GiB)
-            self.blocks.append(torch.empty(size, dtype=torch.uint8, device="cuda"))
-            need -= size
+        for _ in range(200):  # re-read after each block: the first one also creates our CUDA context
+            memory = nvml.nvmlDeviceGetMemoryInfo(handle)
+            need = int(used_fraction * memory.total) - memory.used
+            if need < 16 * 2**20:
+                break
+            self.blocks.append(torch.empty(min(need, 8 * GiB), dtype=torch.uint8, device="cuda"))
         memory = nvml.nvmlDeviceGetMemoryInfo(handle)
         return memory.used / memory.total
 
@@ -403,19 +442,32 @@ def part_watchdog(args) -> dict:
     return out
 
 
+def _oom_lines(folder: Path) -> list[str]:
+    """The sorter's own out-of-memory lines (torch's message) left in its logs."""
+    found = []
+    for log in sorted(folder.rglob("*.log")):
+        for line in log.read_text(errors="replace").splitlines():
+            if "out of memory" in line.lower() and line.strip() not in found:
+                found.append(line.strip()[:600])
+    return found[:4]
+
+
 def part_oom(args) -> dict:
     import spikeinterface as si
 
     nvml, fake = _nvml(args)
     results = json.loads((args.out / "results.json").read_text()) if (args.out / "results.json").exists() else {}
-    reserved = (results.get("ks4", {}).get("direct", {}) or {}).get("max_memory_reserved_gib") or 2.0
+    ks4 = results.get("ks4", {})
+    reserved = (ks4.get("direct", {}) or {}).get("max_memory_reserved_gib") or 2.0
+    child = (ks4.get("sort_recording", {}) or {}).get("device_used_delta_peak_gib")
     frames = si.load(args.work / "recording").get_num_frames()
     first_batch = frames // 2  # two batches exactly (halvings keep dividing the recording)
-    # Room for the direct run's peak plus a CUDA context: a batch 30x the default cannot fit, and
-    # halving it (1.8M -> 28k samples in six retries) comes back under the default's need.
-    free = int((reserved + 1.0) * GiB)
-    out: dict = {"direct_run_peak_reserved_gib": reserved, "left_free_gib": round(free / GiB, 2),
-                 "first_batch_size": first_batch}
+    # Room for what the sorter process took at the default batch (60000) in the ks4 part, measured
+    # by NVML, plus a little: a batch 30x larger cannot fit, and halving it (1.8M -> 28k samples in
+    # six retries) comes back under the default's need. Without that measurement, a guess.
+    free = int(((child + 0.3) if child else (reserved + 2.0)) * GiB)
+    out: dict = {"direct_run_peak_reserved_gib": reserved, "sorter_process_peak_gib_at_60000": child,
+                 "left_free_gib": round(free / GiB, 2), "first_batch_size": first_batch}
     ballast = Ballast(args.cpu)
     ballast.fake = fake
     if nvml is not None:
@@ -424,6 +476,7 @@ def part_oom(args) -> dict:
         out["sort"] = _sort_ks4(args, batch_size=first_batch, oom_retry_max=6, gpu_watchdog=False)
     finally:
         ballast.release()
+    out["torch_oom_lines"] = _oom_lines(args.work / "k_inter")
     attempts = out["sort"].get("attempts", [])
     out["real_oom_seen"] = any(a["error_class"] == "GPUOutOfMemoryError" for a in attempts)
     out["retried_to_success"] = bool(attempts) and attempts[-1]["status"] == "success" and len(attempts) > 1
