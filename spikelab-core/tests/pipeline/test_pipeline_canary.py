@@ -57,3 +57,19 @@ def test_recordings_shorter_than_the_window_skip_the_canary(small_file):
             sort_recording([path], **inline_kwargs(fake_behaviour="no_spikes", canary_first_n_s=30.0))
     assert _events(events, "canary_skipped")
     assert info.value.stage == "sort"
+
+
+def test_the_canary_is_not_run_when_the_full_sort_is_cached(small_file, tmp_path):
+    """Finding 10: the canary ran (127 s with Kilosort4) even when the full sort was cached."""
+    path, _ = small_file
+    kwargs = dict(intermediate_folders=[tmp_path / "i"], results_folders=[tmp_path / "r"])
+    results = []
+    sort_recording([path], **inline_kwargs(canary_first_n_s=1.0), **kwargs, out_results=results)
+    assert "canary" in results[0].stage_times_s
+    with structlog.testing.capture_logs() as events:
+        sort_recording([path], **inline_kwargs(canary_first_n_s=1.0, fr_min=0.01), **kwargs, out_results=results)
+    assert "sort" in results[1].cached_stages
+    assert "canary" not in results[1].stage_times_s
+    assert _events(events, "canary_skipped")[0]["reason"].startswith("the full sort is cached")
+    sort_recording([path], **inline_kwargs(canary_first_n_s=1.0, detect_threshold=6.0), **kwargs, out_results=results)
+    assert "canary" in results[2].stage_times_s  # a new sort: the canary runs again

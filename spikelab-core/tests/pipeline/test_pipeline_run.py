@@ -97,6 +97,19 @@ def test_gpu_oom_is_retried_with_a_smaller_batch(small_file):
     assert result.retries_used == 2
 
 
+def test_retries_used_counts_the_retries_when_they_run_out(small_file, tmp_path):
+    """Finding 10: ``retries_used`` said 0 when the OOM retries ran out after 2 retries."""
+    path, _ = small_file
+    results = []
+    sort_recording(
+        [path], **inline_kwargs(fake_behaviour="gpu_oom", oom_retry_max=2, raise_on_failure=False),
+        intermediate_folders=[tmp_path / "i"], results_folders=[tmp_path / "r"], out_results=results,
+    )
+    result = results[0]
+    assert result.status == "oom_gpu" and len(result.attempts) == 3
+    assert result.retries_used == 2
+
+
 def test_delete_inter_removes_only_what_the_pipeline_created(small_file, tmp_path):
     path, _ = small_file
     inter = tmp_path / "inter"

@@ -215,7 +215,14 @@ def classify_ks2_failure(output_folder: Path | str | None, exc: BaseException | 
             "CUDA_VISIBLE_DEVICES), keep NT at its default, and split very long recordings.",
             matched_line=found[1], **common,
         )
-    return None
+    # The signatures every backend shares (Docker engine down, HDF5 filter, MemoryError), as the
+    # Kilosort4 classifier does: called directly, this function must catch them too.
+    from spikelab.spike_sorting.builtin_classifiers import classify_generic
+
+    generic = classify_generic(NAME, folder or Path("."), exc, run_text)
+    if generic is not None and generic.log_path is None and log_path is not None:
+        generic.log_path = str(log_path)
+    return generic
 
 
 def _classify_channels(run_text: str, folder: Path | None, common: dict):

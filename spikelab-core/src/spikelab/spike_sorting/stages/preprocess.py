@@ -28,13 +28,10 @@ def job_kwargs(config) -> dict:
     return kwargs
 
 
-def run(run: RecordingRun) -> None:
-    """Write (or reuse) the prepared binary recording; sets ``run.prepared`` and the key."""
-    import spikeinterface as si
-
-    folder = run.intermediate / FOLDER
+def recording_key(run: RecordingRun) -> str:
+    """The key of the prepared binary: the input, the recording configuration and the backend."""
     backend = run.backend
-    key = cache.make_key(
+    return cache.make_key(
         "recording",
         cache.recording_fingerprint(run.loaded.recording, run.loaded.source),
         attrs.asdict(run.config.recording),
@@ -42,6 +39,15 @@ def run(run: RecordingRun) -> None:
         backend.version,
         backend.prepare_recording is not None,
     )
+
+
+def run(run: RecordingRun) -> None:
+    """Write (or reuse) the prepared binary recording; sets ``run.prepared`` and the key."""
+    import spikeinterface as si
+
+    folder = run.intermediate / FOLDER
+    backend = run.backend
+    key = recording_key(run)
     run.recording_key = key
     with stage("preprocess", run.result) as fields:
         if cache.reusable(folder, key, stage="preprocess", forced=run.config.execution.recompute_recording):

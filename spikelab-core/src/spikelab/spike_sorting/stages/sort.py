@@ -127,6 +127,12 @@ def _attempt_runner(run: RecordingRun, folder: Path):
     return attempt
 
 
+def sorting_key(run: RecordingRun, recording_key: str | None) -> str:
+    """The key of the sorter output: the binary's key, the backend, its version and parameters."""
+    params = run.backend.resolve_params(run.config)
+    return cache.make_key("sorting", recording_key, run.backend.name, run.backend.version, params)
+
+
 def _read_back(run: RecordingRun, folder: Path):
     """The sorter's output, read before it is declared a valid cache (a sorter that exits
     cleanly without output fails here, and the next run sorts again instead of reusing it)."""
@@ -148,9 +154,7 @@ def run(run: RecordingRun) -> None:
 
     folder = run.intermediate / FOLDER
     params = run.backend.resolve_params(run.config)
-    run.sorting_key = cache.make_key(
-        "sorting", run.recording_key, run.backend.name, run.backend.version, params
-    )
+    run.sorting_key = sorting_key(run, run.recording_key)
     forced = run.config.execution.recompute_sorting or "preprocess" in run.rebuilt
     with stage("sort", run.result, sorter=run.backend.name) as fields:
         if cache.reusable(folder, run.sorting_key, stage="sort", forced=forced):
