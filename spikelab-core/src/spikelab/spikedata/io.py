@@ -60,7 +60,8 @@ def load(path: str | Path) -> SpikeData:
 
     - ``.pkl``/``.pickle`` and ``.npz`` written by :func:`save`;
     - an NWB file (HDF5): :func:`spikelab.export.nwb.load_nwb`;
-    - a phy folder (``params.py`` inside): :func:`spikelab.export.phy.load_phy`.
+    - a phy folder (``params.py`` inside): :func:`spikelab.export.phy.load_phy`;
+    - a SpikeInterface export or sorting folder: :func:`spikelab.export.spikeinterface.load_spikeinterface`.
 
     Raises
     ------
@@ -75,7 +76,14 @@ def load(path: str | Path) -> SpikeData:
             from spikelab.export.phy import load_phy
 
             return load_phy(path)
-        raise SpikeDataError(f"{path} is a folder but not a phy folder (no params.py); pass a .pkl, .npz or .nwb file.")
+        if (path / "si_folder.json").is_file() or (path / "sorting" / "si_folder.json").is_file():
+            from spikelab.export.spikeinterface import load_spikeinterface
+
+            return load_spikeinterface(path)
+        raise SpikeDataError(
+            f"{path} is a folder but neither a phy folder (params.py) nor a SpikeInterface sorting folder "
+            "(si_folder.json); pass a .pkl, .npz or .nwb file, or such a folder."
+        )
     if not path.is_file():
         raise SpikeDataError(f"No SpikeData file at {path}.")
     with path.open("rb") as handle:
