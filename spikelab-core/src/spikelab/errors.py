@@ -55,3 +55,13 @@ class SortTerminated(KeyboardInterrupt):
     """
 
     status = "failed"
+
+
+class MainGuardError(SpikeLabError, RuntimeError):
+    """``sort_batch`` was called at the top level of a script without a main guard.
+
+    Its local cluster starts worker processes that import the script again, which would start
+    the batch again inside each worker.
+    """
+
+    status = "failed"

@@ -186,3 +186,41 @@ def test_rerun_with_another_config_or_input_sorts_again(recordings_factory, tmp_
     os.utime(traces, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))  # the input changed
     (third,) = sort_batch(paths, **kwargs, **{**strict, "curate": False})
     assert third.cached_stages != ["all"]
+
+
+UNGUARDED = """
+from spikelab.plugins import get_plugin_manager
+from spikelab.testing import fake_backend
+if "fake" not in get_plugin_manager().sorters():
+    get_plugin_manager().register(fake_backend, name="spikelab.testing.fake_backend")
+from spikelab.spike_sorting import sort_batch
+
+def main():
+    sort_batch([{path!r}], sorter="fake", workers=1, progress_bar=False)
+
+main()
+"""
+
+
+def test_a_script_without_a_main_guard_gets_one_line_not_a_dask_traceback(recordings_factory, tmp_path):
+    """Finding 10: an unguarded sort_batch died in a 224-line Dask traceback."""
+    (path,) = recordings_factory(["ok"])
+    script = tmp_path / "my_batch.py"
+    script.write_text(UNGUARDED.format(path=str(path)))
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
+    assert done.returncode != 0
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("spikelab.errors.MainGuardError") and "line 11" in last
+    assert 'if __name__ == "__main__":' in last
+    assert not (tmp_path / "sorted_fake").exists()
+
+
+def test_a_guarded_script_passes_the_check(tmp_path):
+    script = tmp_path / "guarded.py"
+    script.write_text(
+        "from spikelab.spike_sorting.batch._guard import check_main_guard\n"
+        "def main():\n    check_main_guard()\n    print('ok')\n"
+        "if __name__ == '__main__':\n    main()\n"
+    )
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr

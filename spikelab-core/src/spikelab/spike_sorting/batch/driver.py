@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from spikelab.errors import SpikeLabError
+from spikelab.spike_sorting.batch._guard import check_main_guard
 from spikelab.spike_sorting.batch.cluster import batch_client
 from spikelab.spike_sorting.batch.policy import decide
 from spikelab.spike_sorting.batch.report import BatchReport, Entry
@@ -115,6 +116,8 @@ def sort_batch(
     names = [short_name(s) for s in sources]
     folders = resolve_folders(names, sources, backend.name, intermediate_folders, results_folders)
     check_layout(sources, folders)
+    if client is None and scheduler is None:
+        check_main_guard()
     report_dir = Path(report_folder) if report_folder else Path(os.path.commonpath([str(r) for _, r in folders])).parent
     report = BatchReport(report_dir, backend.name, [
         Entry(name=n, source=s, results_folder=str(r)) for n, s, (_, r) in zip(names, sources, folders)
