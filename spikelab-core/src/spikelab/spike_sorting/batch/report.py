@@ -1,4 +1,5 @@
-"""The batch report: ``batch_report.json``, ``batch_report.md`` and ``batch_summary.png``.
+"""The batch report: ``batch_report.json``, ``batch_report.md``, ``batch_summary.png`` and an
+``index.html`` linking every recording's ``sorting_report.html``.
 
 Rewritten (atomically) every time a recording finishes, so a person can watch a long batch and
 nothing is lost if the driver dies.
@@ -72,9 +73,19 @@ class BatchReport:
         }
         _atomic(self.folder / JSON_NAME, json.dumps(doc, indent=2, default=str))
         _atomic(self.folder / MD_NAME, self._markdown(figure))
+        self._index()
         if figure:
             self._figure()
         return self.folder / JSON_NAME
+
+    def _index(self) -> None:
+        """``index.html``: every recording's status, linked to its ``sorting_report.html``."""
+        from spikelab.spike_sorting.report import write_index
+
+        write_index(self.folder, [
+            {"rec_name": e.name, "status": e.status, "n_curated_units": e.n_units,
+             "results_folder": e.results_folder, "error_class": e.error} for e in self.entries
+        ], title=f"SpikeLab batch ({self.sorter}): {len(self.entries)} recordings")
 
     def _markdown(self, figure: bool) -> str:
         lines = [

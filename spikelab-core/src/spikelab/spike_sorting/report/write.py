@@ -1,4 +1,5 @@
-"""Writing the reports: ``recording_report.json`` (always) and ``sorting_report.md`` + PNGs."""
+"""Writing the reports: ``recording_report.json`` (always), ``sorting_report.md`` + PNGs and
+``sorting_report.html`` (one self-contained page)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import structlog
 
 from spikelab.errors import InputError
 from spikelab.spike_sorting.cache import atomic_write_text as write_text_atomic
-from spikelab.spike_sorting.report import _data, figures, markdown
+from spikelab.spike_sorting.report import _data, _panels, figures, html, markdown
 
 if TYPE_CHECKING:
     from spikelab.spike_sorting.config import SortingPipelineConfig
@@ -164,8 +165,19 @@ def write_sorting_report(
     doc["figures"] = _figures(folder, config, units, sd_curated)
     _LAST_FULL[str(folder)] = (id(result), doc)
     path = write_text_atomic(folder / _data.REPORT_MD, markdown.render(doc))
+    _write_html(doc, sd_raw, folder)
     log.info("sorting_report_written", path=str(path), units=sd_raw.N, kept=sd_curated.N)
     return path
+
+
+def _write_html(doc: dict[str, Any], sd: SpikeData | None, folder: Path) -> Path | None:
+    """``sorting_report.html`` beside the Markdown; a failure is logged, never raised."""
+    try:
+        panels = _panels.unit_panels(sd) if sd is not None else {}
+        return write_text_atomic(folder / html.REPORT_HTML, html.render(doc, panels, folder))
+    except Exception as exc:  # noqa: BLE001 - the page must never cost the Markdown report
+        log.warning("report_html_failed", folder=str(folder), error=f"{type(exc).__name__}: {exc}")
+        return None
 
 
 def _figures(folder: Path, config: SortingPipelineConfig | None, units: list[dict], sd: SpikeData | None) -> list[str]:
@@ -191,7 +203,7 @@ def _figures(folder: Path, config: SortingPipelineConfig | None, units: list[dic
 
 
 def regenerate_report(results_folder: str | Path) -> Path:
-    """Render ``sorting_report.md`` (and its figures) again from a results folder (``spikelab report``).
+    """Render ``sorting_report.md``, ``sorting_report.html`` and the figures again from a results folder.
 
     Reads ``recording_report.json`` and, when its ``spikedata_path`` still exists, the curated
     SpikeData for the footprints.
@@ -223,8 +235,24 @@ def regenerate_report(results_folder: str | Path) -> Path:
     sd = _load_curated(doc, folder)
     doc["figures"] = _figures(folder, config, doc.get("units") or [], sd)
     path = write_text_atomic(folder / _data.REPORT_MD, markdown.render(doc))
+    _write_html(doc, _load_raw(folder) or sd, folder)
     log.info("sorting_report_regenerated", path=str(path))
     return path
+
+
+def _load_raw(folder: Path) -> SpikeData | None:
+    """The uncurated SpikeData when the run saved it (``save_raw_pkl``): panels for removed units too."""
+    from spikelab.spike_sorting.stages.curation import RAW_NAME
+    from spikelab.spikedata.io import load
+
+    path = folder / RAW_NAME
+    if not path.is_file():
+        return None
+    try:
+        return load(path)
+    except Exception as exc:  # noqa: BLE001
+        log.warning("report_spikedata_unreadable", path=str(path), error=str(exc))
+        return None
 
 
 def _load_curated(doc: dict[str, Any], folder: Path) -> SpikeData | None:
