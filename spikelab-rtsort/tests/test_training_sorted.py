@@ -138,7 +138,7 @@ def test_errors_name_the_bad_input_and_the_fix(sorted_data, tmp_path, capsys):
 
     from spikelab.cli.main import main as spikelab_main  # the `spikelab` command
 
-    assert spikelab_main(["rtsort", "train", str(tmp_path / "m"), "--no-generated", *TINY]) == 1
+    assert spikelab_main(["rtsort", "train", str(tmp_path / "m"), "--no-generated", *TINY]) == 2  # user error
     assert "--sorted RECORDING SORTING" in capsys.readouterr().err
     assert not (tmp_path / "m").exists()
 

@@ -5,23 +5,35 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from spikelab.cli._args import integer_at_least, positive_float
+
+#: The demo's folder; the repository's .gitignore lists it, and the README names it.
+DEFAULT_FOLDER = "demo_output"
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--folder", default="spikelab_demo", help="Where to write the recording and results.")
+    parser.add_argument("--folder", default=DEFAULT_FOLDER,
+                        help=f"Where to write the recording and results (default: {DEFAULT_FOLDER}).")
     parser.add_argument("--sorter", help="Backend (default: the best installed CPU backend).")
-    parser.add_argument("--duration", type=float, default=10.0, help="Recording length (s).")
-    parser.add_argument("--channels", type=int, default=32, help="Number of channels.")
-    parser.add_argument("--units", type=int, default=16, help="Number of true units.")
-    parser.add_argument("--rate", type=float, default=50.0, help="Firing rate of each unit (Hz).")
-    parser.add_argument("--seed", type=int, default=0, help="Generator seed.")
+    parser.add_argument("--duration", type=positive_float, default=10.0, help="Recording length (s).")
+    parser.add_argument("--channels", type=integer_at_least(1), default=32, help="Number of channels.")
+    parser.add_argument("--units", type=integer_at_least(1), default=16, help="Number of true units.")
+    parser.add_argument("--rate", type=positive_float, default=50.0, help="Firing rate of each unit (Hz).")
+    parser.add_argument("--seed", type=integer_at_least(0), default=0, help="Generator seed.")
 
 
 def run(args: argparse.Namespace) -> int:
-    from spikelab.demo import describe, run_demo
+    from spikelab.cli.console import Console
+    from spikelab.demo import best_cpu_backend, describe, run_demo
 
+    console = Console.from_args(args)
+    sorter = args.sorter or best_cpu_backend()
+    why = "chosen with --sorter" if args.sorter else "the best installed CPU sorter; choose another with --sorter"
+    console.say(f"spikelab demo: {sorter} ({why}) on a generated {args.channels}-channel x {args.duration:g} s "
+                f"recording with {args.units} true units, in {args.folder}/")
     outcome = run_demo(
-        Path(args.folder), sorter=args.sorter, duration_s=args.duration, num_channels=args.channels,
-        num_units=args.units, firing_rate_hz=args.rate, seed=args.seed,
+        Path(args.folder), sorter=sorter, duration_s=args.duration, num_channels=args.channels,
+        num_units=args.units, firing_rate_hz=args.rate, seed=args.seed, **console.overrides({}),
     )
     describe(outcome)
     return 0

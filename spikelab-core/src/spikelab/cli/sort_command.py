@@ -33,7 +33,11 @@ def parse_assignments(pairs: list[str]) -> dict[str, Any]:
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("files", nargs="+", help="Recording files or folders (a folder is concatenated).")
-    parser.add_argument("--sorter", help="Backend name (kilosort4, kilosort2, rt_sort, ...).")
+    parser.add_argument(
+        "--sorter",
+        help="Backend name (kilosort4, kilosort2, rt_sort, ...); default: kilosort4, or the preset's sorter. "
+        "The first line of output names the sorter and why it was chosen.",
+    )
     parser.add_argument("--preset", help="Start from this preset (KILOSORT4, RT_SORT_MEA, ...).")
     parser.add_argument(
         "--set", dest="assignments", action="append", default=[], metavar="KEY=VALUE",
@@ -50,14 +54,25 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import time
+
+    from spikelab.cli import plan
+    from spikelab.cli.console import Console
     from spikelab.spike_sorting import sort_recording
+    from spikelab.spike_sorting.api import build_config
     from spikelab.spike_sorting.config import get_preset
 
+    start = time.perf_counter()
+    console = Console.from_args(args)
     overrides = parse_assignments(args.assignments)
+    batch = bool(args.workers or args.scheduler)
+    overrides.update(console.overrides(overrides, batch=batch))
     overrides["raise_on_failure"] = False
     config = get_preset(args.preset) if args.preset else None
+    sorter, why = plan.sorter_choice(args, overrides)
+    plan.show(console, args, build_config(args.sorter, config, dict(overrides)), sorter, why)
     results: list = []
-    if args.workers or args.scheduler:
+    if batch:
         from spikelab.spike_sorting import sort_batch
 
         overrides.pop("raise_on_failure")
@@ -76,5 +91,6 @@ def run(args: argparse.Namespace) -> int:
         line = f"{result.rec_name:<{width}}  {result.status:<16} {units:<10} {result.results_folder}"
         if not result.ok:
             line += f"\n{'':<{width}}  {result.error_class}: {(result.error_message or '')[:300]}"
-        print(line)
+        console.summary(line)
+    console.summary(plan.summary(results, time.perf_counter() - start))
     return 0 if all(r.ok for r in results) else 1

@@ -182,6 +182,12 @@ class ExecutionConfig:
         None, "Memory budget for chunked work, e.g. '16G'.", validator=_memory_size
     )
     progress_bar: bool = knob(True, "Show progress bars on long stages.")
+    sorter_output: str = knob(
+        "auto",
+        "Copy the sorter's own log lines to stderr: 'auto' (with progress bars, when stderr is a terminal), "
+        "'always' or 'never'.",
+        validator=one_of("auto", "always", "never"),
+    )
     random_seed: int = knob(1, "Seed for every random choice (waveform sampling, ...).")
     isolation: str = knob(
         "process",

@@ -4,7 +4,9 @@ Each attempt builds a :class:`~spikelab.spike_sorting.backend.SortJob` and a
 :class:`~spikelab.spike_sorting.guards.base.WatchContext`, starts the registered watchdogs and
 calls ``pm.run_sort``. A failure no watchdog decided is classified with the plugin chain
 (backend classifier first); the classified exception carries ``stage="sort"`` and the log path
-and is raised from the original. Each attempt's sorter log is copied into
+and is raised from the original. While it runs, a bar shows the elapsed time and the sorter's
+latest log line; the lines themselves go to the terminal when it is one
+(:mod:`spikelab.spike_sorting.progress`). Each attempt's sorter log is copied into
 ``<results>/sorter_logs/`` so nothing is lost when the next attempt starts clean.
 
 The sorter output (``<intermediate>/sorter_output``) is reused while its key (the recording key,
@@ -91,6 +93,7 @@ def _keep_log(run: RecordingRun, log_path: Path, number: int) -> Path | None:
 def _attempt_runner(run: RecordingRun, folder: Path):
     from spikelab.spike_sorting.guards.base import WatchContext
     from spikelab.spike_sorting.guards.watch import build_watchdogs
+    from spikelab.spike_sorting.progress import echo_sorter_output, follow_sorter_log
 
     counter = itertools.count(1)
     recording_folder = run.intermediate / "recording"
@@ -114,7 +117,11 @@ def _attempt_runner(run: RecordingRun, folder: Path):
             results_folder=run.results,
         )
         try:
-            run.manager.run_sort(run.backend, job, build_watchdogs(context))
+            with follow_sorter_log(
+                job.log_path, desc=f"sort ({run.backend.name})", bar=run.config.execution.progress_bar,
+                echo=echo_sorter_output(run.config),
+            ):
+                run.manager.run_sort(run.backend, job, build_watchdogs(context))
         except Exception as exc:
             kept = _keep_log(run, job.log_path, number)
             classified = _classify(run, exc, folder, kept or job.log_path)
