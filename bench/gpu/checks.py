@@ -460,6 +460,7 @@ def part_oom(args) -> dict:
     ks4 = results.get("ks4", {})
     reserved = (ks4.get("direct", {}) or {}).get("max_memory_reserved_gib") or 2.0
     child = (ks4.get("sort_recording", {}) or {}).get("device_used_delta_peak_gib")
+    child = child or (float(os.environ["OOM_CHILD_GIB"]) if os.environ.get("OOM_CHILD_GIB") else None)
     frames = si.load(args.work / "recording").get_num_frames()
     first_batch = frames // 2  # two batches exactly (halvings keep dividing the recording)
     # Room for what the sorter process took at the default batch (60000) in the ks4 part, measured

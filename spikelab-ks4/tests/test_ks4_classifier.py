@@ -113,3 +113,12 @@ def test_guide_import_path_and_plugin_chain(tmp_path):
     assert from_guide is classify_ks4_failure
     _write_log(tmp_path, CUDA_OOM)
     assert classify_failure("kilosort4", tmp_path, RuntimeError("x")).status == "oom_gpu"
+
+
+def test_cublas_workspace_allocation_failure_is_a_retryable_gpu_oom(tmp_path):
+    # Kilosort4 on an H200 with 1.6 GiB free, batch_size 225000 (bench/gpu): cuBLAS could not
+    # allocate its handle's workspace; a smaller batch then fits.
+    _write_log(tmp_path, "RuntimeError: CUDA error: CUBLAS_STATUS_ALLOC_FAILED when calling `cublasCreate(handle)`\n")
+    error = classify_ks4_failure(tmp_path, RuntimeError("kilosort4 failed"))
+    assert isinstance(error, ex.GPUOutOfMemoryError) and error.oom_retryable
+    assert "CUBLAS_STATUS_ALLOC_FAILED" in error.matched_line

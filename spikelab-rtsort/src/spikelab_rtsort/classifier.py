@@ -26,6 +26,7 @@ _MISSING = re.compile(r"\(missing: ([^)]+)\)")
 _GPU_OOM = re.compile(
     r"CUDA out of memory|torch\.(?:cuda\.)?OutOfMemoryError|CUDA_ERROR_OUT_OF_MEMORY"
     r"|Out of memory on device|cudaErrorMemoryAllocation"
+    r"|CUBLAS_STATUS_ALLOC_FAILED|CUFFT_ALLOC_FAILED|CUDNN_STATUS_ALLOC_FAILED|CUSOLVER_STATUS_ALLOC_FAILED"
 )
 _NO_SEQUENCES = re.compile(
     r"0 preliminary propagation sequences|0 sequences remain"

@@ -28,7 +28,8 @@ _DOCKER = (
 )
 _GPU_OOM = re.compile(
     r"CUDA out of memory|torch\.(cuda\.)?OutOfMemoryError|CUDA_ERROR_OUT_OF_MEMORY"
-    r"|Out of memory on device|cudaErrorMemoryAllocation",
+    r"|Out of memory on device|cudaErrorMemoryAllocation"
+    r"|CUBLAS_STATUS_ALLOC_FAILED|CUFFT_ALLOC_FAILED|CUDNN_STATUS_ALLOC_FAILED|CUSOLVER_STATUS_ALLOC_FAILED",
 )
 
 
