@@ -183,3 +183,26 @@ def test_another_tools_file_keeps_ids_rate_length_and_positions(tmp_path, with_u
         np.testing.assert_array_equal(train, np.asarray(samples) * 1000.0 / fs)
     np.testing.assert_allclose(sd.unit_locations, [[0.0, 25.0], [0.0, 50.0], [0.0, 75.0]])
     assert [a["quality"] for a in sd.neuron_attributes] == ["good"] * 3
+
+
+def test_a_neuroconv_file_keeps_ids_rate_length_and_metrics(tmp_path):
+    from neuroconv.tools.spikeinterface import add_recording_to_nwbfile, add_sorting_to_nwbfile
+    from pynwb import NWBHDF5IO, NWBFile
+
+    from spikelab.testing import tiny_recording
+
+    recording, truth = tiny_recording(seed=3, duration_s=4.0, num_units=4)
+    truth = truth.rename_units([3, 7, 9, 12])
+    truth.set_property("snr", np.array([5.0, 6.0, 7.0, 8.0]))
+    nwbfile = NWBFile("neuroconv", "id-2", dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc))
+    add_recording_to_nwbfile(recording, nwbfile)  # SpikeInterface's way to NWB
+    add_sorting_to_nwbfile(truth, nwbfile)
+    with NWBHDF5IO(str(tmp_path / "neuroconv.nwb"), "w") as io:
+        io.write(nwbfile)
+    sd = load_nwb(tmp_path / "neuroconv.nwb")
+    assert list(sd.unit_ids) == [3, 7, 9, 12]
+    assert sd.fs_Hz == recording.sampling_frequency
+    assert sd.length == pytest.approx(4000.0)  # the recording's, not the last spike's
+    assert [a["snr"] for a in sd.neuron_attributes] == [5.0, 6.0, 7.0, 8.0]
+    for unit, train in zip(truth.unit_ids, sd.train):
+        np.testing.assert_array_equal(np.rint(train * sd.fs_Hz / 1000), truth.get_unit_spike_train(unit))

@@ -93,6 +93,10 @@ def test_curation_history_reaches_nwb(pipeline_run, tmp_path):
     assert main(["export", str(results), "--to", "nwb", str(tmp_path / "units.nwb")]) == 0
     history = json.loads((results / "curation_history.json").read_text())
     assert load_nwb(tmp_path / "units.nwb").metadata["curation_history"] == history
+    from nwbinspector import inspect_nwbfile
+
+    worst = {m.importance.name for m in inspect_nwbfile(nwbfile_path=str(tmp_path / "units.nwb"))}
+    assert not worst & {"BEST_PRACTICE_VIOLATION", "PYNWB_VALIDATION", "ERROR"}, worst
 
 
 def test_spikedata_load_tells_the_formats_apart(pipeline_run, tmp_path):
