@@ -221,3 +221,22 @@ def test_spikedata_export_method_writes_the_same_folder(sorted_recording, tmp_pa
     assert sorting.get_num_units() == sd.N
     assert (folder / "analyzer").is_dir()
     assert (folder / "spikelab_curation_history.json").is_file()
+
+
+def test_a_merge_of_units_with_text_ids_gets_a_text_id_no_unit_has(sorted_recording, tmp_path):
+    from phylib.io.model import load_model
+
+    sd, recording = sorted_recording
+    sd = sd.subset([0, 1, 2])
+    for attributes, unit_id in zip(sd.neuron_attributes, ["0", "1", "3"]):  # SpikeInterface's text ids
+        attributes["unit_id"] = unit_id
+    folder = export(sd, "phy", tmp_path / "phy", recording=recording)
+    model = load_model(folder / "params.py")
+    clusters = np.array(model.spike_clusters, dtype=np.int64)
+    clusters[np.isin(clusters, [0, 1])] = 3  # phy's next cluster id is 3: the text id "3" is taken
+    model.save_spike_clusters(clusters)
+    model.close()
+    back = load_phy(folder)
+    assert sorted(back.unit_ids.tolist()) == ["3", "4"]
+    merged = [a for a in back.neuron_attributes if a["phy_cluster_id"] == 3][0]
+    assert merged["unit_id"] == "4" and merged["merged_from"] == ["0", "1"]

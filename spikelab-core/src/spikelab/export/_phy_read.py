@@ -240,18 +240,23 @@ def _exported_id(template: int, exported_units: dict[str, Any], values: dict[int
 
 
 class _FreshIds:
-    """Unit ids for merged and split clusters: never one an exported unit has."""
+    """Unit ids for merged and split clusters: never one an exported unit has.
+
+    Ids of the exported kind: strings when every exported id is a string (SpikeInterface's
+    generated sortings use "0", "1"...), numbers otherwise; digit strings count as their number.
+    """
 
     def __init__(self, taken) -> None:
-        self.taken = set(taken)
-        numbers = [int(t) for t in self.taken if isinstance(t, (int, np.integer))]
-        self.last = max(numbers, default=-1)
+        taken = list(taken)
+        self.as_text = bool(taken) and all(isinstance(t, str) for t in taken)
+        self.taken = {int(t) if str(t).lstrip("-").isdigit() else t for t in taken}
+        self.last = max((t for t in self.taken if isinstance(t, (int, np.integer))), default=-1)
 
-    def next(self, cluster: int) -> int:
+    def next(self, cluster: int) -> Any:
         candidate = cluster if cluster > self.last and cluster not in self.taken else self.last + 1
         self.taken.add(candidate)
         self.last = max(self.last, candidate)
-        return candidate
+        return str(candidate) if self.as_text else candidate
 
 
 def _attributes(cluster: int, unchanged: bool, exported_units: dict[str, Any], values: dict[int, dict[str, Any]]) -> dict[str, Any]:
