@@ -240,3 +240,14 @@ def test_a_merge_of_units_with_text_ids_gets_a_text_id_no_unit_has(sorted_record
     assert sorted(back.unit_ids.tolist()) == ["3", "4"]
     merged = [a for a in back.neuron_attributes if a["phy_cluster_id"] == 3][0]
     assert merged["unit_id"] == "4" and merged["merged_from"] == ["0", "1"]
+
+
+def test_without_copying_the_binary_phy_still_finds_it_after_a_move(curated_sort, tmp_path):
+    sd, recording = curated_sort  # a binary folder recording: phy can read it where it is
+    folder = export(sd, "phy", tmp_path / "phy", recording=recording, copy_binary=False)
+    assert not (folder / "recording.dat").exists()
+    moved = tmp_path / "moved"
+    shutil.move(str(folder), moved)
+    model = _model(moved)
+    assert model.traces is not None and model.traces.shape[0] == recording.get_num_samples()
+    model.close()
