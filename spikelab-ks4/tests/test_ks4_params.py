@@ -162,3 +162,23 @@ def test_environment_check_names_unknown_parameters_and_missing_gpu():
     assert backend.needs_gpu(gpu_config) and not backend.needs_gpu(config)
     with FakeNvml(library_found=False).installed():
         assert any("no NVIDIA GPU" in p for p in backend.check_environment(gpu_config))
+
+
+def test_declared_parameters_are_listed_checked_and_documented(capsys):
+    """Issue 19: each backend declares its parameters (type, default, unit, doc) once."""
+    import re
+
+    from spikelab.cli.main import main
+    from spikelab.errors import ConfigError
+    from spikelab.spike_sorting.config import SortingPipelineConfig
+    from spikelab_ks4.parameters import Kilosort4Params
+
+    assert main(["plugins", "--params", "kilosort4"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"batch_size\s+int\s+60000\s+Samples per batch.*\[samples\]", out)
+    assert re.search(r"tmax\s+float or None\s+None", out)
+    assert "batch_size : int, default: 60000" in Kilosort4Params.__doc__  # what autodoc renders
+    with pytest.raises(ConfigError, match=r"batch_size must be > 0, got 0 @ \$\.sorter\.sorter_params\.batch_size"):
+        SortingPipelineConfig().override(sorter="kilosort4", batch_size=0)
+    with pytest.raises(ConfigError, match=r"drift_smoothing: expected a list of numbers"):
+        SortingPipelineConfig().override(sorter="kilosort4", drift_smoothing="smooth")

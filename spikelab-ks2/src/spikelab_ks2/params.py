@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from spikelab.errors import ConfigError
+from spikelab.plugin import knob, knobs, non_negative, one_of, positive
 
 NAME = "kilosort2"
 LOG_NAME = "kilosort2.log"
@@ -92,6 +93,43 @@ PARAM_DESCRIPTIONS: dict[str, str] = {
     "docker_pull": "Pull the image when it is not present locally.",
     "docker_chown_output": "Give the container's output files to the host user afterwards (POSIX hosts).",
 }
+
+
+def _k(name: str, validator: Any = None, unit: str | None = None) -> Any:
+    return knob(DEFAULT_PARAMS[name], PARAM_DESCRIPTIONS[name], unit=unit, validator=validator)
+
+
+@knobs
+class Kilosort2Params:
+    """Kilosort2's parameters (SpikeInterface's names) and how SpikeLab runs it."""
+
+    detect_threshold: float = _k("detect_threshold", positive, "noise SD")
+    projection_threshold: list[float] = _k("projection_threshold")
+    preclust_threshold: float = _k("preclust_threshold", positive)
+    whiteningRange: int = _k("whiteningRange", positive)
+    momentum: list[float] = _k("momentum")
+    car: bool = _k("car")
+    minFR: float = _k("minFR", non_negative, "Hz")
+    minfr_goodchannels: float = _k("minfr_goodchannels", non_negative, "Hz")
+    fshigh: float = _k("fshigh", positive, "Hz")
+    sigmaMask: float = _k("sigmaMask", positive, "µm")
+    lam: float = _k("lam", non_negative)
+    nPCs: int = _k("nPCs", positive)
+    ntbuff: int = _k("ntbuff", positive, "samples")
+    nfilt_factor: int = _k("nfilt_factor", positive)
+    NT: int | None = _k("NT", positive, "samples")
+    AUCsplit: float = _k("AUCsplit", positive)
+    wave_length: int = _k("wave_length", positive, "samples")
+    scaleproc: float | None = _k("scaleproc", positive)
+    keep_good_only: bool = _k("keep_good_only")
+    delete_temp_wh: bool = _k("delete_temp_wh")
+    matlab_command: str = _k("matlab_command")
+    matlab_mode: str = _k("matlab_mode", one_of("batch", "r"))
+    npy_matlab_path: str | None = _k("npy_matlab_path")
+    docker_client_factory: str = _k("docker_client_factory")
+    docker_gpu_device_ids: list[str] | None = _k("docker_gpu_device_ids")
+    docker_pull: bool = _k("docker_pull")
+    docker_chown_output: bool = _k("docker_chown_output")
 
 
 def resolve_nt(params: Mapping[str, Any]) -> int:

@@ -11,7 +11,15 @@ from spikelab_ks2 import __version__
 from spikelab_ks2._runlog import read_run_record
 from spikelab_ks2.classifier import classify_ks2_failure
 from spikelab_ks2.environment import check_environment
-from spikelab_ks2.params import DEFAULT_PARAMS, LOG_NAME, NAME, NT_DEFAULT, NT_FLOOR, NT_MULTIPLE
+from spikelab_ks2.params import (
+    DEFAULT_PARAMS,
+    LOG_NAME,
+    NAME,
+    NT_DEFAULT,
+    NT_FLOOR,
+    NT_MULTIPLE,
+    Kilosort2Params,
+)
 
 
 def run(job: SortJob) -> None:
@@ -68,6 +76,7 @@ BACKEND = SorterBackend(
     version=__version__,
     run=run,
     read_sorting=read_sorting,
+    params=Kilosort2Params,
     default_params=DEFAULT_PARAMS,
     param_aliases={"freq_min": "fshigh"},  # SpikeInterface's name for Kilosort2's high-pass
     presets={"KILOSORT2": _preset_matlab, "KILOSORT2_DOCKER": _preset_docker},

@@ -1,14 +1,8 @@
-"""Kilosort4's parameters as SpikeLab sees them, and how they map onto ``run_kilosort``.
+"""How Kilosort4's parameters (declared in :mod:`spikelab_ks4.parameters`) map onto ``run_kilosort``.
 
-Three kinds of parameter live in one flat ``sorter_params`` dict:
-
-* Kilosort4 *settings* (``batch_size``, ``nblocks``, ``Th_universal``, ...), passed in
-  ``run_kilosort(settings=...)``. ``None`` means "Kilosort's own default" and is left out.
-* ``run_kilosort`` *arguments* (``do_CAR``, ``invert_sign``, ``clear_cache``, ...).
-* SpikeLab's own options (``torch_device``, ``keep_good_only``, the Docker ones).
-
-The defaults are written out here (importing kilosort pulls in torch, which every ``spikelab``
-command would pay for); a test checks them against the installed kilosort.
+Three kinds of parameter live in one flat ``sorter_params`` dict: Kilosort4 *settings*
+(``batch_size``, ...), ``run_kilosort`` *arguments* (``do_CAR``, ...) and SpikeLab's own options
+(``torch_device``, ...). ``None`` for a setting means "Kilosort's own default" and is left out.
 """
 
 from __future__ import annotations
@@ -21,73 +15,17 @@ import attrs
 
 from spikelab.errors import did_you_mean
 from spikelab_ks4.errors import KilosortSettingsError
+from spikelab_ks4.parameters import defaults_of
 
 #: Kilosort4 4.1.x settings and their defaults (``kilosort.parameters.DEFAULT_SETTINGS``), except
-#: ``n_chan_bin`` and ``fs`` (taken from the recording). ``None``: Kilosort's default, which is
-#: sometimes not JSON (``tmax`` and ``artifact_threshold`` are infinite).
-KS4_SETTINGS: dict[str, Any] = {
-    "batch_size": 60000,
-    "nblocks": 1,
-    "Th_universal": 9,
-    "Th_learned": 8,
-    "tmin": 0,
-    "tmax": None,
-    "nt": 61,
-    "shift": None,
-    "scale": None,
-    "batch_downsampling": 1,
-    "artifact_threshold": None,
-    "nskip": 25,
-    "whitening_range": 32,
-    "highpass_cutoff": 300,
-    "binning_depth": 5,
-    "sig_interp": 20,
-    "drift_smoothing": [0.5, 0.5, 0.5],
-    "nt0min": None,
-    "dmin": None,
-    "dminx": 32,
-    "min_template_size": 10,
-    "template_sizes": 5,
-    "nearest_chans": 10,
-    "nearest_templates": 100,
-    "max_channel_distance": 32,
-    "max_peels": 100,
-    "templates_from_data": True,
-    "n_templates": 6,
-    "n_pcs": 6,
-    "Th_single_ch": 6,
-    "acg_threshold": 0.2,
-    "ccg_threshold": 0.25,
-    "cluster_neighbors": 10,
-    "cluster_downsampling": 20,
-    "max_cluster_subset": 25000,
-    "x_centers": None,
-    "cluster_init_seed": 5,
-    "duplicate_spike_ms": 0.25,
-    "position_limit": 100,
-}
+#: ``n_chan_bin`` and ``fs`` (taken from the recording). ``None``: Kilosort's default.
+KS4_SETTINGS: dict[str, Any] = defaults_of("setting")
 
 #: ``run_kilosort`` keyword arguments a user may set, with their defaults.
-RUN_ARGUMENTS: dict[str, Any] = {
-    "do_CAR": True,
-    "invert_sign": False,
-    "save_extra_vars": False,
-    "save_preprocessed_copy": False,
-    "clear_cache": False,
-    "bad_channels": None,
-}
+RUN_ARGUMENTS: dict[str, Any] = defaults_of("run")
 
 #: SpikeLab's own options.
-SPIKELAB_OPTIONS: dict[str, Any] = {
-    # "auto" (CUDA when available, else CPU), "cpu", "cuda" or "cuda:N"
-    "torch_device": "auto",
-    # read only the units Kilosort labels "good" (refractory contamination < 20 %)
-    "keep_good_only": False,
-    # Docker variant: what makes the docker client (a dotted path, called without arguments)
-    "docker_client_factory": "docker.from_env",
-    # Docker variant: seconds given to the container to stop before it is killed
-    "docker_stop_timeout_s": 10,
-}
+SPIKELAB_OPTIONS: dict[str, Any] = defaults_of("spikelab")
 
 DEFAULT_PARAMS: dict[str, Any] = {**KS4_SETTINGS, **RUN_ARGUMENTS, **SPIKELAB_OPTIONS}
 

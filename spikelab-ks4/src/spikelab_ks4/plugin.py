@@ -11,6 +11,7 @@ from spikelab import hookimpl
 from spikelab.plugins import distribution_version
 from spikelab.spike_sorting.backend import OomKnob, SorterBackend
 from spikelab_ks4.classifier import SORTER, classify_ks4_failure
+from spikelab_ks4.parameters import Kilosort4Params
 from spikelab_ks4.params import (
     BATCH_SIZE_FLOOR,
     DEFAULT_PARAMS,
@@ -87,7 +88,7 @@ BACKEND = SorterBackend(
     version=distribution_version("spikelab-ks4"),
     run=run,
     read_sorting=read_sorting,
-    default_params=DEFAULT_PARAMS,
+    params=Kilosort4Params,
     reserved_params=RESERVED,
     presets={"KILOSORT4": _kilosort4_preset, "KILOSORT4_DOCKER": _kilosort4_docker_preset},
     oom_knob=OomKnob(

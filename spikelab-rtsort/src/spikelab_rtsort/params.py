@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import attrs
+
+from spikelab.plugin import knob, knobs, one_of, positive
 
 
 @attrs.frozen
@@ -85,3 +89,41 @@ NEUROPIXELS_OVERRIDES = dict(
     max_amp_median_diff_sequences=0.45, max_root_amp_median_std_sequences=2.5,
     min_amp_dist_p=0.1,
 )
+
+
+def _rt_sort_params(instance, attribute, value) -> None:
+    """Each ``rt_sort_params`` entry must be an :class:`RTSortParams` field of the right type."""
+    from spikelab.plugin import ConfigError, KnobValueError, did_you_mean
+
+    fields = attrs.fields_dict(RTSortParams)
+    for name, item in value.items():
+        if name not in fields:
+            raise KnobValueError(
+                f"rt_sort_params has no {name!r}.{did_you_mean(name, fields)} Known: see RTSortParams.",
+                attribute.name,
+            )
+        try:
+            RTSortParams().override(**{name: item})
+        except (TypeError, ValueError, ConfigError) as exc:  # pragma: no cover - attrs types are hints
+            raise KnobValueError(f"rt_sort_params[{name!r}]: {exc}", attribute.name) from None
+
+
+@knobs
+class RTSortBackendParams:
+    """The ``rt_sort`` backend's parameters (``sort_recording(sorter="rt_sort", ...)``)."""
+
+    rt_sort_model_path: str | None = knob(
+        None, "Detection model folder (init_dict.json + state_dict.pt); None: the shipped one for rt_sort_probe."
+    )
+    rt_sort_probe: str = knob("mea", "Probe family of the defaults and shipped model.", validator=one_of("mea", "neuropixels"))
+    rt_sort_device: str = knob("cpu", "Torch device of the detection model: 'cpu', 'cuda' or 'cuda:N'.")
+    rt_sort_detection_window_s: float | None = knob(
+        None, "Seconds of recording used to detect sequences (None: all of it).", unit="s", validator=positive
+    )
+    rt_sort_batch_size: int = knob(
+        64, "Recording windows the model reads at once; lower it after GPU out-of-memory errors.", validator=positive
+    )
+    rt_sort_bandpass: bool = knob(True, "Band-pass the recording (freq_min to freq_max) before detection.")
+    rt_sort_params: dict[str, Any] = knob(
+        factory=dict, doc="Overrides of RTSortParams (sequence detection and assignment).", validator=_rt_sort_params
+    )

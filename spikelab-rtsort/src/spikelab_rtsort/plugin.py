@@ -13,6 +13,7 @@ from spikelab.plugins import distribution_version
 from spikelab.spike_sorting.backend import OomKnob, SorterBackend
 
 from .classifier import classify_rt_sort_failure
+from .params import RTSortBackendParams
 from .runner import DEFAULT_PARAMS, LOG_NAME, SORTER, prepare_recording, read_sorting, resolve_model_path, run
 
 
@@ -64,7 +65,7 @@ BACKEND = SorterBackend(
     version=distribution_version("spikelab-rtsort"),
     run=run,
     read_sorting=read_sorting,
-    default_params=DEFAULT_PARAMS,
+    params=RTSortBackendParams,
     presets={"RT_SORT": _mea_preset, "RT_SORT_MEA": _mea_preset,
              "RT_SORT_NEUROPIXELS": _neuropixels_preset},
     oom_knob=OomKnob(name="rt_sort_batch_size", default=64, floor=1, factor=0.5),

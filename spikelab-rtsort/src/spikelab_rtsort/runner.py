@@ -18,11 +18,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+import attrs
 import numpy as np
 import structlog
 
 from ._paths import default_model_path
-from .params import NEUROPIXELS_OVERRIDES, RTSortParams
+from .params import NEUROPIXELS_OVERRIDES, RTSortBackendParams, RTSortParams
 
 log = structlog.get_logger("spikelab_rtsort")
 
@@ -31,16 +32,8 @@ LOG_NAME = "rt_sort.log"
 RUN_RECORD = "spikelab_rtsort_run.json"
 SORTING_FILE = "sorting.npz"
 
-#: Backend parameters (flat ``sort_recording`` keyword arguments).
-DEFAULT_PARAMS: dict[str, Any] = {
-    "rt_sort_model_path": None,
-    "rt_sort_probe": "mea",
-    "rt_sort_device": "cpu",
-    "rt_sort_detection_window_s": None,
-    "rt_sort_batch_size": 64,
-    "rt_sort_bandpass": True,
-    "rt_sort_params": {},
-}
+#: Backend parameters (flat ``sort_recording`` keyword arguments) and their defaults.
+DEFAULT_PARAMS: dict[str, Any] = attrs.asdict(RTSortBackendParams())
 
 
 def resolve_model_path(params: dict[str, Any]) -> Path:

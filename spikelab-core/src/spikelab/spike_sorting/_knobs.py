@@ -8,6 +8,7 @@ check, with the same message (``n_jobs: expected an integer, got 'many'``).
 
 from __future__ import annotations
 
+import copy
 import math
 import numbers
 import os
@@ -20,7 +21,7 @@ import attrs
 
 from spikelab.errors import ConfigError, did_you_mean
 
-__all__ = ["KnobValueError", "convert", "did_you_mean", "knob", "knobs"]
+__all__ = ["KnobValueError", "convert", "did_you_mean", "knob", "knob_rows", "knobs"]
 
 
 class KnobValueError(ConfigError):
@@ -38,9 +39,15 @@ def knob(
     unit: str | None = None,
     validator: Callable[[Any, attrs.Attribute, Any], None] | None = None,
     factory: Callable[[], Any] | None = None,
+    metadata: dict[str, Any] | None = None,
 ) -> Any:
-    """An attrs field carrying its meaning (``doc``) and ``unit`` for the docs and the CLI."""
-    kwargs: dict[str, Any] = {"metadata": {"doc": doc, "unit": unit}}
+    """An attrs field carrying its meaning (``doc``) and ``unit`` for the docs and the CLI.
+
+    A list or dict default is copied for each instance.
+    """
+    if isinstance(default, (list, dict)) and factory is None:
+        factory = lambda value=default: copy.deepcopy(value)  # noqa: E731
+    kwargs: dict[str, Any] = {"metadata": {**(metadata or {}), "doc": doc, "unit": unit}}
     if factory is not None:
         kwargs["factory"] = factory
     else:
@@ -150,8 +157,55 @@ def _strict_fields(cls: type, fields: list[attrs.Attribute]) -> list[attrs.Attri
 
 
 def knobs(cls: type) -> type:
-    """Make ``cls`` a frozen, keyword-only attrs class whose every field is strictly converted."""
-    return attrs.frozen(kw_only=True, field_transformer=_strict_fields)(cls)
+    """Make ``cls`` a frozen, keyword-only attrs class whose every field is strictly converted.
+
+    The class docstring gains a numpydoc ``Parameters`` section written from the fields (type,
+    default, unit, doc), so the API docs and ``spikelab plugins --params`` say the same.
+    """
+    built = attrs.frozen(kw_only=True, field_transformer=_strict_fields)(cls)
+    if built.__doc__ is not None and "\nParameters\n" not in built.__doc__:
+        built.__doc__ = built.__doc__.rstrip() + "\n\n" + parameters_section(built)
+    return built
+
+
+def describe_type(annotation: Any) -> str:
+    """A short name for an annotation (``int``, ``float or None``, ``list of float``)."""
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join("None" if a is type(None) else describe_type(a) for a in typing.get_args(annotation))
+    if origin in (list, tuple):
+        args = typing.get_args(annotation)
+        return f"list of {describe_type(args[0])}" if args else "list"
+    if origin is dict:
+        return "dict"
+    return "any" if annotation is Any else getattr(annotation, "__name__", str(annotation))
+
+
+def knob_rows(cls: type) -> list[dict[str, Any]]:
+    """One row per field of a knobs class: name, type, default, unit, doc."""
+    rows = []
+    for field in attrs.fields(cls):
+        default = field.default
+        if isinstance(default, attrs.Factory):  # type: ignore[arg-type]
+            default = default.factory()
+        rows.append({
+            "name": field.name,
+            "type": describe_type(field.metadata.get("type", Any)),
+            "default": default,
+            "unit": field.metadata.get("unit"),
+            "doc": field.metadata.get("doc", ""),
+        })
+    return rows
+
+
+def parameters_section(cls: type) -> str:
+    """A numpydoc ``Parameters`` section for a knobs class."""
+    lines = ["Parameters", "----------"]
+    for row in knob_rows(cls):
+        unit = f" ({row['unit']})" if row["unit"] else ""
+        lines.append(f"{row['name']} : {row['type']}, default: {row['default']!r}")
+        lines.append(f"    {row['doc'] or 'Undocumented.'}{unit}")
+    return "\n".join(lines)
 
 
 # -- validators (each names the knob) -------------------------------------------------------------
