@@ -82,8 +82,10 @@ def test_legacy_file_overwritten_mid_file_is_refused(tmp_path):
         open_recording(path)
 
 
-def test_damage_missed_by_the_open_scan_fails_the_read(tmp_path):
-    """Any block read later is checked too, so a damaged stretch never reaches a sorter."""
+def test_damage_missed_by_the_open_scan_fails_the_read(tmp_path, monkeypatch):
+    """A large file is sampled at open; any block read later is checked too, so a damaged
+    stretch never reaches a sorter."""
+    monkeypatch.setattr("spikelab.spike_sorting.io._finite.SCAN_BUDGET_VALUES", 40_000)
     traces = mxw.synthetic_traces(4, 400_000)
     traces[:, 123_456:123_460] = 40_000  # 4 samples: between the blocks the open scan reads
     path = mxw.write_legacy(tmp_path / "damaged.raw.h5", traces=traces)

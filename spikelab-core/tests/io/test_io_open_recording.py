@@ -127,3 +127,17 @@ def test_non_finite_traces_are_input_error(bad):
     recording.set_channel_locations(np.column_stack([np.zeros(4), np.arange(4) * 20.0]))
     with pytest.raises(InputError, match=r"sample 12345, channel '?2"):
         open_recording(recording)
+
+
+def test_non_finite_between_the_scanned_blocks_fails_the_read(monkeypatch):
+    """The open scan samples a long recording; any later read still refuses NaN."""
+    from spikeinterface.core import NumpyRecording
+
+    monkeypatch.setattr("spikelab.spike_sorting.io._finite.SCAN_BUDGET_VALUES", 40_000)
+    traces = np.zeros((400_000, 2), dtype=np.float32)
+    traces[123_456, 1] = np.nan  # between the blocks scanned at open
+    recording = NumpyRecording([traces], sampling_frequency=20000.0)
+    recording.set_channel_locations(np.column_stack([np.zeros(2), np.arange(2) * 20.0]))
+    opened = open_recording(recording).recording
+    with pytest.raises(InputError, match="sample 123456, channel '1'"):
+        opened.get_traces(start_frame=120_000, end_frame=130_000)

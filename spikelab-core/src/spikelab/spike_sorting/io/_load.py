@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import attrs
+import numpy as np
 import structlog
 
 from spikelab.errors import InputError
@@ -180,36 +181,41 @@ def _read_one(pm: Any, source: Any, config: RecordingConfig) -> BaseRecording:
     if recording.get_channel_locations() is None:  # pragma: no cover - SI raises before
         raise InputError(f"{source!r} has no channel locations; attach a probe (recording.set_probe).")
     check_finite(recording, source)
+    if np.dtype(recording.get_dtype()).kind == "f":
+        from spikelab.spike_sorting.io._finite import FiniteCheckedRecording
+
+        recording = FiniteCheckedRecording(recording, label=_label(source))
     return recording
 
 
-def check_finite(recording: BaseRecording, source: Any, blocks: int = 64, block_samples: int = 2000) -> None:
-    """Refuse a float recording with NaN or inf in ``blocks`` evenly spread blocks.
+def _label(source: Any) -> str:
+    return str(source) if isinstance(source, (str, Path)) else "The recording object"
 
-    Integer recordings cannot hold them. The scan reads at most ``blocks * block_samples``
-    samples, so a short recording is checked whole and a long one is sampled: a NaN between the
-    blocks is not seen here.
+
+def check_finite(recording: BaseRecording, source: Any) -> None:
+    """Refuse a float recording with NaN or inf in the windows of :func:`scan_windows`.
+
+    Integer recordings cannot hold them. A recording up to ``SCAN_BUDGET_VALUES`` values is
+    checked whole; a larger one is sampled, and a NaN between the blocks is caught later, when
+    the pipeline reads it (:class:`FiniteCheckedRecording`).
 
     Raises
     ------
     InputError
         Naming the source, the channel and the sample of the first non-finite value.
     """
-    import numpy as np
+    from spikelab.spike_sorting.io._finite import scan_windows
 
     if np.dtype(recording.get_dtype()).kind != "f":
         return
-    n = recording.get_num_samples()
-    starts = np.unique(np.linspace(0, max(0, n - block_samples), num=blocks).astype(np.int64))
-    for start in starts:
-        traces = recording.get_traces(start_frame=int(start), end_frame=int(min(n, start + block_samples)))
+    for start, end in scan_windows(recording.get_num_samples(), recording.get_num_channels()):
+        traces = recording.get_traces(start_frame=start, end_frame=end)
         bad = ~np.isfinite(traces)
         if bad.any():
             sample, channel = (int(i) for i in np.argwhere(bad)[0])
             value = traces[sample, channel]
-            label = str(source) if isinstance(source, (str, Path)) else "The recording object"
             raise InputError(
-                f"{label} holds {value} (NaN or inf) at sample {int(start) + sample}, channel "
+                f"{_label(source)} holds {value} (NaN or inf) at sample {int(start) + sample}, channel "
                 f"'{recording.get_channel_ids()[channel]}'; a sorter cannot use it. Replace or remove those "
                 "samples (e.g. spikeinterface.preprocessing.remove_artifacts) before sorting."
             )
@@ -236,8 +242,6 @@ def _concatenate(parts: list[BaseRecording], files: list[Path]) -> BaseRecording
                              f"{first.get_num_channels()}; concatenate only recordings of one channel map.")
         if part.get_dtype() != first.get_dtype():
             raise InputError(f"{path} stores {part.get_dtype()} but {files[0]} stores {first.get_dtype()}.")
-    import numpy as np
-
     aligned = [first]
     for part, path in zip(parts[1:], files[1:]):
         if not np.allclose(part.get_channel_locations(), first.get_channel_locations()):

@@ -150,18 +150,19 @@ def _probe(mapping: np.ndarray) -> object:
     return probe
 
 
-def scan_values(recording: MaxwellRecording, blocks: int = 64, block_samples: int = 2000) -> None:
-    """Read ``blocks`` evenly spread blocks so damaged values fail at open, not mid-sort.
+def scan_values(recording: MaxwellRecording) -> None:
+    """Read the windows of :func:`~spikelab.spike_sorting.io._finite.scan_windows` (the whole of a
+    small file, spread blocks of a large one) so damaged values fail at open, not mid-sort.
 
     Raises
     ------
     InputError
         A block holds a code above :data:`ADC_MAX_CODE` or HDF5 cannot decode it.
     """
-    n = recording.get_num_samples()
-    starts = np.unique(np.linspace(0, max(0, n - block_samples), num=blocks).astype(np.int64))
-    for start in starts:
-        recording.get_traces(start_frame=int(start), end_frame=int(min(n, start + block_samples)))
+    from spikelab.spike_sorting.io._finite import scan_windows
+
+    for start, end in scan_windows(recording.get_num_samples(), recording.get_num_channels()):
+        recording.get_traces(start_frame=start, end_frame=end)
 
 
 class _Segment(BaseRecordingSegment):
