@@ -67,7 +67,8 @@ def write_summary(status: dict[str, str], *, quick: bool) -> Path:
         "| --- | --- |",
     ]
     lines += [f"| {part} | {state} |" for part, state in sorted(status.items())]
-    for part in parts():
+    # every results folder, also those of parts run outside this driver (gpu: bench/gpu/run.sh)
+    for part in sorted(p.name for p in RESULTS.iterdir() if p.is_dir()):
         for md in sorted((RESULTS / part).glob("*.md")):
             lines += ["", f"## {part}: {md.stem}", "", md.read_text().strip()]
     out = RESULTS / "RESULTS.md"
