@@ -46,7 +46,7 @@ def scale_traces(traces: np.ndarray, gain: float) -> np.ndarray:
 
 
 def infer_logits(model: DetectionModel, scaled: np.ndarray, batch_size: int = 64,
-                 chunk_frames: int = 2000) -> np.ndarray:
+                 chunk_frames: int = 2000, prefilter_sd: float | None = None) -> np.ndarray:
     """Per-frame spike logits of already-scaled traces.
 
     Parameters
@@ -59,6 +59,10 @@ def infer_logits(model: DetectionModel, scaled: np.ndarray, batch_size: int = 64
         Channel-chunks per forward pass (the memory knob).
     chunk_frames : int, default: 2000
         Output frames per channel-chunk (short chunks keep activations in cache).
+    prefilter_sd : float or None, default: None
+        When set, a channel-chunk is run through the network only if its traces reach below
+        ``-prefilter_sd`` times the channel's noise (median absolute value / 0.6745) somewhere in
+        the frames it scores; the others keep :data:`NO_OUTPUT` (no detection there).
 
     Returns
     -------
@@ -74,7 +78,12 @@ def infer_logits(model: DetectionModel, scaled: np.ndarray, batch_size: int = 64
     n_out = n_frames - rf + 1
     if n_out <= 0:
         return logits
-    jobs = [(c, s) for s in range(0, n_out, chunk_frames) for c in range(n_channels)]
+    if prefilter_sd is None:
+        jobs = [(c, s) for s in range(0, n_out, chunk_frames) for c in range(n_channels)]
+    else:
+        floor = -prefilter_sd * np.median(np.abs(scaled), axis=0) / 0.6745
+        jobs = [(int(c), s) for s in range(0, n_out, chunk_frames)
+                for c in np.flatnonzero(scaled[s + front:s + front + chunk_frames].min(axis=0) < floor)]
     net, device = model.net, model.device
     with torch.inference_mode():
         for first in range(0, len(jobs), batch_size):
@@ -148,7 +157,8 @@ class StreamingInference:
 
 def detect_recording(model: DetectionModel, recording, batch_size: int = 64,
                      chunk_duration_s: float = 1.0, gain: float | None = None,
-                     progress_bar: bool = False):
+                     progress_bar: bool = False, prefilter_sd: float | None = None,
+                     chunk_frames: int = 2000):
     """Run the detection network over a whole (single-segment) recording.
 
     Parameters
@@ -165,6 +175,8 @@ def detect_recording(model: DetectionModel, recording, batch_size: int = 64,
         Input gain; estimated from the recording when None.
     progress_bar : bool, default: False
         Show a tqdm bar.
+    prefilter_sd, chunk_frames
+        Passed to :func:`infer_logits`.
 
     Returns
     -------
@@ -196,7 +208,8 @@ def detect_recording(model: DetectionModel, recording, batch_size: int = 64,
         scaled[start:stop] = piece[start - ctx_start:start - ctx_start + stop - start]
         if piece.shape[0] < rf:
             continue
-        out = infer_logits(model, piece, batch_size=batch_size)
+        out = infer_logits(model, piece, batch_size=batch_size, prefilter_sd=prefilter_sd,
+                           chunk_frames=chunk_frames)
         lo = max(start, ctx_start + model.buffer_front)
         hi = min(stop, ctx_stop - model.buffer_end)
         logits[lo:hi] = out[lo - ctx_start:hi - ctx_start]
