@@ -44,10 +44,10 @@ def test_chunked_detection_finds_the_whole_trace_spikes(saved):
     np.testing.assert_array_equal(channels, expected_channels)
 
 
-def test_noise_from_a_sample_of_chunks_keeps_nearly_every_spike(saved, monkeypatch):
-    # A recording too long for the noise sample: the noise comes from evenly spaced chunks.
-    one_chunk = int(fake_backend.CHUNK_S * saved.get_sampling_frequency()) * saved.get_num_channels() * 8
-    monkeypatch.setattr(fake_backend, "NOISE_SAMPLE_BYTES", 2 * one_chunk)
+def test_noise_from_chunk_medians_keeps_nearly_every_spike(saved, monkeypatch):
+    # As on a recording too large for the exact noise: the median of evenly spaced chunks' medians.
+    monkeypatch.setattr(fake_backend, "EXACT_NOISE_BYTES", 0)
+    monkeypatch.setattr(fake_backend, "NOISE_CHUNKS", 3)
     samples, _ = fake_backend._detect(saved, 5.5)
     expected, _ = whole_trace_detection(saved, 5.5)
     common = np.intersect1d(samples, expected)

@@ -65,8 +65,10 @@ CHUNK_S = 1.0
 """Seconds of recording the ``ok`` sorter filters at a time (plus margins)."""
 MARGIN_S = 0.1
 """Extra seconds read on each side of a chunk, so the zero-phase filter has settled at its edges."""
-NOISE_SAMPLE_BYTES = 512 * 2**20
-"""Filtered data kept for the noise estimate: every chunk when it fits, evenly spaced ones when not."""
+EXACT_NOISE_BYTES = 64 * 2**20
+"""Filtered recordings up to this size get the exact noise (median over every sample, kept for the
+detection pass); larger ones the median of per-chunk medians over ``NOISE_CHUNKS`` evenly spaced chunks."""
+NOISE_CHUNKS = 30
 
 
 def _bandpass(fs: float) -> np.ndarray:
@@ -88,22 +90,24 @@ def _filtered(recording, sos: np.ndarray, start: int, stop: int) -> np.ndarray:
 def _detect(recording, threshold: float) -> tuple[np.ndarray, np.ndarray]:
     """Negative threshold crossings (in noise units) of the band-passed recording, chunk by chunk.
 
-    Memory is bounded by a chunk (``CHUNK_S``) and the noise sample (``NOISE_SAMPLE_BYTES``), not by
-    the recording's length. The noise is the median absolute filtered value per channel (/0.6745)
-    over every chunk when they fit in the noise sample, else over evenly spaced chunks.
+    Memory is bounded by a chunk (``CHUNK_S``) or ``EXACT_NOISE_BYTES``, not by the recording's
+    length. The noise is the median absolute filtered value per channel (/0.6745): over every sample
+    of a small recording, else the median of per-chunk medians over evenly spaced chunks.
     """
     fs = recording.get_sampling_frequency()
     n_samples, n_channels = recording.get_num_samples(), recording.get_num_channels()
     sos = _bandpass(fs)
     step = max(1, int(CHUNK_S * fs))
     starts = list(range(0, n_samples, step))
-    fit = max(1, NOISE_SAMPLE_BYTES // (step * n_channels * 8))
-    picked = starts if len(starts) <= fit else [starts[i] for i in np.linspace(0, len(starts) - 1, fit).astype(int)]
-    pieces = {s: _filtered(recording, sos, s, min(n_samples, s + step)) for s in picked}
-    noise = np.median(np.abs(np.concatenate(list(pieces.values()))), axis=0) / 0.6745
+    pieces: dict[int, np.ndarray] = {}
+    if n_samples * n_channels * 8 <= EXACT_NOISE_BYTES:
+        pieces = {s: _filtered(recording, sos, s, min(n_samples, s + step)) for s in starts}
+        noise = np.median(np.abs(np.concatenate(list(pieces.values()))), axis=0) / 0.6745
+    else:
+        picked = [starts[i] for i in np.unique(np.linspace(0, len(starts) - 1, NOISE_CHUNKS).astype(int))]
+        medians = [np.median(np.abs(_filtered(recording, sos, s, min(n_samples, s + step))), axis=0) for s in picked]
+        noise = np.median(np.stack(medians), axis=0) / 0.6745
     noise[noise == 0] = 1.0
-    if len(picked) < len(starts):
-        pieces.clear()
     found_samples, found_values, found_channels = [], [], []
     for start in starts:
         filtered = pieces.pop(start, None)
