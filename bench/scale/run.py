@@ -179,6 +179,8 @@ def measure(args) -> int:
         "kept_bytes": {"intermediate": inter, "results": res},
         "kept_over_input": round((inter["total"] + res["total"]) / path.stat().st_size, 3),
         "load_avg": [round(x, 2) for x in os.getloadavg()],
+        "commit": subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
+                                 text=True).stdout.strip(),
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     if spike_data:
