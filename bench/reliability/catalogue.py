@@ -145,6 +145,7 @@ def _long_work(work: Path) -> list[str]:
 def run_case(case: dict[str, Any], work: Path, references: References) -> dict[str, Any]:
     """Run one case in ``work`` (an empty folder of its own) and judge it."""
     work.mkdir(parents=True, exist_ok=True)
+    case_start = time.perf_counter()
     expected = case["expect"] if isinstance(case["expect"], list) else [case["expect"]]
     prepared = None
     if "input" in case:
@@ -195,6 +196,7 @@ def run_case(case: dict[str, Any], work: Path, references: References) -> dict[s
         "time_to_error_s": round(outcome.seconds, 3) if outcome.error is not None else None,
         "data_lost": bool(lost or outside), "silent_wrong": silent_wrong, "late_error": late,
         "passed": not problems, "problems": problems, "message": outcome.message[:300],
+        "case_wall_s": round(time.perf_counter() - case_start, 2),
     }
 
 
