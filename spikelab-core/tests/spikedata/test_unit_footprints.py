@@ -78,3 +78,35 @@ def test_clear_errors_for_unknown_ids_and_missing_pieces():
     no_template = SpikeData([[1.0]], neuron_attributes=[{"channel": 0}], metadata={"channel_locations": XY})
     with pytest.raises(SpikeDataError, match="compute_waveform_metrics"):
         no_template.plot_unit_footprints()
+
+
+def _probe_template(primary, xy, amplitude=120.0):
+    gains = np.exp(-np.linalg.norm(xy - xy[primary], axis=1) / 25.0)
+    return np.outer(gains, -amplitude * np.hanning(30))
+
+
+def test_footprints_fill_their_panels_and_labels_stay_inside():
+    """A 2-column probe (tall and narrow): waveforms big enough to read, panels without empty bands."""
+    import matplotlib.pyplot as plt
+
+    xy = np.array([[x, 20.0 * row] for row in range(32) for x in (0.0, 32.0)])
+    units = [10, 30, 50]
+    fig = plot_unit_footprints(xy, [_probe_template(u, xy) for u in units], units, show_axes=False)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    for ax in [a for a in fig.axes if a.get_visible()]:
+        box = ax.get_window_extent()
+        drawn = _waveforms(ax)
+        xs = np.concatenate([x for x, _, _ in drawn])
+        ys = np.concatenate([y for _, y, _ in drawn])
+        shown = ax.transData.transform(np.c_[[xs.min(), xs.max()], [ys.min(), ys.max()]])
+        covered = np.prod(np.abs(np.diff(shown, axis=0))) / (box.width * box.height)
+        assert covered > 0.55, f"waveforms cover {covered:.0%} of their panel"
+        red = next(y for _, y, c in drawn if mcolors.to_hex(c) == mcolors.to_hex("tab:red"))
+        deflection_px = np.ptp(ax.transData.transform(np.c_[np.zeros_like(red), red])[:, 1])
+        pitch_px = np.ptp(ax.transData.transform([[0.0, 0.0], [0.0, 20.0]])[:, 1])
+        assert deflection_px > 0.6 * pitch_px, "the primary waveform is tiny next to the channel spacing"
+        for text in ax.texts:  # the µV label of the scale bar
+            label = text.get_window_extent(renderer)
+            assert box.x0 <= label.x0 and label.x1 <= box.x1 and box.y0 <= label.y0 and label.y1 <= box.y1, text
+    plt.close(fig)

@@ -36,7 +36,7 @@ def plot_unit_footprints(
     bg_dot_color: str = "lightgray",
     bg_dot_size: float = 4.0,
     n_cols_grid: int | None = None,
-    pad_um: float = 60.0,
+    pad_um: float | None = None,
     waveform_scale_uv: float | None = None,
     show_amplitude_scale_bar: bool = True,
     show_axes: bool = True,
@@ -62,13 +62,16 @@ def plot_unit_footprints(
     min_amplitude_uv : float, default: 5.0
         Peak-to-peak threshold for drawing a channel's waveform.
     waveform_box_um : float | None, default: None
-        Width and height (µm) of each waveform; default 0.8 x the median channel pitch.
+        Width and height (µm) of each waveform; default 0.8 x the column pitch wide and 1.5 x
+        the row pitch tall (waveforms of neighbouring rows may touch, as in Kilosort's and
+        SpikeInterface's template plots).
     waveform_color, primary_color, waveform_lw, bg_dot_color, bg_dot_size
         Styling.
     n_cols_grid : int | None, default: None
-        Subplot columns; default ``ceil(sqrt(n_units))``.
-    pad_um : float, default: 60.0
-        Margin around the drawn channels.
+        Subplot columns; default chosen from the footprints' shape, so tall footprints sit side
+        by side in panels shaped like them.
+    pad_um : float | None, default: None
+        Margin around the drawn waveforms; default a quarter of the channel pitch.
     waveform_scale_uv : float | None, default: None
         µV spanning half a box; default each unit's largest absolute template value.
     show_amplitude_scale_bar : bool, default: True
@@ -97,11 +100,18 @@ def plot_unit_footprints(
     if len(primary_channels) != n_units:
         raise SpikeDataError(f"{n_units} templates but {len(primary_channels)} primary channels.")
     labels = list(unit_labels) if unit_labels is not None else list(range(n_units))
-    box = waveform_box_um or 0.8 * _pitch(xy)
-    n_cols = n_cols_grid or max(1, math.ceil(math.sqrt(max(n_units, 1))))
+    pitch_x, pitch_y = _pitches(xy)
+    box = (waveform_box_um, waveform_box_um) if waveform_box_um else (0.8 * pitch_x, 1.5 * pitch_y)
+    pad = pad_um if pad_um is not None else min(pitch_x, pitch_y) / 4
+    extents = [_extent(xy, np.asarray(t, dtype=float), int(c), min_amplitude_uv, box, pad, pitch_x)
+               for t, c in zip(templates, primary_channels) if t is not None]
+    aspect = float(np.median([(hi[1] - lo[1]) / (hi[0] - lo[0]) for lo, hi in extents])) if extents else 1.0
+    aspect = min(max(aspect, 0.4), 8.0)
+    n_cols = n_cols_grid or min(max(n_units, 1), max(1, math.ceil(math.sqrt(max(n_units, 1) * aspect))))
     n_rows = max(1, math.ceil(n_units / n_cols))
+    panel_w = 2.4 if aspect >= 1 else 3.2
     if fig is None:
-        fig = plt.figure(figsize=(3.2 * n_cols, 3.2 * n_rows))
+        fig = plt.figure(figsize=(panel_w * n_cols, min(panel_w * aspect, 9.0) * n_rows + 0.4))
     else:
         fig.clear()
     axes = fig.subplots(n_rows, n_cols, squeeze=False).ravel()
@@ -111,10 +121,10 @@ def plot_unit_footprints(
             if k < n_units:
                 log.warning("footprint_without_template", unit=labels[k])
             continue
-        _draw_unit(ax, xy, np.asarray(templates[k], dtype=float), int(primary_channels[k]), box,
-                   min_amplitude_uv, waveform_scale_uv, show_amplitude_scale_bar, pad_um, show_axes,
+        _draw_unit(ax, xy, np.asarray(templates[k], dtype=float), int(primary_channels[k]), box, pad, pitch_x,
+                   min_amplitude_uv, waveform_scale_uv, show_amplitude_scale_bar, show_axes,
                    dict(color=waveform_color, primary=primary_color, lw=waveform_lw, dot=bg_dot_color, size=bg_dot_size))
-        ax.set_title(f"Unit {labels[k]}", fontsize=11)
+        ax.set_title(f"Unit {labels[k]}", fontsize=10)
     fig.tight_layout()
     if save_path is not None:
         _save_atomic(fig, Path(save_path))
@@ -123,24 +133,40 @@ def plot_unit_footprints(
     return fig
 
 
-def _draw_unit(ax: Any, xy: np.ndarray, template: np.ndarray, primary: int, box: float, threshold: float,
-               scale_uv: float | None, scale_bar: bool, pad: float, show_axes: bool,
+def _shown(template: np.ndarray, primary: int, threshold: float) -> np.ndarray:
+    ptp = np.ptp(template, axis=1)
+    return np.flatnonzero((ptp >= threshold) | (np.arange(len(ptp)) == primary))
+
+
+def _extent(xy: np.ndarray, template: np.ndarray, primary: int, threshold: float, box: tuple[float, float],
+            pad: float, pitch_x: float) -> tuple[np.ndarray, np.ndarray]:
+    """Data limits of one unit's panel: its drawn channels, their waveform boxes, the scale bar's column."""
+    if template.ndim != 2 or template.shape[0] != xy.shape[0]:
+        raise SpikeDataError(f"A template has shape {template.shape}; expected ({xy.shape[0]}, samples).")
+    shown = _shown(template, primary, threshold)
+    half = np.array([box[0] / 2, box[1] / 2]) + pad
+    lo, hi = xy[shown].min(axis=0) - half, xy[shown].max(axis=0) + half
+    hi[0] += 0.3 * pitch_x  # room for the scale bar, right of the waveforms
+    return lo, hi
+
+
+def _draw_unit(ax: Any, xy: np.ndarray, template: np.ndarray, primary: int, box: tuple[float, float], pad: float,
+               pitch_x: float, threshold: float, scale_uv: float | None, scale_bar: bool, show_axes: bool,
                style: dict[str, Any]) -> None:
     from matplotlib.collections import LineCollection
 
-    if template.ndim != 2 or template.shape[0] != xy.shape[0]:
-        raise SpikeDataError(f"A template has shape {template.shape}; expected ({xy.shape[0]}, samples).")
-    ptp = np.ptp(template, axis=1)
-    shown = np.flatnonzero((ptp >= threshold) | (np.arange(len(ptp)) == primary))
+    lo, hi = _extent(xy, template, primary, threshold, box, pad, pitch_x)
+    shown = _shown(template, primary, threshold)
     scale = scale_uv or float(np.max(np.abs(template[shown]))) or 1.0
-    ax.scatter(xy[:, 0], xy[:, 1], s=style["size"], color=style["dot"], alpha=0.4, zorder=0)
-    t = np.linspace(-box / 2, box / 2, template.shape[1])
+    gain = (box[1] / 2) / scale  # µm per µV: ``scale`` µV spans half a box
+    inside = np.all((xy >= lo) & (xy <= hi), axis=1)
+    ax.scatter(xy[inside, 0], xy[inside, 1], s=style["size"], color=style["dot"], alpha=0.4, zorder=0)
+    t = np.linspace(-box[0] / 2, box[0] / 2, template.shape[1])
     # One collection for all channels: one artist to lay out and draw instead of one per channel.
     segments = np.stack([np.broadcast_to(xy[shown, 0:1] + t, (shown.size, t.size)),
-                         xy[shown, 1:2] + template[shown] * (box / 2) / scale], axis=-1)
+                         xy[shown, 1:2] + template[shown] * gain], axis=-1)
     colours = [style["primary"] if ch == primary else style["color"] for ch in shown]
     ax.add_collection(LineCollection(segments, colors=colours, linewidths=style["lw"]))
-    lo, hi = xy[shown].min(axis=0) - pad, xy[shown].max(axis=0) + pad
     ax.set_xlim(lo[0], hi[0])
     ax.set_ylim(lo[1], hi[1])
     ax.set_aspect("equal")
@@ -151,9 +177,22 @@ def _draw_unit(ax: Any, xy: np.ndarray, template: np.ndarray, primary: int, box:
         ax.set_xticks([])
         ax.set_yticks([])
     if scale_bar:
-        x0, y0 = hi[0] - pad / 3, lo[1] + pad / 3
-        ax.plot([x0, x0], [y0, y0 + box / 2], color="black", lw=2.0)
-        ax.text(x0, y0 + box / 4, f" {scale:.0f} µV", fontsize=9, va="center", ha="left")
+        # the bar in its own column right of the waveforms; its label inside the panel's corner
+        x0, y0 = hi[0] - 0.15 * pitch_x, lo[1] + 0.12 * (hi[1] - lo[1])
+        ax.plot([x0, x0], [y0, y0 + box[1] / 2], color="black", lw=2.0)
+        ax.text(0.97, 0.015, f"{scale:.0f} µV", transform=ax.transAxes, fontsize=8, ha="right", va="bottom")
+
+
+def _pitches(xy: np.ndarray) -> tuple[float, float]:
+    """Column and row pitch (µm): the usual spacing of distinct x and of distinct y positions."""
+    fallback = _pitch(xy)
+    found = []
+    for axis in (0, 1):
+        values = np.unique(np.round(xy[:, axis], 3))
+        steps = np.diff(values)
+        steps = steps[steps > 0]
+        found.append(float(np.median(steps)) if steps.size else fallback)
+    return found[0], found[1]
 
 
 def _pitch(xy: np.ndarray) -> float:
