@@ -25,7 +25,8 @@ autodoc_member_order = "bysource"
 numpydoc_show_class_members = False
 numpydoc_validation_checks: set[str] = set()
 nitpicky = False
-suppress_warnings = ["autodoc.import_object"]
+# No suppress_warnings: an API entry that fails to import is a warning, and -W makes it an error,
+# so the reference can never silently render empty.
 exclude_patterns = ["_build"]
 html_theme = "alabaster"
 html_static_path: list[str] = []  # figures are referenced by relative path

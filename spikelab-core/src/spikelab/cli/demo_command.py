@@ -36,4 +36,7 @@ def run(args: argparse.Namespace) -> int:
         num_units=args.units, firing_rate_hz=args.rate, seed=args.seed, **console.overrides({}),
     )
     describe(outcome)
+    page = outcome.results_folder / "sorting_report.html"
+    if page.is_file():
+        print(f"Browse    : {page} (every unit's footprint, waveform, ISI, autocorrelogram, amplitudes)")
     return 0
