@@ -12,6 +12,7 @@ import copy
 import math
 import numbers
 import os
+import re
 import types
 import typing
 from collections.abc import Callable, Iterable, Mapping
@@ -163,7 +164,8 @@ def knobs(cls: type) -> type:
     default, unit, doc), so the API docs and ``spikelab plugins --params`` say the same.
     """
     built = attrs.frozen(kw_only=True, field_transformer=_strict_fields)(cls)
-    if built.__doc__ is not None and "\nParameters\n" not in built.__doc__:
+    # an indented docstring's own section counts too (a second one breaks numpydoc and the docs build)
+    if built.__doc__ is not None and not re.search(r"^\s*Parameters\s*\n\s*-{3,}", built.__doc__, re.M):
         built.__doc__ = built.__doc__.rstrip() + "\n\n" + parameters_section(built)
     return built
 
