@@ -129,6 +129,22 @@ def kill(ctx: Context) -> Outcome:
     return outcome
 
 
+def kill_during_sort(ctx: Context) -> Outcome:
+    """SIGKILL the pipeline and its sorter while the sorter runs, then rerun."""
+    child = _child(ctx, "-", fake_delay_s=6.0)
+    log = ctx.inter / "sorter_output" / "fake.log"
+    deadline = time.monotonic() + 120
+    while not log.is_file() and child.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    problems = [] if log.is_file() else ["the sort never started"]
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(child.pid, signal.SIGKILL)
+    child.communicate(timeout=60)
+    outcome = _sort(ctx)
+    outcome.problems += problems + [f"left behind after the rerun: {p}" for p in _stale(ctx)]
+    return outcome
+
+
 def truncate(ctx: Context) -> Outcome:
     """A clean run, one cache artifact damaged, then a rerun that must rebuild it."""
     first = _sort(ctx)
@@ -372,7 +388,9 @@ def cli(ctx: Context) -> Outcome:
     """``spikelab ...`` in a fresh interpreter: a non-zero exit with a one-screen message, no traceback."""
     argv = [str(ctx.prepared.sources[0]) if a == "$input" else a for a in ctx.args["argv"]]
     start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "spikelab.cli.main", *argv], capture_output=True, text=True, timeout=300)
+    env = {**os.environ, "SPIKELAB_TEST_PLUGINS": "1"}  # the test kit's fake sorter, as under pytest
+    proc = subprocess.run([sys.executable, "-m", "spikelab.cli.main", *argv], capture_output=True, text=True,
+                          timeout=300, env=env)
     outcome = Outcome(seconds=time.perf_counter() - start, message=proc.stderr.strip()[-300:])
     if proc.returncode != 0:
         outcome.error = SystemExit(proc.returncode)
@@ -425,5 +443,5 @@ def check_no_canary_when_cached(ctx: Context, outcome: Outcome) -> str | None:
 
 
 CHECKS = {"retries_used": check_retries_used, "no_canary_when_cached": check_no_canary_when_cached}
-ACTIONS = {f.__name__: f for f in (sort, rerun, kill, truncate, concurrent, sigterm, disk_full, flaky,
+ACTIONS = {f.__name__: f for f in (sort, rerun, kill, kill_during_sort, truncate, concurrent, sigterm, disk_full, flaky,
                                    record_kept, batch, call, cli, script)}
