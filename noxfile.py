@@ -37,6 +37,7 @@ PACKAGES = {
     "ks2": "spikelab-ks2",
     "rtsort": "spikelab-rtsort",
     "stim": "spikelab-stim",
+    "si": "spikelab-si",
 }
 #: The one environment of demo, tests, docs and bench.
 SHARED = Path(".nox") / "spikelab"

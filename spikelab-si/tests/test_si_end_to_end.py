@@ -1,0 +1,45 @@
+"""One real spykingcircus2 sort through the public API, checked against its ground truth."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from spikelab.testing.recordings import tiny_recording
+
+pytestmark = pytest.mark.slow
+
+
+def test_sort_recording_with_spykingcircus2_finds_ground_truth_units(tmp_path):
+    from spikeinterface.comparison import compare_sorter_to_ground_truth
+
+    from spikelab.spike_sorting import sort_recording
+
+    # Small enough for a loaded 2-core machine; motion correction needs a longer, deeper probe.
+    recording, gt_sorting = tiny_recording(
+        seed=3, duration_s=5.0, num_channels=8, num_units=4, firing_rate_hz=12.0
+    )
+    results = []
+    spike_data = sort_recording(
+        [recording],
+        sorter="spykingcircus2",
+        apply_motion_correction=False,
+        n_jobs=1,
+        curate=False,
+        create_figures=False,
+        intermediate_folders=[tmp_path / "inter"],
+        results_folders=[tmp_path / "results"],
+        out_results=results,
+    )
+    assert len(spike_data) == 1 and results[0].status == "success"
+    sorting = spike_data[0].to_spikeinterface(fs_Hz=recording.get_sampling_frequency())
+    comparison = compare_sorter_to_ground_truth(gt_sorting, sorting, exhaustive_gt=True)
+    assert comparison.count_well_detected_units(0.8) >= gt_sorting.get_num_units() - 1, (
+        comparison.get_performance()
+    )
+    log_text = Path(results[0].log_path).read_text()  # the sorter's own prints, kept with the results
+    assert "clean clusters" in log_text and "Found" in log_text
+    si_log = next((tmp_path / "inter").rglob("spikeinterface_log.json"))
+    assert json.loads(si_log.read_text())["error"] is False
