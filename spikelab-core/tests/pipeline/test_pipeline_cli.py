@@ -53,3 +53,23 @@ def test_demo_reports_units_and_accuracy(tmp_path, capsys):
     assert code == 0
     assert "Accuracy" in out and "fake" in out and "Note: no real sorter" in out
     assert (tmp_path / "demo" / "results" / "recording_report.json").is_file()
+
+
+def test_demo_says_which_sorter_why_and_what_its_accuracy_means(tmp_path, capsys):
+    code = main(["demo", "--folder", str(tmp_path / "demo"), "--duration", "4",
+                 "--channels", "16", "--units", "6", "--rate", "20", "--sorter", "fake"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "Sorter    : fake, because you chose it (--sorter)" in out
+    found = next(line for line in out.splitlines() if line.startswith("Found well:"))
+    assert "of the 6 true units" in found and "at most 20 % errors" in found
+
+
+def test_demo_counts_faint_true_units_apart(tmp_path):
+    from spikelab.demo import run_demo
+
+    outcome = run_demo(tmp_path / "demo", sorter="fake", duration_s=4.0, num_channels=16, num_units=6,
+                       firing_rate_hz=20.0, noise_level_uv=30.0)
+    assert outcome.n_true_units == 6 and outcome.noise_uv == 30.0
+    assert 0 < outcome.n_clear_units < 6  # at 30 µV of noise some generated units are faint, some clear
+    assert outcome.clear_well_detected <= min(outcome.well_detected, outcome.n_clear_units)
