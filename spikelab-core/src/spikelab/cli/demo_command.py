@@ -15,7 +15,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--folder", default=DEFAULT_FOLDER,
                         help=f"Where to write the recording and results (default: {DEFAULT_FOLDER}).")
     parser.add_argument("--sorter", help="Backend (default: the best installed CPU backend).")
-    parser.add_argument("--duration", type=positive_float, default=10.0, help="Recording length (s).")
+    parser.add_argument("--duration", type=positive_float,
+                        help="Recording length (s; default: spikelab.demo.DEMO_DURATION_S, 30 s).")
     parser.add_argument("--channels", type=integer_at_least(1), default=32, help="Number of channels.")
     parser.add_argument("--units", type=integer_at_least(1), default=16, help="Number of true units.")
     parser.add_argument("--rate", type=positive_float, default=50.0, help="Firing rate of each unit (Hz).")
@@ -24,16 +25,17 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from spikelab.cli.console import Console
-    from spikelab.demo import best_cpu_backend, describe, run_demo
+    from spikelab.demo import DEMO_DURATION_S, choose_sorter, describe, run_demo
 
     console = Console.from_args(args)
-    sorter = args.sorter or best_cpu_backend()
-    why = "chosen with --sorter" if args.sorter else "the best installed CPU sorter; choose another with --sorter"
-    console.say(f"spikelab demo: {sorter} ({why}) on a generated {args.channels}-channel x {args.duration:g} s "
+    duration = DEMO_DURATION_S if args.duration is None else args.duration
+    sorter, why = choose_sorter(args.sorter)
+    console.say(f"spikelab demo: {sorter} ({why}) on a generated {args.channels}-channel x {duration:g} s "
                 f"recording with {args.units} true units, in {args.folder}/")
     outcome = run_demo(
-        Path(args.folder), sorter=sorter, duration_s=args.duration, num_channels=args.channels,
-        num_units=args.units, firing_rate_hz=args.rate, seed=args.seed, **console.overrides({}),
+        Path(args.folder), sorter=sorter, duration_s=duration, num_channels=args.channels,
+        num_units=args.units, firing_rate_hz=args.rate, seed=args.seed, sorter_reason=why,
+        **console.overrides({}),
     )
     describe(outcome)
     page = outcome.results_folder / "sorting_report.html"
