@@ -157,7 +157,7 @@ def part_ks4(args) -> dict:
             spikelab = run_spikelab(recording, gt, args.work / "spikelab", size["nblocks"])
         spikelab["device_used_delta_peak_gib"] = sampler.peak_delta_gib
         record = args.work / "spikelab" / "inter"
-        run_json = next(record.rglob("spikelab_ks4_run.json"), None)
+        run_json = next(record.rglob("spikelab_run.json"), None)
         if run_json is not None:
             spikelab["ks4_run"] = {k: v for k, v in json.loads(run_json.read_text()).items()
                                    if k in ("device", "elapsed_s", "versions")}

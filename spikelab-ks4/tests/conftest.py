@@ -44,7 +44,7 @@ def reference_sort(ground_truth, tmp_path_factory):
 
     recording_folder, _ = ground_truth
     job = make_job(recording_folder, _cache_or(tmp_path_factory, "sorter"), nblocks=0)
-    if not (job.sorter_folder / "spikelab_ks4_run.json").is_file():
+    if not (job.sorter_folder / "spikelab_run.json").is_file():
         job.log_path.unlink(missing_ok=True)
         run(job)
     return job.sorter_folder

@@ -67,7 +67,7 @@ def test_container_run_across_the_process_boundary(fake_docker, ground_truth, re
     assert "units found with good refractory periods" in log_text
     reference = read_sorting(reference_sort)
     assert read_sorting(job.sorter_folder).get_num_units() == reference.get_num_units()
-    assert json.loads((job.sorter_folder / "spikelab_ks4_run.json").read_text())["docker"] is True
+    assert json.loads((job.sorter_folder / "spikelab_run.json").read_text())["docker"] is True
 
 
 def test_explicit_gpu_is_requested_and_seen_as_cuda_inside(fake_docker, ground_truth, tmp_path):

@@ -30,7 +30,7 @@ def test_log_holds_kilosorts_progress_once_per_line(reference_sort):
 
 
 def test_run_record_keeps_settings_device_and_versions(reference_sort):
-    record = json.loads((reference_sort / "spikelab_ks4_run.json").read_text())
+    record = json.loads((reference_sort / "spikelab_run.json").read_text())
     assert record["device"] == "cpu"
     assert record["settings"]["nblocks"] == 0 and record["settings"]["n_chan_bin"] == 32
     assert record["versions"]["kilosort"].startswith("4.1.")

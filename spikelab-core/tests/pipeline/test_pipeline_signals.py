@@ -30,7 +30,7 @@ def _full_disk(target):
 @pytest.mark.parametrize("stage, patch", [
     ("preprocess", "spikeinterface.core.baserecording.BaseRecording.save"),
     ("curation", "spikelab.spikedata.spikedata.SpikeData.save"),
-    ("lock", "spikelab.spike_sorting.cache.atomic_write_bytes"),
+    ("lock", "spikelab.atomic.write_bytes"),
 ])
 def test_a_full_disk_in_any_stage_is_disk_exhausted_and_the_rerun_recovers(small_file, tmp_path, monkeypatch, stage, patch):
     """An ENOSPC outside the sort stage was a raw OSError with status ``failed``. (The write

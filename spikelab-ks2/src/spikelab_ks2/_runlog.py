@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
-import os
 import signal
 import sys
 import threading
@@ -13,11 +11,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
+from spikelab.spike_sorting import provenance
 from spikelab.spike_sorting._exceptions import SorterProcessError
 from spikelab_ks2.params import LOG_NAME, NAME
 
 #: What the runners record in the sorter folder (read back by ``read_sorting``).
-RUN_RECORD = "spikelab_ks2.json"
+RUN_RECORD = provenance.RUN_RECORD
 #: Written into the log before each run, so a retry's classification ignores earlier attempts.
 RUN_MARKER = "== spikelab-ks2 run started"
 #: phy files a successful Kilosort2 run always writes.
@@ -89,17 +88,12 @@ def stop_on_sigterm(stop: Callable[[], None]) -> Iterator[None]:
 
 
 def write_run_record(folder: Path, record: dict[str, Any]) -> Path:
-    """Atomically write :data:`RUN_RECORD` (parameters, binary, channel ids, how it ran)."""
-    path = folder / RUN_RECORD
-    tmp = folder / (RUN_RECORD + ".tmp")
-    tmp.write_text(json.dumps(record, indent=2, sort_keys=True, default=str))
-    os.replace(tmp, path)
-    return path
+    """Write the run record (parameters, binary, channel ids, how it ran) through core."""
+    return provenance.write_run_record(folder, record)
 
 
 def read_run_record(folder: Path) -> dict[str, Any]:
-    path = Path(folder) / RUN_RECORD
-    return json.loads(path.read_text()) if path.is_file() else {}
+    return provenance.read_run_record(folder)
 
 
 def failure(log: SorterLog, exit_code: int | None, how: str) -> SorterProcessError:

@@ -10,13 +10,13 @@ the same text whichever way Kilosort2 ran.
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from spikelab.atomic import atomic_open, write_text
 
 CONFIG_NAME = "kilosort2_config.m"
 MAIN_NAME = "kilosort2_main.m"
@@ -49,11 +49,7 @@ def matlab_literal(value: Any) -> str:
 
 
 def _write_text_atomic(path: Path, text: str) -> Path:
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.replace(tmp, path)
-    return path
+    return write_text(path, text)
 
 
 def write_channel_map(folder: Path, locations: np.ndarray, sampling_frequency: float) -> Path:
@@ -88,9 +84,8 @@ def write_channel_map(folder: Path, locations: np.ndarray, sampling_frequency: f
         "fs": float(sampling_frequency),
     }
     path = folder / CHANMAP_NAME
-    tmp = folder / (CHANMAP_NAME + ".tmp.mat")
-    scipy.io.savemat(str(tmp), content)
-    os.replace(tmp, path)
+    with atomic_open(path) as handle:
+        scipy.io.savemat(handle, content)
     return path
 
 
@@ -100,9 +95,8 @@ def write_ops_mat(folder: Path, ops: Mapping[str, Any]) -> Path:
 
     struct = {key: (np.asarray(value, dtype=float) if isinstance(value, list) else value) for key, value in ops.items()}
     path = folder / OPS_MAT_NAME
-    tmp = folder / (OPS_MAT_NAME + ".tmp.mat")
-    scipy.io.savemat(str(tmp), {"ops": struct})
-    os.replace(tmp, path)
+    with atomic_open(path) as handle:
+        scipy.io.savemat(handle, {"ops": struct})
     return path
 
 

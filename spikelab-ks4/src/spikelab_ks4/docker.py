@@ -23,6 +23,7 @@ from typing import Any
 
 import structlog
 
+from spikelab.atomic import write_text
 from spikelab.spike_sorting import _exceptions as ex
 from spikelab.spike_sorting.backend import SortJob
 from spikelab_ks4.params import DEFAULT_IMAGE, KilosortCall
@@ -113,9 +114,7 @@ def write_container_job(job: SortJob, call: KilosortCall, inputs: KilosortInputs
         "device": device,
         "run_arguments": call.run_arguments,
     }
-    tmp = job.sorter_folder / (JOB_NAME + ".tmp")
-    tmp.write_text(json.dumps(payload, indent=1))
-    os.replace(tmp, job.sorter_folder / JOB_NAME)
+    write_text(job.sorter_folder / JOB_NAME, json.dumps(payload, indent=1))
     return ["python", f"{CONTAINER_SORTER}/{ENTRY_NAME}", f"{CONTAINER_SORTER}/{JOB_NAME}"]
 
 

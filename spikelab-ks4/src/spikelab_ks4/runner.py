@@ -9,16 +9,14 @@ process. With ``use_docker`` it runs the same call inside the Kilosort4 image in
 Layout of the sorter folder::
 
     <sorter_folder>/kilosort4.log          the log (Kilosort's INFO lines, and ours)
-    <sorter_folder>/spikelab_ks4_run.json  provenance: settings, device, versions, timings
+    <sorter_folder>/spikelab_run.json      provenance: settings, device, versions, timings
     <sorter_folder>/sorter_output/         Kilosort4's results_dir (phy files, its DEBUG log)
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
-import os
 import shutil
 import time
 from collections.abc import Iterator
@@ -30,13 +28,14 @@ import numpy as np
 import structlog
 
 from spikelab.errors import InputError
+from spikelab.spike_sorting import provenance
 from spikelab.spike_sorting.backend import SortJob
 from spikelab_ks4.params import KilosortCall, fit_batch_size, resolve_device, split_params
 
 log = structlog.get_logger("spikelab_ks4")
 
 RESULTS_SUBFOLDER = "sorter_output"
-RUN_RECORD = "spikelab_ks4_run.json"
+RUN_RECORD = provenance.RUN_RECORD
 #: dtypes ``run_kilosort`` reads from a binary file.
 SUPPORTED_DTYPES = ("int16", "uint16", "int32", "float32")
 
@@ -168,12 +167,8 @@ def _versions() -> dict[str, str]:
 
 
 def write_run_record(sorter_folder: Path, record: dict[str, Any]) -> Path:
-    """Write the run's provenance atomically (temporary name, then rename)."""
-    path = Path(sorter_folder) / RUN_RECORD
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(record, indent=2, sort_keys=True, default=str))
-    os.replace(tmp, path)
-    return path
+    """Write the run's provenance through core (one record name, atomic, fsynced)."""
+    return provenance.write_run_record(sorter_folder, record)
 
 
 def fresh_results_folder(sorter_folder: Path) -> Path:

@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
+
+from spikelab.atomic import atomic_open
 
 from ._errors import ModelLoadingError
 
@@ -173,16 +173,8 @@ class DetectionModel:
 
 
 def _atomic_write(path: Path, writer, binary: bool) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb" if binary else "w") as fh:
-            writer(fh)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_open(path, "wb" if binary else "w") as fh:
+        writer(fh)
 
 
 def _net_from_init_dict(init_dict: dict[str, Any], folder) -> DetectionNet:

@@ -11,6 +11,8 @@ import numpy as np
 import structlog
 from tqdm.auto import tqdm
 
+from spikelab.atomic import atomic_open
+
 from ._errors import InsufficientActivityError
 from .assignment import SequenceBank, assign_spikes
 from .inference import NO_OUTPUT, StreamingInference, detect_recording, infer_logits
@@ -275,10 +277,8 @@ class RTSort:
         """Pickle the sorter without its model (atomic write)."""
         path = Path(path)
         state = {k: v for k, v in self.__dict__.items() if k not in ("model", "_stream")}
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "wb") as fh:
+        with atomic_open(path) as fh:
             pickle.dump(state, fh)
-        tmp.replace(path)
         return path
 
     @classmethod

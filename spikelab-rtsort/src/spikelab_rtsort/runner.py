@@ -3,7 +3,7 @@
 Layout of the sorter folder::
 
     <sorter_folder>/rt_sort.log               the log (this runner's events)
-    <sorter_folder>/spikelab_rtsort_run.json  provenance: parameters, model, counts, timings
+    <sorter_folder>/spikelab_run.json         provenance: parameters, model, counts, timings
     <sorter_folder>/sorting.npz               unit_ids, fs and one spike train per unit (samples)
     <sorter_folder>/root_elecs.npy            root channel index of each unit
     <sorter_folder>/rt_sort.pickle            the RTSort object (without its model), for streaming
@@ -11,8 +11,6 @@ Layout of the sorter folder::
 
 from __future__ import annotations
 
-import json
-import os
 import platform
 import time
 from pathlib import Path
@@ -22,6 +20,9 @@ import attrs
 import numpy as np
 import structlog
 
+from spikelab.atomic import atomic_open
+from spikelab.spike_sorting import provenance
+
 from ._paths import default_model_path
 from .params import NEUROPIXELS_OVERRIDES, RTSortBackendParams, RTSortParams
 
@@ -29,7 +30,7 @@ log = structlog.get_logger("spikelab_rtsort")
 
 SORTER = "rt_sort"
 LOG_NAME = "rt_sort.log"
-RUN_RECORD = "spikelab_rtsort_run.json"
+RUN_RECORD = provenance.RUN_RECORD
 SORTING_FILE = "sorting.npz"
 
 #: Backend parameters (flat ``sort_recording`` keyword arguments) and their defaults.
@@ -52,19 +53,12 @@ def sorter_params(params: dict[str, Any]) -> RTSortParams:
     return RTSortParams().override(**overrides)
 
 
-def _atomic_json(path: Path, data: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str))
-    os.replace(tmp, path)
-
-
 def write_sorting(folder: Path, trains: list[np.ndarray], fs: float) -> Path:
     """Write spike trains (samples) to ``sorting.npz`` atomically."""
     path = folder / SORTING_FILE
-    tmp = folder / (SORTING_FILE + ".tmp.npz")
     arrays = {f"u{k}": np.asarray(t, dtype=np.int64) for k, t in enumerate(trains)}
-    np.savez(tmp, unit_ids=np.arange(len(trains)), fs=np.float64(fs), **arrays)
-    os.replace(tmp, path)
+    with atomic_open(path) as handle:
+        np.savez(handle, unit_ids=np.arange(len(trains)), fs=np.float64(fs), **arrays)
     return path
 
 
@@ -102,7 +96,7 @@ def run(job) -> None:
     write_sorting(folder, trains, fs)
     np.save(folder / "root_elecs.npy", rts.root_electrodes)
     rts.save(folder / "rt_sort.pickle")
-    _atomic_json(folder / RUN_RECORD, dict(
+    provenance.write_run_record(folder, dict(
         sorter=SORTER, params=params, model_path=str(model_path),
         model_training=model.init_dict.get("training", {}).get("command"),
         units=rts.num_units, spikes=int(sum(len(t) for t in trains)),

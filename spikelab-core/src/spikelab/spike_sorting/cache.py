@@ -20,9 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
-import tempfile
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -30,6 +28,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import structlog
+
+from spikelab import atomic
 
 if TYPE_CHECKING:
     from spikeinterface.core import BaseRecording
@@ -43,44 +43,11 @@ MARKER = ".spikelab_cache.json"
 CACHE_FORMAT = 2
 
 
-# -- atomic writes ----------------------------------------------------------------------------
-def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` through a temp file in the same folder, then rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def atomic_write_text(path: str | Path, text: str) -> Path:
-    return atomic_write_bytes(path, text.encode("utf-8"))
-
-
-def atomic_write_json(path: str | Path, data: Any) -> Path:
-    return atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True, default=_json_default))
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, Path):
-        return str(value)
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, (set, frozenset, tuple)):
-        return list(value)
-    if hasattr(value, "items"):
-        return dict(value.items())
-    return repr(value)
+# -- atomic writes (kept under these names; see spikelab.atomic) --------------------------------
+atomic_write_bytes = atomic.write_bytes
+atomic_write_text = atomic.write_text
+atomic_write_json = atomic.write_json
+_json_default = atomic.json_default
 
 
 # -- keys -------------------------------------------------------------------------------------

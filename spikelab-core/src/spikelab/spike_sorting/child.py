@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING
 import psutil
 import structlog
 
+from spikelab.atomic import write_bytes
 from spikelab.spike_sorting._exceptions import SorterProcessError
 
 if TYPE_CHECKING:
@@ -102,10 +103,7 @@ def _child_main(job_file: str) -> int:
             pickle.loads(payload)
         except Exception:
             payload = pickle.dumps((None, text))
-        tmp = outcome_path + ".tmp"
-        with open(tmp, "wb") as handle:
-            handle.write(payload)
-        os.replace(tmp, outcome_path)
+        write_bytes(outcome_path, payload)
         return 1
     return 0
 

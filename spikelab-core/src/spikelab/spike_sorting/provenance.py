@@ -13,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from spikelab.atomic import dumps
 from spikelab.spike_sorting import cache
 
 if TYPE_CHECKING:
@@ -71,7 +72,6 @@ _ENTRY_FIELDS = (
 def append_run(results_folder: str | Path, result: Any, *, sorter: str, versions: dict[str, Any]) -> dict[str, Any]:
     """Add this run's entry to ``<results>/run_history.jsonl`` (append, fsynced); returns it."""
     import datetime as _dt
-    import json
     import os
 
     entry = {
@@ -82,7 +82,7 @@ def append_run(results_folder: str | Path, result: Any, *, sorter: str, versions
     }
     path = Path(results_folder) / HISTORY_NAME
     path.parent.mkdir(parents=True, exist_ok=True)
-    line = json.dumps(entry, sort_keys=True, default=cache._json_default) + "\n"
+    line = dumps(entry, sort_keys=True) + "\n"
     with open(path, "a", encoding="utf-8") as handle:
         handle.write(line)
         handle.flush()
@@ -113,3 +113,29 @@ def sorting_run(history: list[dict[str, Any]]) -> dict[str, Any] | None:
         if entry.get("status") == "success" and "sort" not in (entry.get("cached_stages") or []):
             return entry
     return None
+
+
+#: The one run-record file every backend's sorter folder gets (written through here).
+RUN_RECORD = "spikelab_run.json"
+
+
+def write_run_record(sorter_folder: str | Path, record: dict[str, Any]) -> Path:
+    """Write a backend run's record (``<sorter folder>/spikelab_run.json``) atomically.
+
+    Common fields are ``sorter``, ``params``, ``versions`` and timings; each backend adds its own
+    facts as further fields (Kilosort4's device and options, Kilosort2's binary and how MATLAB
+    ran, RT-Sort's model and counts).
+    """
+    from spikelab.atomic import write_json
+
+    return write_json(Path(sorter_folder) / RUN_RECORD, record)
+
+
+def read_run_record(sorter_folder: str | Path) -> dict[str, Any]:
+    """The run record of a sorter folder (``{}`` when there is none or it is unreadable)."""
+    import json
+
+    try:
+        return json.loads((Path(sorter_folder) / RUN_RECORD).read_text())
+    except (OSError, ValueError):
+        return {}

@@ -8,14 +8,13 @@ entry (``meta/<key>``, ``unit/<index>/<key>``) and every other value in one JSON
 from __future__ import annotations
 
 import json
-import os
 import pickle
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from spikelab.atomic import atomic_open
 from spikelab.spikedata.errors import SpikeDataError
 
 if TYPE_CHECKING:
@@ -36,18 +35,11 @@ def save(sd: SpikeData, path: str | Path) -> Path:
     suffix = path.suffix.lower()
     if suffix not in {".pkl", ".pickle", ".npz"}:
         raise SpikeDataError(f"Cannot tell the format of {path}: use a .pkl, .pickle or .npz suffix.")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            if suffix == ".npz":
-                np.savez(handle, **_to_arrays(sd))
-            else:
-                pickle.dump(sd, handle, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    with atomic_open(path) as handle:
+        if suffix == ".npz":
+            np.savez(handle, **_to_arrays(sd))
+        else:
+            pickle.dump(sd, handle, protocol=pickle.HIGHEST_PROTOCOL)
     return path
 
 

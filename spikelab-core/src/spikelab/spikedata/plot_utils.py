@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -12,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import structlog
 
+from spikelab.atomic import atomic_open
 from spikelab.spikedata.errors import SpikeDataError
 
 if TYPE_CHECKING:
@@ -206,15 +205,8 @@ def _pitch(xy: np.ndarray) -> float:
 
 
 def _save_atomic(fig: Figure, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    try:
-        fig.savefig(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_open(path) as handle:
+        fig.savefig(handle, format=path.suffix.lstrip(".") or None)
 
 
 def plot_sd_footprints(sd: SpikeData, unit_ids: Any = None, *, min_amplitude_uv: float = 5.0, **kwargs: Any) -> Figure:

@@ -8,12 +8,12 @@ nothing is lost if the driver dies.
 from __future__ import annotations
 
 import datetime as dt
-import json
-import os
 from pathlib import Path
 from typing import Any
 
 import attrs
+
+from spikelab.atomic import atomic_open, dumps, write_text
 
 SCHEMA_VERSION = 1
 JSON_NAME = "batch_report.json"
@@ -71,7 +71,7 @@ class BatchReport:
             "counts": self.counts(),
             "recordings": [attrs.asdict(entry) for entry in self.entries],
         }
-        _atomic(self.folder / JSON_NAME, json.dumps(doc, indent=2, default=str))
+        _atomic(self.folder / JSON_NAME, dumps(doc, indent=2))
         _atomic(self.folder / MD_NAME, self._markdown(figure))
         self._index()
         if figure:
@@ -128,13 +128,10 @@ class BatchReport:
         ax_time.set_ylabel("wall time (s)")
         ax_time.set_xticks(list(x), names, rotation=60, ha="right", fontsize=8)
         fig.tight_layout()
-        tmp = self.folder / f".{PNG_NAME}.tmp.png"
-        fig.savefig(tmp, dpi=100)
+        with atomic_open(self.folder / PNG_NAME) as handle:
+            fig.savefig(handle, dpi=100, format="png")
         plt.close(fig)
-        os.replace(tmp, self.folder / PNG_NAME)
 
 
 def _atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    write_text(path, text)

@@ -7,12 +7,11 @@ trip, how much the sort consumed, the biggest files and what to do about it.
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from spikelab.atomic import write_json
 from spikelab.spike_sorting._exceptions import DiskExhaustionError
 from spikelab.spike_sorting.guards._disk import DiskProbe, free_bytes, largest_files, volume_id
 from spikelab.spike_sorting.guards._polling import PollingWatchdog
@@ -35,10 +34,7 @@ SUGGESTED_ACTIONS = (
 
 def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
     """Write ``data`` to ``path`` through a temporary name and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=False), encoding="utf-8")
-    os.replace(tmp, path)
+    write_json(path, data, sort_keys=False)
 
 
 class DiskWatchdog(PollingWatchdog):

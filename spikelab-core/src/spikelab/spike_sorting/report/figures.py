@@ -92,15 +92,7 @@ def _finite(value: Any) -> bool:
 
 
 def _save(fig: Any, path: Path, dpi: int) -> None:
-    import os
-    import tempfile
+    from spikelab.atomic import atomic_open
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png", dir=path.parent)
-    os.close(fd)
-    try:
-        fig.savefig(tmp, dpi=dpi, bbox_inches="tight")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_open(path) as handle:
+        fig.savefig(handle, dpi=dpi, bbox_inches="tight", format="png")
