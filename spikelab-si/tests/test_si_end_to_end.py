@@ -18,28 +18,35 @@ def test_sort_recording_with_spykingcircus2_finds_ground_truth_units(tmp_path):
     from spikelab.spike_sorting import sort_recording
 
     # Small enough for a loaded 2-core machine; motion correction needs a longer, deeper probe.
+    # 20 Hz for 5 s: about 100 spikes per unit, above default curation's spikes_min of 50.
     recording, gt_sorting = tiny_recording(
-        seed=3, duration_s=5.0, num_channels=8, num_units=4, firing_rate_hz=12.0
+        seed=3, duration_s=5.0, num_channels=8, num_units=4, firing_rate_hz=20.0
     )
     results = []
-    spike_data = sort_recording(
-        [recording],
+    kwargs = dict(
         sorter="spykingcircus2",
         apply_motion_correction=False,
         n_jobs=1,
-        curate=False,
         create_figures=False,
         intermediate_folders=[tmp_path / "inter"],
         results_folders=[tmp_path / "results"],
-        out_results=results,
     )
+    spike_data = sort_recording([recording], **kwargs, out_results=results)
     assert len(spike_data) == 1 and results[0].status == "success"
     sorting = spike_data[0].to_spikeinterface(fs_Hz=recording.get_sampling_frequency())
     comparison = compare_sorter_to_ground_truth(gt_sorting, sorting, exhaustive_gt=True)
+    # Default curation is on: the ground-truth units survive it.
     assert comparison.count_well_detected_units(0.8) >= gt_sorting.get_num_units() - 1, (
         comparison.get_performance()
     )
     log_text = Path(results[0].log_path).read_text()  # the sorter's own prints, kept with the results
     assert "clean clusters" in log_text and "Found" in log_text
+    report = json.loads(next((tmp_path / "results").rglob("recording_report.json")).read_text())
+    assert "spikelab-si" in json.dumps(report)  # the backend's distribution and version are reported
     si_log = next((tmp_path / "inter").rglob("spikeinterface_log.json"))
     assert json.loads(si_log.read_text())["error"] is False
+
+    again = []
+    second = sort_recording([recording], **kwargs, out_results=again)
+    assert "sort" in again[0].cached_stages  # the pipeline's cache reuses this backend's output
+    assert second[0].N == spike_data[0].N
