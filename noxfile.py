@@ -63,7 +63,7 @@ def shared_python(session: nox.Session) -> str:
     wanted = _fingerprint()
     if python.exists() and stamp.is_file() and stamp.read_text() == wanted:
         session.log(f"reusing the shared environment {SHARED}")
-        return str(python.resolve())
+        return str(python.absolute())
     if not python.exists():
         session.run(_base_python(), "-m", "venv", str(SHARED), external=True)
     pip = [str(python), "-m", "pip", "install", "--quiet"]
@@ -74,7 +74,7 @@ def shared_python(session: nox.Session) -> str:
         editable += ["-e", f"./{folder}[test]"]
     session.run(*pip, *editable, *DOCS, external=True)
     stamp.write_text(wanted)
-    return str(python.resolve())
+    return str(python.absolute())
 
 
 def _run_shared(session: nox.Session, *args: str) -> None:
@@ -125,7 +125,7 @@ def bench(session: nox.Session) -> None:
     if not (peer / "bin" / "python").exists():
         session.run(_base_python(), "-m", "venv", str(peer), external=True)
         session.run(str(peer / "bin" / "python"), "-m", "pip", "install", "--quiet", "spikelab==0.1.2", external=True)
-    session.env["SPIKELAB_PEER_PYTHON"] = str((peer / "bin" / "python").resolve())
+    session.env["SPIKELAB_PEER_PYTHON"] = str((peer / "bin" / "python").absolute())  # not resolve(): a venv's python is a symlink
     _run_shared(session, "bench/run.py", *session.posargs)
 
 
