@@ -182,3 +182,43 @@ def test_declared_parameters_are_listed_checked_and_documented(capsys):
         SortingPipelineConfig().override(sorter="kilosort4", batch_size=0)
     with pytest.raises(ConfigError, match=r"drift_smoothing: expected a list of numbers"):
         SortingPipelineConfig().override(sorter="kilosort4", drift_smoothing="smooth")
+
+
+def _grid_recording(folder, fs=20000.0, side=8, pitch=17.5):
+    """A saved binary recording of noise on a Maxwell-like square grid (``side`` x ``side``)."""
+    from probeinterface import generate_multi_columns_probe
+    from spikeinterface.core import NumpyRecording
+
+    traces = np.random.default_rng(0).normal(0, 5, (int(fs), side * side)).astype("float32")
+    recording = NumpyRecording([traces], sampling_frequency=fs)
+    probe = generate_multi_columns_probe(num_columns=side, num_contact_per_column=side, xpitch=pitch, ypitch=pitch)
+    probe.set_device_channel_indices(np.arange(side * side))
+    recording.set_probe(probe, in_place=True)
+    recording.save(folder=folder, format="binary")
+    return folder
+
+
+def test_a_20khz_grid_gets_waveform_settings_scaled_to_its_rate(tmp_path):
+    inputs = prepare_inputs(_grid_recording(tmp_path / "grid"), split_params({}))
+    settings = inputs.settings
+    assert settings["fs"] == 20000.0
+    # 2 ms windows with the trough at 0.67 ms, as Kilosort's 61 and 20 samples are at 30 kHz
+    assert (settings["nt"], settings["nt0min"]) == (41, 13)
+    # the geometry settings stay Kilosort's (bench/results/ks4/sweep.md: they were not the cause)
+    assert settings["dminx"] == 32 and not {"dmin", "x_centers"} & set(settings)
+
+
+def test_a_30khz_linear_probe_keeps_kilosorts_defaults(ground_truth):
+    folder, _ = ground_truth
+    settings = prepare_inputs(folder, split_params({})).settings
+    assert settings["nt"] == 61
+    assert not {"nt0min", "dmin", "x_centers"} & set(settings)
+    assert settings["dminx"] == 32
+
+
+def test_the_users_own_values_win_over_derived_ones(tmp_path):
+    folder = _grid_recording(tmp_path / "grid")
+    settings = prepare_inputs(folder, split_params({"nt": 61}), user_set={"nt"}).settings
+    assert settings["nt"] == 61 and settings["nt0min"] == 13
+    plain = prepare_inputs(folder, split_params({"derive_settings": False})).settings
+    assert plain["nt"] == 61 and "nt0min" not in plain

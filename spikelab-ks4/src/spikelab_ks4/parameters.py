@@ -90,6 +90,11 @@ class Kilosort4Params:
     keep_good_only: bool = _option(False, "Keep only the units Kilosort labels 'good'.")
     docker_client_factory: str = _option("docker.from_env", "Docker variant: dotted path of the client maker.")
     docker_stop_timeout_s: float = _option(10.0, "Docker variant: time a container gets to stop.", "s")
+    derive_settings: bool = _option(
+        True,
+        "Scale nt and nt0min (samples) to the recording's rate, keeping their 30 kHz durations; "
+        "a value you set wins. False: Kilosort4's defaults as they are.",
+    )
 
 
 def defaults_of(kind: str) -> dict[str, Any]:

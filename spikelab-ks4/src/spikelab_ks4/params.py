@@ -177,3 +177,25 @@ def allowed_cpu_count() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # macOS, Windows
         return os.cpu_count() or 1
+
+
+#: Kilosort4's defaults assume 30 kHz: ``nt`` = 61 samples (2 ms) with the trough at sample 20.
+REFERENCE_FS = 30000.0
+
+
+def derived_settings(fs: float) -> dict[str, int]:
+    """Kilosort4 settings derived from the recording's sampling rate ``fs`` (Hz).
+
+    ``nt`` (waveform length) and ``nt0min`` (trough position) are counted in samples; away from
+    30 kHz they are scaled to keep Kilosort's 2 ms window with the trough at 0.67 ms (at 20 kHz:
+    41 and 13 instead of 3 ms and 1 ms). Empty at 30 kHz.
+
+    The geometry settings (``dmin``, ``dminx``, ``x_centers``) are left to Kilosort:
+    ``bench/ks4/sweep.py`` found the demo's losses come from too few spikes per clustering group,
+    not from them (``bench/results/ks4/sweep.md``).
+    """
+    if fs == REFERENCE_FS:
+        return {}
+    nt = int(round(61 * fs / REFERENCE_FS))
+    nt += 1 - nt % 2  # Kilosort4 needs an odd nt
+    return {"nt": nt, "nt0min": int(round(20 * fs / REFERENCE_FS))}

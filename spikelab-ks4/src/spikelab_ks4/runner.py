@@ -19,7 +19,7 @@ import contextlib
 import logging
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,7 @@ import structlog
 from spikelab.errors import InputError
 from spikelab.spike_sorting import provenance
 from spikelab.spike_sorting.backend import SortJob
-from spikelab_ks4.params import KilosortCall, fit_batch_size, resolve_device, split_params
+from spikelab_ks4.params import KilosortCall, derived_settings, fit_batch_size, resolve_device, split_params
 
 log = structlog.get_logger("spikelab_ks4")
 
@@ -86,8 +86,12 @@ def build_probe(recording) -> dict[str, Any]:
     }
 
 
-def prepare_inputs(recording_folder: Path, call: KilosortCall) -> KilosortInputs:
+def prepare_inputs(recording_folder: Path, call: KilosortCall, user_set: Collection[str] = ()) -> KilosortInputs:
     """Open the recording folder and work out the binary file, probe and settings.
+
+    With the option ``derive_settings`` (the default), the settings that depend on the sampling
+    rate (:func:`spikelab_ks4.params.derived_settings`) are derived from the recording, except
+    those named in ``user_set`` (the user's own values win).
 
     Raises
     ------
@@ -120,15 +124,19 @@ def prepare_inputs(recording_folder: Path, call: KilosortCall) -> KilosortInputs
             f"time_axis={description['time_axis']}, file_offset={description['file_offset']}."
         )
     num_samples = recording.get_num_samples()
+    probe = build_probe(recording)
     settings = dict(call.settings)
     settings["batch_size"] = fit_batch_size(int(settings["batch_size"]), num_samples)
     settings["n_chan_bin"] = recording.get_num_channels()
     settings["fs"] = float(recording.get_sampling_frequency())
+    if call.options["derive_settings"]:
+        derived = derived_settings(settings["fs"])
+        settings.update({name: value for name, value in derived.items() if name not in user_set})
     return KilosortInputs(
         binary_file=Path(description["file_paths"][0]),
         data_dtype=dtype,
         num_samples=num_samples,
-        probe=build_probe(recording),
+        probe=probe,
         settings=settings,
     )
 
@@ -232,7 +240,7 @@ def run(job: SortJob) -> None:
     started = time.time()
     call = split_params(job.params)
     job.sorter_folder.mkdir(parents=True, exist_ok=True)
-    inputs = prepare_inputs(Path(job.recording_folder), call)
+    inputs = prepare_inputs(Path(job.recording_folder), call, user_set=job.config.sorter.sorter_params)
     if job.config.sorter.use_docker:
         from spikelab_ks4.docker import run_in_docker
 
