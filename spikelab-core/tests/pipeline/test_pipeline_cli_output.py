@@ -105,3 +105,15 @@ def test_user_errors_are_one_line_with_exit_code_2(args, named, tmp_path):
     plan = re.compile(r"spikelab sort: \w+ \(")  # the plan's first line precedes a missing-file error
     lines = [line for line in out.splitlines() if line.strip() and not plan.match(line)]
     assert len(lines) == 1 and named in lines[0] and "Traceback" not in out, out
+
+
+def test_a_sort_in_a_pipe_lists_no_display_setting_as_a_user_change(small_file, tmp_path):
+    import json
+
+    path, _ = small_file
+    code, out = run_cli(["sort", path, "--sorter", "fake", *QUICK, "--results", tmp_path / "res"],
+                        terminal=False, cwd=tmp_path)
+    assert code == 0, out
+    changed = {c["setting"] for c in json.loads((tmp_path / "res" / "recording_report.json").read_text())["config_changes"]}
+    assert "n_jobs" in changed  # what the user typed is listed
+    assert not {"progress_bar", "sorter_output"} & changed  # what the terminal decided is not

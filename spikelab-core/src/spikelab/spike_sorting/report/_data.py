@@ -68,13 +68,18 @@ def environment_versions(extra: Mapping[str, Any] | None = None) -> dict[str, An
     return found
 
 
+#: Knobs that change only what the terminal shows, never a result: the CLI sets them from the
+#: terminal and --quiet/--verbose, so listing them would read as choices the user made.
+DISPLAY_ONLY = ("progress_bar", "sorter_output")
+
+
 def config_changes(config: SortingPipelineConfig) -> list[dict[str, Any]]:
-    """Every knob whose value differs from ``SortingPipelineConfig()``'s default."""
+    """Every knob whose value differs from ``SortingPipelineConfig()``'s default (display-only knobs aside)."""
     defaults = type(config)().flat_items()
     return [
         {"setting": name, "default": json_safe(defaults.get(name)), "used": json_safe(value)}
         for name, value in config.flat_items().items()
-        if json_safe(value) != json_safe(defaults.get(name))
+        if json_safe(value) != json_safe(defaults.get(name)) and name not in DISPLAY_ONLY
     ]
 
 
