@@ -160,6 +160,8 @@ def test_cli_sort_with_workers_runs_the_batch(recordings_factory, tmp_path, caps
     assert "rec0" in out and "success" in out
     assert "rec1" in out and "not_sortable" in out
     assert (tmp_path / "batch_report.json").is_file()
+    index = (tmp_path / "index.html").read_text()  # the batch's page, linking each recording's report
+    assert "sorting_report.html" in index and "not_sortable" in index
 
 
 def test_a_single_path_string_is_one_recording_not_its_characters(recordings_factory, tmp_path, fast):
