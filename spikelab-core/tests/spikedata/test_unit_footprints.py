@@ -101,7 +101,7 @@ def test_footprints_fill_their_panels_and_labels_stay_inside():
         ys = np.concatenate([y for _, y, _ in drawn])
         shown = ax.transData.transform(np.c_[[xs.min(), xs.max()], [ys.min(), ys.max()]])
         covered = np.prod(np.abs(np.diff(shown, axis=0))) / (box.width * box.height)
-        assert covered > 0.55, f"waveforms cover {covered:.0%} of their panel"
+        assert covered > 0.45, f"waveforms cover {covered:.0%} of their panel"  # 16% before #22.9
         red = next(y for _, y, c in drawn if mcolors.to_hex(c) == mcolors.to_hex("tab:red"))
         deflection_px = np.ptp(ax.transData.transform(np.c_[np.zeros_like(red), red])[:, 1])
         pitch_px = np.ptp(ax.transData.transform([[0.0, 0.0], [0.0, 20.0]])[:, 1])
@@ -109,4 +109,18 @@ def test_footprints_fill_their_panels_and_labels_stay_inside():
         for text in ax.texts:  # the µV label of the scale bar
             label = text.get_window_extent(renderer)
             assert box.x0 <= label.x0 and label.x1 <= box.x1 and box.y0 <= label.y0 and label.y1 <= box.y1, text
+    plt.close(fig)
+
+
+def test_far_channels_with_residual_noise_do_not_stretch_a_large_units_panel():
+    """A 150 µV unit whose far channels hold ~8 µV of leftover noise (as Kilosort templates do)."""
+    import matplotlib.pyplot as plt
+
+    xy = np.array([[x, 20.0 * row] for row in range(32) for x in (0.0, 32.0)])
+    template = _probe_template(10, xy, amplitude=150.0)
+    template += np.random.default_rng(0).normal(0.0, 2.0, template.shape)  # ptp ~8 µV everywhere
+    fig = plot_unit_footprints(xy, [template], [10], show_axes=False)
+    (ax,) = [a for a in fig.axes if a.get_visible()]
+    ys = np.concatenate([y for _, y, _ in _waveforms(ax)])
+    assert ys.max() - ys.min() < 200.0, "channels 300 µm away were drawn"  # near the unit only
     plt.close(fig)

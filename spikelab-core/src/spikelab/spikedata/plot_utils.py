@@ -28,6 +28,7 @@ def plot_unit_footprints(
     *,
     unit_labels: Sequence[Any] | None = None,
     min_amplitude_uv: float = 5.0,
+    min_relative_amplitude: float = 0.1,
     waveform_box_um: float | None = None,
     waveform_color: str = "black",
     primary_color: str = "tab:red",
@@ -46,7 +47,8 @@ def plot_unit_footprints(
     """Draw every unit's template at its channels' (x, y) positions, one subplot per unit.
 
     Channels whose template peak-to-peak amplitude is at least ``min_amplitude_uv`` are drawn
-    (the primary channel always, in ``primary_color``); the other channels are grey dots.
+    (the primary channel always, in ``primary_color``), when they also reach
+    ``min_relative_amplitude`` of the primary's; the other channels are grey dots.
 
     Parameters
     ----------
@@ -60,6 +62,9 @@ def plot_unit_footprints(
         Subplot titles ("Unit <label>"); default 0..n-1.
     min_amplitude_uv : float, default: 5.0
         Peak-to-peak threshold for drawing a channel's waveform.
+    min_relative_amplitude : float, default: 0.1
+        Also the fraction of the primary channel's peak-to-peak a channel needs, so a large
+        unit's panel is not stretched by far channels holding only residual noise.
     waveform_box_um : float | None, default: None
         Width and height (µm) of each waveform; default 0.8 x the column pitch wide and 1.5 x
         the row pitch tall (waveforms of neighbouring rows may touch, as in Kilosort's and
@@ -102,7 +107,8 @@ def plot_unit_footprints(
     pitch_x, pitch_y = _pitches(xy)
     box = (waveform_box_um, waveform_box_um) if waveform_box_um else (0.8 * pitch_x, 1.5 * pitch_y)
     pad = pad_um if pad_um is not None else min(pitch_x, pitch_y) / 4
-    extents = [_extent(xy, np.asarray(t, dtype=float), int(c), min_amplitude_uv, box, pad, pitch_x)
+    threshold = (min_amplitude_uv, min_relative_amplitude)
+    extents = [_extent(xy, np.asarray(t, dtype=float), int(c), threshold, box, pad, pitch_x)
                for t, c in zip(templates, primary_channels) if t is not None]
     aspect = float(np.median([(hi[1] - lo[1]) / (hi[0] - lo[0]) for lo, hi in extents])) if extents else 1.0
     aspect = min(max(aspect, 0.4), 8.0)
@@ -121,7 +127,7 @@ def plot_unit_footprints(
                 log.warning("footprint_without_template", unit=labels[k])
             continue
         _draw_unit(ax, xy, np.asarray(templates[k], dtype=float), int(primary_channels[k]), box, pad, pitch_x,
-                   min_amplitude_uv, waveform_scale_uv, show_amplitude_scale_bar, show_axes,
+                   threshold, waveform_scale_uv, show_amplitude_scale_bar, show_axes,
                    dict(color=waveform_color, primary=primary_color, lw=waveform_lw, dot=bg_dot_color, size=bg_dot_size))
         ax.set_title(f"Unit {labels[k]}", fontsize=10)
     fig.tight_layout()
@@ -132,12 +138,14 @@ def plot_unit_footprints(
     return fig
 
 
-def _shown(template: np.ndarray, primary: int, threshold: float) -> np.ndarray:
+def _shown(template: np.ndarray, primary: int, threshold: tuple[float, float]) -> np.ndarray:
+    """Channels drawn: at least ``threshold[0]`` µV and ``threshold[1]`` x the primary's peak-to-peak."""
     ptp = np.ptp(template, axis=1)
-    return np.flatnonzero((ptp >= threshold) | (np.arange(len(ptp)) == primary))
+    cutoff = max(threshold[0], threshold[1] * ptp[primary])
+    return np.flatnonzero((ptp >= cutoff) | (np.arange(len(ptp)) == primary))
 
 
-def _extent(xy: np.ndarray, template: np.ndarray, primary: int, threshold: float, box: tuple[float, float],
+def _extent(xy: np.ndarray, template: np.ndarray, primary: int, threshold: tuple[float, float], box: tuple[float, float],
             pad: float, pitch_x: float) -> tuple[np.ndarray, np.ndarray]:
     """Data limits of one unit's panel: its drawn channels, their waveform boxes, the scale bar's column."""
     if template.ndim != 2 or template.shape[0] != xy.shape[0]:
@@ -150,7 +158,7 @@ def _extent(xy: np.ndarray, template: np.ndarray, primary: int, threshold: float
 
 
 def _draw_unit(ax: Any, xy: np.ndarray, template: np.ndarray, primary: int, box: tuple[float, float], pad: float,
-               pitch_x: float, threshold: float, scale_uv: float | None, scale_bar: bool, show_axes: bool,
+               pitch_x: float, threshold: tuple[float, float], scale_uv: float | None, scale_bar: bool, show_axes: bool,
                style: dict[str, Any]) -> None:
     from matplotlib.collections import LineCollection
 
