@@ -40,8 +40,10 @@ def test_report_rebuilds_the_markdown(small_file, tmp_path, capsys):
     main(["sort", str(path), "--sorter", "fake", *FAST, "--results", str(tmp_path / "res")])
     capsys.readouterr()
     (tmp_path / "res" / "sorting_report.md").unlink()
+    (tmp_path / "res" / "sorting_report.html").unlink()
     assert main(["report", str(tmp_path / "res")]) == 0
     assert (tmp_path / "res" / "sorting_report.md").is_file()
+    assert str(tmp_path / "res" / "sorting_report.html") in capsys.readouterr().out
     assert main(["report", str(tmp_path)]) == 2  # a user error: exit code 2, like argparse
     assert "recording_report.json" in capsys.readouterr().err
 

@@ -36,7 +36,7 @@ def spikelab_register_commands(register) -> None:
     register(
         Command(
             name="report",
-            help="Rebuild sorting_report.md and its figures from a results folder.",
+            help="Rebuild sorting_report.md, sorting_report.html and the figures from a results folder.",
             configure=report_command.configure,
             run=report_command.run,
         )

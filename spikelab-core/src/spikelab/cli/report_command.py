@@ -1,4 +1,4 @@
-"""``spikelab report FOLDER``: rebuild sorting_report.md (and figures) from a results folder."""
+"""``spikelab report FOLDER``: rebuild sorting_report.md, sorting_report.html and the figures."""
 
 from __future__ import annotations
 
@@ -22,4 +22,7 @@ def run(args: argparse.Namespace) -> int:
             "sort_recording wrote for one recording."
         )
     print(regenerate_report(folder))
+    page = folder / "sorting_report.html"
+    if page.is_file():
+        print(page)
     return 0
