@@ -60,3 +60,34 @@ def test_noise_only_recording_raises_insufficient_activity(shipped_model):
     recording, _ = generate_mea_recording(duration_s=3.0, num_units=1, firing_rate=0.01, seed=5)
     with pytest.raises(InsufficientActivityError, match="0 (preliminary|sequences)"):
         RTSort.detect_sequences(recording, shipped_model)
+
+
+def test_streaming_microvolts_matches_offline_for_a_sorter_made_on_adc_counts(shipped_model, held_out_recording):
+    """Finding 10: a sorter made from a file in ADC counts was calibrated in counts, so streaming
+    µV (as ``process()`` documents) returned other spikes. Offline reads µV too now."""
+    from spikeinterface.comparison import compare_two_sorters
+    from spikeinterface.core import NumpyRecording
+
+    recording, _ = held_out_recording
+    gain = 2.0  # µV per count, as a Maxwell or Intan file stores its samples
+    counts = np.round(recording.get_traces() / gain).astype(np.int16)
+    fs = recording.get_sampling_frequency()
+    adc = NumpyRecording([counts], fs)
+    adc.set_channel_gains(gain)
+    adc.set_channel_offsets(0.0)
+    adc.set_dummy_probe_from_locations(recording.get_channel_locations())
+    sorter = RTSort.detect_sequences(adc, shipped_model, detection_window_s=10.0)
+    n = adc.get_num_frames()
+    half = adc.frame_slice(n // 2, n)
+    offline = sorter.sort_offline(half)
+    microvolts = half.get_traces(return_in_uV=True)
+    sorter.reset()
+    spikes = []
+    for start in range(0, microvolts.shape[0], 100):
+        spikes += sorter.process(microvolts[start:start + 100])
+    trains = {k: np.array([s.frame for s in spikes if s.unit_id == k], dtype=np.int64)
+              for k in range(sorter.num_units)}
+    streamed = NumpySorting.from_unit_dict(trains, fs)
+    agreement = compare_two_sorters(offline, streamed, delta_time=0.4).agreement_scores
+    assert sorter.num_units > 0
+    assert np.median(np.diag(agreement.loc[offline.unit_ids, streamed.unit_ids].to_numpy())) > 0.9

@@ -31,11 +31,22 @@ def sample_pieces(recording, max_seconds: float = 2.0) -> tuple[np.ndarray, int]
     return np.linspace(0, n_frames - piece, n_pieces).astype(int), piece
 
 
+def read_microvolts(recording, start_frame: int | None = None, end_frame: int | None = None) -> np.ndarray:
+    """Traces in µV (float32, frames x channels): scaled by the recording's gains when it has
+    them (a Maxwell or Intan file stores ADC counts), as they are otherwise.
+
+    Every path (gain estimation, detection, offline sorting) reads through here, so a sorter's
+    input gain is calibrated in µV, the unit :meth:`RTSort.process` takes when streaming.
+    """
+    scaled = bool(recording.has_scaleable_traces())
+    return np.asarray(recording.get_traces(start_frame=start_frame, end_frame=end_frame,
+                                           return_in_uV=scaled), dtype=np.float32)
+
+
 def estimate_input_gain(model: DetectionModel, recording, max_seconds: float = 2.0) -> float:
     """Input gain from the median channel IQR of up to ``max_seconds`` spread over the recording."""
     starts, piece = sample_pieces(recording, max_seconds)
-    traces = np.concatenate([np.asarray(recording.get_traces(start_frame=s, end_frame=s + piece),
-                                        dtype=np.float32) for s in starts])
+    traces = np.concatenate([read_microvolts(recording, s, s + piece) for s in starts])
     return model.input_gain(traces)
 
 
@@ -203,7 +214,7 @@ def detect_recording(model: DetectionModel, recording, batch_size: int = 64,
         stop = min(n_frames, start + chunk)
         ctx_start = max(0, start - model.buffer_front)
         ctx_stop = min(n_frames, stop + model.buffer_end)
-        raw = recording.get_traces(start_frame=ctx_start, end_frame=ctx_stop)
+        raw = read_microvolts(recording, ctx_start, ctx_stop)
         piece = scale_traces(raw, gain)
         scaled[start:stop] = piece[start - ctx_start:start - ctx_start + stop - start]
         if piece.shape[0] < rf:

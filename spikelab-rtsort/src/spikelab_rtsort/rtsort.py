@@ -15,7 +15,7 @@ from spikelab.atomic import atomic_open
 
 from ._errors import InsufficientActivityError
 from .assignment import SequenceBank, assign_spikes
-from .inference import NO_OUTPUT, StreamingInference, detect_recording, infer_logits
+from .inference import NO_OUTPUT, StreamingInference, detect_recording, infer_logits, read_microvolts
 from .model import DetectionModel, logit
 from .params import RTSortParams
 from .propagation import detect_preliminary_sequences
@@ -188,7 +188,7 @@ class RTSort:
                           disable=not progress_bar):
             stop = min(n_frames, start + block)
             c0, c1 = max(0, start - margin), min(n_frames, stop + margin)
-            raw = np.asarray(recording.get_traces(start_frame=c0, end_frame=c1), np.float32)
+            raw = read_microvolts(recording, c0, c1)
             scaled = (raw - np.median(raw, axis=0, keepdims=True)) * np.float32(self.gain)
             logits = infer_logits(self.model, scaled, batch_size=batch_size)
             lo = max(start, c0 + self.model.buffer_front + self.half_window + 2) - c0
@@ -225,7 +225,9 @@ class RTSort:
         Parameters
         ----------
         chunk : np.ndarray
-            New samples in uV, shape (frames, channels).
+            New samples in µV, shape (frames, channels): the unit every offline path reads too
+            (a recording's gains are applied, so a sorter made from a file in ADC counts is
+            calibrated in µV and streams µV).
 
         Returns
         -------
