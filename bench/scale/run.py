@@ -67,7 +67,8 @@ class TreeMonitor:
             try:
                 with proc.oneshot():
                     rss += proc.memory_info().rss
-                    cpu = sum(proc.cpu_times()[:4])
+                    times = proc.cpu_times()
+                    cpu = times.user + times.system  # not children_*: the children are sampled themselves
                     wchar = getattr(proc.io_counters(), "write_chars", 0)
                 self._seen[proc.pid] = (cpu, wchar)
             except psutil.Error:
