@@ -50,3 +50,34 @@ def test_sort_recording_with_spykingcircus2_finds_ground_truth_units(tmp_path):
     second = sort_recording([recording], **kwargs, out_results=again)
     assert "sort" in again[0].cached_stages  # the pipeline's cache reuses this backend's output
     assert second[0].N == spike_data[0].N
+
+
+def test_sort_recording_with_mountainsort5_finds_ground_truth_units(tmp_path):
+    """mountainsort5 takes its workers and chunks as its own parameters, not job_kwargs."""
+    pytest.importorskip("mountainsort5", reason="install spikelab-si[test]")
+    from spikeinterface.comparison import compare_sorter_to_ground_truth
+
+    from spikelab.spike_sorting import sort_recording
+
+    recording, gt_sorting = tiny_recording(
+        seed=3, duration_s=5.0, num_channels=8, num_units=4, firing_rate_hz=20.0
+    )
+    results = []
+    spike_data = sort_recording(
+        [recording],
+        sorter="mountainsort5",
+        n_jobs=1,
+        chunk_duration=0.5,
+        create_figures=False,
+        intermediate_folders=[tmp_path / "inter"],
+        results_folders=[tmp_path / "results"],
+        out_results=results,
+    )
+    assert results[0].status == "success"
+    sorting = spike_data[0].to_spikeinterface(fs_Hz=recording.get_sampling_frequency())
+    comparison = compare_sorter_to_ground_truth(gt_sorting, sorting, exhaustive_gt=True)
+    assert comparison.count_well_detected_units(0.8) >= gt_sorting.get_num_units() - 1, (
+        comparison.get_performance()
+    )
+    params = json.loads(next((tmp_path / "inter").rglob("spikeinterface_params.json")).read_text())
+    assert params["sorter_params"]["chunk_duration"] == "0.5s"
