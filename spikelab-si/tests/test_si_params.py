@@ -70,6 +70,15 @@ def test_presets_select_their_sorter():
         assert preset().sorter.sorter_name == sorter
 
 
+def test_presets_are_found_by_name_like_the_built_in_ones():
+    from spikelab.spike_sorting import config
+    from spikelab.spike_sorting.config import SPYKINGCIRCUS2, get_preset
+
+    assert SPYKINGCIRCUS2.sorter.sorter_name == "spykingcircus2"
+    assert get_preset("TRIDESCLOUS2").sorter.sorter_name == "tridesclous2"
+    assert config.MOUNTAINSORT5.sorter.sorter_name == "mountainsort5"
+
+
 def test_runner_passes_workers_and_chunks_as_spikeinterface_expects(tmp_path):
     from spikelab.plugin import SortJob
     from spikelab_si.runner import spikeinterface_kwargs
