@@ -41,6 +41,22 @@ def test_host_memory_is_retried_with_a_shorter_chunk(text, tmp_path):
     assert "chunk_duration" in str(classified)
 
 
+def test_host_memory_retry_halves_the_chunk_down_to_its_floor(tmp_path):
+    """sort_recording retries an oom_retryable failure with the backend's OOM knob reduced."""
+    from spikelab.spike_sorting.config import SortingPipelineConfig
+    from spikelab.spike_sorting.guards.retry import next_oom_params
+
+    classified = _classify("tridesclous2", tmp_path, NUMPY_OOM)
+    assert classified.oom_retryable
+    backend = get_plugin_manager().sorter("tridesclous2")
+    config = SortingPipelineConfig().override(sorter="tridesclous2")
+    params = backend.resolve_params(config)
+    chunks = [params["chunk_duration"]]
+    while (params := next_oom_params(backend, params, config)) is not None:
+        chunks.append(params["chunk_duration"])
+    assert chunks[:3] == [1.0, 0.5, 0.25] and chunks[-1] >= 0.05
+
+
 def test_memory_error_inside_spikeinterface_message_is_found(tmp_path):
     """run_sorter re-raises the sorter's MemoryError as SpikeSortingError text: no isinstance."""
     from spikeinterface.sorters.utils import SpikeSortingError

@@ -71,6 +71,17 @@ class SpikeInterfaceSettingsError(EnvironmentSortFailure, ConfigError):
     evidence_fields = ("setting",)
 
 
+class SpikeInterfaceMemoryError(HostMemoryError):
+    """A SpikeInterface sorter ran out of host memory (status ``oom_memoryerror``).
+
+    Unlike a plain ``HostMemoryError`` it is retried inside the sort with a halved
+    ``chunk_duration``: these sorters' parallel steps hold one chunk per worker, so shorter chunks
+    are the one change that lowers their peak memory without changing the result's meaning.
+    """
+
+    oom_retryable = True
+
+
 def _sorter_of(output_folder: Path | None) -> str:
     for name in LOG_NAMES:
         if output_folder is not None and (Path(output_folder) / name).is_file():
@@ -112,7 +123,7 @@ def classify_si_failure(
     Returns
     -------
     error : SpikeSortingClassifiedError or None
-        ``HostMemoryError`` (status ``oom_memoryerror``, retried with a shorter
+        ``SpikeInterfaceMemoryError`` (status ``oom_memoryerror``, retried with a shorter
         ``chunk_duration``), ``InsufficientActivityError`` (``not_sortable``),
         ``SpikeInterfaceSettingsError`` or ``SorterDependencyError`` (``environment``), or None.
     """
@@ -126,7 +137,7 @@ def classify_si_failure(
 
     found = find_line(text, _HOST_OOM)
     if found:
-        return HostMemoryError(
+        return SpikeInterfaceMemoryError(
             f"{common['sorter']} ran out of host memory. The pipeline retries with a shorter "
             "chunk_duration; otherwise lower n_jobs, set cache_preprocessing to disk, or sort "
             "a shorter window.",
@@ -164,4 +175,4 @@ def classify_si_failure(
     return None
 
 
-__all__ = ["SpikeInterfaceSettingsError", "classify_si_failure"]
+__all__ = ["SpikeInterfaceMemoryError", "SpikeInterfaceSettingsError", "classify_si_failure"]
