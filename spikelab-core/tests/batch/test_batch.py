@@ -140,7 +140,10 @@ def test_driver_killed_mid_batch_resumes_where_it_stopped(recordings_factory, tm
     done_before = [e["name"] for e in _report(report_folder)["recordings"] if e["status"] == "success"]
     assert 1 <= len(done_before) < 3
 
-    results = sort_batch(paths, sorter="fake", workers=1, report_folder=report_folder, **fast)
+    # The same command again: resume is keyed on every parameter, so a different fake_delay_s
+    # would (rightly) sort everything again.
+    results = sort_batch(paths, sorter="fake", workers=1, report_folder=report_folder,
+                         fake_delay_s=3.0, **fast)
     assert [r.status for r in results] == ["success"] * 3
     entries = {e["name"]: e for e in _report(report_folder)["recordings"]}
     for name in done_before:
