@@ -268,13 +268,16 @@ def test_sigterm_first_then_sigkill_after_the_grace(make_job, runner_name):
     assert cleaned == (runner_name == "clean_up_on_sigterm_then_hang")
 
 
-def test_docker_runs_get_time_to_stop_their_container(make_job):
+def test_a_backend_declares_how_long_its_runner_needs_to_stop(make_job):
+    import attrs
+
+    from spikelab.plugins import get_plugin_manager
     from spikelab.spike_sorting.builtin_run import kill_grace_s
 
-    host_job, _ = make_job()
-    assert kill_grace_s(host_job) == 3.0
-    docker_job, _ = make_job(use_docker=True)
-    assert kill_grace_s(docker_job) == 15.0  # docker_stop_timeout_s (10 s) + margin
+    fake = get_plugin_manager().sorter("fake")
+    job, _ = make_job()
+    assert kill_grace_s(fake, job) == 3.0
+    assert kill_grace_s(attrs.evolve(fake, stop_grace_s=lambda job: 15.0), job) == 15.0
 
 
 PARENT_SCRIPT = """

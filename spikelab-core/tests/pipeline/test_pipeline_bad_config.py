@@ -50,3 +50,19 @@ def test_cli_user_errors_are_one_line_with_exit_code_2(small_file, argv, expecte
     assert done.returncode == 2
     assert "Traceback" not in done.stderr
     assert done.stderr.strip().splitlines() == [done.stderr.strip()] and expected in done.stderr
+
+
+def test_a_cli_sort_reports_only_what_the_user_changed_and_each_version_once(small_file, tmp_path, capsys):
+    """Issue 22.10: 'raise_on_failure yes->no' and both 'fake' and its distribution were listed."""
+    import json
+
+    from spikelab.cli.main import main
+
+    path, _ = small_file
+    fast = ["--set", "isolation=inline", "--set", "n_jobs=1", "--set", "prevent_system_sleep=false"]
+    assert main(["sort", str(path), "--sorter", "fake", *fast, "--results", str(tmp_path / "res")]) == 0
+    report = json.loads((tmp_path / "res" / "recording_report.json").read_text())
+    changed = {change["setting"] for change in report["config_changes"]}
+    assert "raise_on_failure" not in changed and "isolation" in changed
+    versions = report["versions"]
+    assert "fake" not in versions and "spikelab-core" in versions

@@ -70,6 +70,11 @@ def _preset_docker():
     return SortingPipelineConfig().override(sorter=NAME, use_docker=True)
 
 
+def stop_grace_s(job) -> float:
+    """A Docker run's container gets Docker's 10 s stop timeout, plus a margin."""
+    return 15.0 if job.config.sorter.use_docker else 3.0
+
+
 BACKEND = SorterBackend(
     name=NAME,
     distribution="spikelab-ks2",
@@ -85,6 +90,8 @@ BACKEND = SorterBackend(
     classifier_name="classify_ks2_failure",
     check_environment=check_environment,
     needs_gpu=_needs_gpu,
+    disk_factor=2.5,  # the binary copy plus Kilosort2's whitened temp_wh.dat
+    stop_grace_s=stop_grace_s,
     log_name=LOG_NAME,
     description="Kilosort2 (MATLAB + CUDA) through a local MATLAB or SpikeInterface's compiled Docker image.",
 )

@@ -70,6 +70,13 @@ def needs_gpu(config) -> bool:
     return device.startswith("cuda")
 
 
+def stop_grace_s(job) -> float:
+    """A Docker run's container gets ``docker_stop_timeout_s`` to stop, plus a margin."""
+    if job.config.sorter.use_docker:
+        return float(job.params.get("docker_stop_timeout_s", DEFAULT_PARAMS["docker_stop_timeout_s"])) + 5.0
+    return 3.0
+
+
 def _kilosort4_preset():
     from spikelab.spike_sorting.config import SortingPipelineConfig
 
@@ -98,6 +105,9 @@ BACKEND = SorterBackend(
     classifier_name="classify_ks4_failure",
     check_environment=check_environment,
     needs_gpu=needs_gpu,
+    disk_factor=2.0,  # the binary copy, plus Kilosort4's small outputs
+    reported_versions=("torch", "kilosort"),
+    stop_grace_s=stop_grace_s,
     log_name="kilosort4.log",
     description="Kilosort4 (MouseLand) through its Python API, on CUDA or the CPU, or in Docker.",
 )

@@ -74,6 +74,8 @@ BACKEND = SorterBackend(
     check_environment=check_environment,
     needs_gpu=needs_gpu,
     prepare_recording=prepare_recording,
+    disk_factor=5.0,  # the binary copy, float32 and float16 traces, model outputs
+    reported_versions=("torch",),
     log_name=LOG_NAME,
     description="RT-Sort (propagation sequences from a 1-D CNN detector); offline and streaming.",
 )

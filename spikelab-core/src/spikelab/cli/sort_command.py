@@ -67,7 +67,6 @@ def run(args: argparse.Namespace) -> int:
     overrides = parse_assignments(args.assignments)
     batch = bool(args.workers or args.scheduler)
     overrides.update(console.overrides(overrides, batch=batch))
-    overrides["raise_on_failure"] = False
     config = get_preset(args.preset) if args.preset else None
     sorter, why = plan.sorter_choice(args, overrides)
     plan.show(console, args, build_config(args.sorter, config, dict(overrides)), sorter, why)
@@ -75,16 +74,21 @@ def run(args: argparse.Namespace) -> int:
     if batch:
         from spikelab.spike_sorting import sort_batch
 
-        overrides.pop("raise_on_failure")
         results = sort_batch(
             args.files, sorter=args.sorter, config=config, workers=args.workers, scheduler=args.scheduler,
             intermediate_folders=args.intermediate, results_folders=args.results, **overrides,
         )
     else:
-        sort_recording(
-            args.files, sorter=args.sorter, config=config, intermediate_folders=args.intermediate,
-            results_folders=args.results, out_results=results, **overrides,
-        )
+        # raise_on_failure stays as configured (a CLI sort is no user-changed setting, 22.10): the
+        # first failure is raised after every recording has its result, which is printed below.
+        try:
+            sort_recording(
+                args.files, sorter=args.sorter, config=config, intermediate_folders=args.intermediate,
+                results_folders=args.results, out_results=results, **overrides,
+            )
+        except Exception:
+            if not results:
+                raise
     width = max(len(r.rec_name) for r in results)
     for result in results:
         units = "-" if result.n_curated_units is None else f"{result.n_curated_units} units"

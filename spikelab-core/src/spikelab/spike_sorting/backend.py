@@ -154,6 +154,15 @@ class SorterBackend:
     prepare_recording : callable, optional
         ``prepare_recording(recording, config) -> recording``: preprocessing this backend wants
         before the recording is written for it (default: none; the sorter filters itself).
+    disk_factor : float, default: 2.0
+        Intermediate disk needed per byte of recording: the binary copy the pipeline writes plus
+        what the sorter writes beside it. Preflight and the plan use it.
+    reported_versions : tuple of str
+        Distributions, besides this backend's own, whose versions shape a result (``("torch",
+        "kilosort")``); the report lists them.
+    stop_grace_s : callable, optional
+        ``stop_grace_s(job) -> float``: seconds between SIGTERM and SIGKILL when a watchdog stops
+        the sort (a Docker runner needs its container's stop timeout); default 3 s.
     log_name : str
         File name of the sorter log inside the sorter folder.
     description : str
@@ -176,6 +185,9 @@ class SorterBackend:
     check_environment: Callable[[SortingPipelineConfig], list[str]] = _no_problems
     needs_gpu: Callable[[SortingPipelineConfig], bool] = lambda config: False
     prepare_recording: Callable[[BaseRecording, SortingPipelineConfig], BaseRecording] | None = None
+    disk_factor: float = 2.0
+    reported_versions: tuple[str, ...] = ()
+    stop_grace_s: Callable[[SortJob], float] | None = None
     log_name: str = "sorter.log"
     description: str = ""
     params_type: type = attrs.field(init=False, eq=False, repr=False)

@@ -22,17 +22,14 @@ def spikelab_run_sort(backend: SorterBackend, job: SortJob, watchdogs: Sequence[
         run_inline(backend.run, job)
     else:
         run_in_child(
-            backend.run, job, sorter=backend.name, watchdogs=watchdogs, kill_grace_s=kill_grace_s(job)
+            backend.run, job, sorter=backend.name, watchdogs=watchdogs, kill_grace_s=kill_grace_s(backend, job)
         )
     return job.sorter_folder
 
 
-def kill_grace_s(job: SortJob) -> float:
-    """Seconds between SIGTERM and SIGKILL when a watchdog stops this sort.
-
-    A Docker runner stops its container on SIGTERM (``docker_stop_timeout_s``, 10 s by default);
-    it gets that long plus a margin, so no container outlives a stopped sort.
-    """
-    if job.config.sorter.use_docker:
-        return max(3.0, float(job.params.get("docker_stop_timeout_s", 10.0)) + 5.0)
+def kill_grace_s(backend: SorterBackend, job: SortJob) -> float:
+    """Seconds between SIGTERM and SIGKILL when a watchdog stops this sort: what the backend
+    declares (``SorterBackend.stop_grace_s``, e.g. a Docker container's stop timeout), else 3 s."""
+    if backend.stop_grace_s is not None:
+        return max(3.0, float(backend.stop_grace_s(job)))
     return 3.0

@@ -54,6 +54,8 @@ DEFAULT_PARAMS = {
     "fake_eat_limit_gb": 8.0,
     "fake_eat_step_mb": 200,
     "fake_delay_s": 0.0,
+    # the GPU a GPU backend would use ("cuda:1"); tests of GPU preflight and watchdogs set it
+    "torch_device": "auto",
 }
 
 

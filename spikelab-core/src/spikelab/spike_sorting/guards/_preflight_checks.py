@@ -20,11 +20,6 @@ if TYPE_CHECKING:
 
 GB = 1e9
 
-#: Intermediate disk needed per byte of recording: the binary copy the pipeline writes plus what
-#: the sorter writes beside it (Kilosort2's temp_wh.dat, RT-Sort's float32 + float16 traces and
-#: model outputs). A backend may declare its own ``disk_factor`` attribute.
-DISK_FACTORS = {"kilosort2": 2.5, "kilosort4": 2.0, "rt_sort": 5.0}
-DEFAULT_DISK_FACTOR = 2.0
 
 
 def _finding(level: str, code: str, message: str, family: str, **evidence: Any) -> PreflightFinding:
@@ -37,7 +32,8 @@ def _finding(level: str, code: str, message: str, family: str, **evidence: Any) 
 
 
 def disk_factor(backend: SorterBackend) -> float:
-    return float(getattr(backend, "disk_factor", None) or DISK_FACTORS.get(backend.name, DEFAULT_DISK_FACTOR))
+    """Intermediate disk per byte of recording, as the backend declares it."""
+    return float(backend.disk_factor)
 
 
 def recording_bytes(recording: Any) -> int:

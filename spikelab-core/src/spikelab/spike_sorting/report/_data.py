@@ -33,8 +33,8 @@ QUALITY_FIELDS = {
     "isi_violation": "ISI violations (%)",
     "n_spikes": "spikes",
 }
-_VERSIONED = ("spikelab-core", "spikeinterface", "probeinterface", "neo", "numpy", "scipy", "h5py", "hdf5plugin",
-              "torch", "kilosort")
+#: Core's own dependencies; a backend's (torch, kilosort) come from its ``reported_versions``.
+_VERSIONED = ("spikelab-core", "spikeinterface", "probeinterface", "neo", "numpy", "scipy", "h5py", "hdf5plugin")
 
 
 def json_safe(value: Any) -> Any:

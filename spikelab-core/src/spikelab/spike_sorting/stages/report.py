@@ -21,8 +21,10 @@ log = structlog.get_logger("spikelab.pipeline")
 
 def versions(run: RecordingRun) -> dict[str, Any]:
     """Versions of everything that shaped the result."""
-    found: dict[str, Any] = {"python": platform.python_version(), run.backend.name: run.backend.version}
-    for dist in ("spikelab-core", run.backend.distribution.split()[0], "spikeinterface", "numpy", "torch", "kilosort"):
+    backend_dist = run.backend.distribution.split()[0]
+    # the backend once under its distribution's name (not also as "kilosort4": issue 22.10)
+    found: dict[str, Any] = {"python": platform.python_version(), backend_dist: run.backend.version}
+    for dist in ("spikelab-core", backend_dist, "spikeinterface", "numpy", *run.backend.reported_versions):
         try:
             found[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:
