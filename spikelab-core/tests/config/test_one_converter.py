@@ -186,3 +186,29 @@ def test_any_config_survives_json_unchanged(groups, params):
     again = SortingPipelineConfig.from_json(config.to_json())
     assert again == config
     assert again.to_json() == config.to_json()
+
+
+def test_sorter_name_builds_only_the_backend_default_preset(monkeypatch):
+    """build_config called every preset factory (Docker ones included) to guess the default."""
+    import attrs
+
+    from spikelab.plugins import get_plugin_manager
+    from spikelab.spike_sorting.api import build_config
+
+    manager = get_plugin_manager()
+    fake = manager.sorter("fake")
+    built = []
+
+    def docker_preset():
+        built.append("FAKE_DOCKER")
+        raise AssertionError("the Docker preset must not be built")
+
+    def default():
+        built.append("FAKE")
+        return SortingPipelineConfig().override(sorter="fake", fr_min=0.5)
+
+    patched = attrs.evolve(fake, presets={"FAKE_DOCKER": docker_preset, "FAKE": default})
+    monkeypatch.setattr(type(manager), "sorter", lambda self, name: patched)
+    config = build_config("fake", None, {"snr_min": 2.0})
+    assert built == ["FAKE"]
+    assert config.curation.fr_min == 0.5 and config.curation.snr_min == 2.0

@@ -85,6 +85,7 @@ BACKEND = SorterBackend(
     default_params=DEFAULT_PARAMS,
     param_aliases={"freq_min": "fshigh"},  # SpikeInterface's name for Kilosort2's high-pass
     presets={"KILOSORT2": _preset_matlab, "KILOSORT2_DOCKER": _preset_docker},
+    default_preset="KILOSORT2",
     oom_knob=OomKnob(name="NT", default=NT_DEFAULT, floor=NT_FLOOR, factor=0.5, multiple_of=NT_MULTIPLE),
     classifier=classify_ks2_failure,
     classifier_name="classify_ks2_failure",

@@ -98,6 +98,7 @@ BACKEND = SorterBackend(
     params=Kilosort4Params,
     reserved_params=RESERVED,
     presets={"KILOSORT4": _kilosort4_preset, "KILOSORT4_DOCKER": _kilosort4_docker_preset},
+    default_preset="KILOSORT4",
     oom_knob=OomKnob(
         name="batch_size", default=KS4_SETTINGS["batch_size"], floor=BATCH_SIZE_FLOOR, factor=0.5
     ),

@@ -68,6 +68,7 @@ BACKEND = SorterBackend(
     params=RTSortBackendParams,
     presets={"RT_SORT": _mea_preset, "RT_SORT_MEA": _mea_preset,
              "RT_SORT_NEUROPIXELS": _neuropixels_preset},
+    default_preset="RT_SORT_MEA",
     oom_knob=OomKnob(name="rt_sort_batch_size", default=64, floor=1, factor=0.5),
     classifier=classify_rt_sort_failure,
     classifier_name="classify_rt_sort_failure",

@@ -33,8 +33,9 @@ log = structlog.get_logger("spikelab.pipeline")
 def build_config(sorter: str | None, config: SortingPipelineConfig | None, kwargs: dict[str, Any]) -> SortingPipelineConfig:
     """The effective configuration.
 
-    ``sorter=`` without a config starts from that backend's preset (not another backend's
-    settings); flat keyword arguments are applied with ``override``.
+    ``sorter=`` without a config starts from the preset that backend names as its default
+    (``SorterBackend.default_preset``; no other preset is built); flat keyword arguments are
+    applied with ``override``.
 
     Raises
     ------
@@ -58,13 +59,9 @@ def build_config(sorter: str | None, config: SortingPipelineConfig | None, kwarg
         name = SortingPipelineConfig().sorter_name
     SortingPipelineConfig().override(sorter=name)  # an empty or malformed name fails here, named
     backend = get_plugin_manager().sorter(name)
-    base = None
-    for factory in backend.presets.values():
-        candidate = factory()
-        if candidate.sorter_name == name and not candidate.sorter.use_docker:
-            base = candidate
-            break
-    if base is None:
+    if backend.default_preset is not None:
+        base = backend.presets[backend.default_preset]()
+    else:
         base = SortingPipelineConfig().override(sorter=name)
     return base.override(**kwargs)
 

@@ -139,6 +139,8 @@ class SorterBackend:
         Names a user may not set, each with the reason (``{"fs": "it comes from the recording"}``).
     presets : dict, optional
         ``{"KILOSORT4": factory}``: factories returning a ``SortingPipelineConfig``.
+    default_preset : str, optional
+        The preset ``sort_recording(sorter=name)`` starts from (None: SpikeLab's defaults).
     oom_knob : OomKnob, optional
         What to shrink after an out-of-memory failure.
     classifier : callable, optional
@@ -179,6 +181,7 @@ class SorterBackend:
     param_aliases: dict[str, str] = attrs.field(factory=dict)
     reserved_params: dict[str, str] = attrs.field(factory=dict)
     presets: dict[str, Callable[[], SortingPipelineConfig]] = attrs.field(factory=dict)
+    default_preset: str | None = None
     oom_knob: OomKnob | None = None
     classifier: Callable[[Path, BaseException], SpikeSortingClassifiedError | None] | None = None
     classifier_name: str | None = None
@@ -193,6 +196,8 @@ class SorterBackend:
     params_type: type = attrs.field(init=False, eq=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
+        if self.default_preset is not None and self.default_preset not in self.presets:
+            raise ValueError(f"{self.name}: default_preset {self.default_preset!r} is not one of its presets")
         declared = self.params or _inferred_params(self.name, self.default_params, self.oom_knob)
         object.__setattr__(self, "params_type", declared)
         if self.params is not None and not self.default_params:

@@ -280,6 +280,7 @@ BACKEND = SorterBackend(
     read_sorting=read_sorting,
     default_params=DEFAULT_PARAMS,
     presets={"FAKE": _preset},
+    default_preset="FAKE",
     oom_knob=OomKnob(name="batch_size", default=60000, floor=1000, factor=0.5),
     classifier=classify_fake_failure,
     classifier_name="classify_fake_failure",
