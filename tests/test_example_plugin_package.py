@@ -48,3 +48,34 @@ def test_example_sorter_is_listed_and_sorts_by_name(installed_example, tmp_path,
     from spikelab.spike_sorting.config import get_preset
 
     assert get_preset("THRESHOLD").sorter.sorter_name == "threshold"
+
+
+def test_example_imports_only_public_modules_and_gets_built_in_quality_errors(installed_example, monkeypatch, capsys):
+    """Issue 19: a backend outside core, importing only public modules, gets the same checks,
+    messages and parameter listing as the built-ins."""
+    import ast
+
+    from spikelab.errors import ConfigError, UnknownParameterError
+    from spikelab.plugins import SpikeLabPluginManager, manager
+    from spikelab.spike_sorting.config import SortingPipelineConfig
+
+    source = (EXAMPLE / "src" / "spikelab_example_sorter" / "plugin.py").read_text()
+    imported = {
+        node.module if isinstance(node, ast.ImportFrom) else alias.name
+        for node in ast.walk(ast.parse(source)) if isinstance(node, (ast.Import, ast.ImportFrom))
+        for alias in node.names
+    }
+    spikelab_modules = {name for name in imported if name and name.startswith("spikelab")}
+    assert spikelab_modules <= {"spikelab.plugin", "spikelab.spike_sorting.config"}
+    assert not any("._" in name or name.split(".")[-1].startswith("_") for name in spikelab_modules)
+
+    monkeypatch.syspath_prepend(str(installed_example))
+    monkeypatch.setattr(manager, "_GLOBAL", SpikeLabPluginManager())
+    with pytest.raises(UnknownParameterError, match=r"'treshold'.*Did you mean 'threshold'\?.*@ \$\.sorter"):
+        SortingPipelineConfig().override(sorter="threshold", treshold=4.0)
+    with pytest.raises(ConfigError, match=r"threshold: expected a number, got 'high' @ \$\.sorter\.sorter_params"):
+        SortingPipelineConfig().override(sorter="threshold", threshold="high")
+    from spikelab.cli.main import main
+
+    assert main(["plugins", "--params", "threshold"]) == 0
+    assert "Detection threshold below the median noise. [noise SD]" in capsys.readouterr().out

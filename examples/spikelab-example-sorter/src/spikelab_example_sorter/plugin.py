@@ -8,12 +8,29 @@ from pathlib import Path
 
 import numpy as np
 
-from spikelab import hookimpl
-from spikelab.spike_sorting import _exceptions as ex
-from spikelab.spike_sorting._classifier import find_line, read_sorter_log
-from spikelab.spike_sorting.backend import OomKnob, SorterBackend, SortJob
+from spikelab.plugin import (
+    InsufficientActivityError,
+    OomKnob,
+    SorterBackend,
+    SortJob,
+    find_line,
+    hookimpl,
+    knob,
+    knobs,
+    positive,
+    read_sorter_log,
+)
 
 LOG_NAME = "threshold.log"
+
+
+@knobs
+class ThresholdParams:
+    """The ``threshold`` sorter's parameters."""
+
+    threshold: float = knob(5.0, "Detection threshold below the median noise.", unit="noise SD", validator=positive)
+    chunk_samples: int = knob(200_000, "Samples filtered at once; lowered after out-of-memory errors.",
+                              unit="samples", validator=positive)
 
 
 def run(job: SortJob) -> None:
@@ -57,7 +74,7 @@ def classify_threshold_failure(output_folder: Path, exc: BaseException):
     text, log_path = read_sorter_log(output_folder, [LOG_NAME])
     found = find_line(text, re.compile(r"threshold: 0 crossings found"))
     if found:
-        return ex.InsufficientActivityError(
+        return InsufficientActivityError(
             "No threshold crossings: check the gain and that the right stream was read.",
             sorter="threshold", log_path=log_path, matched_line=found[1], threshold_crossings=0,
         )
@@ -79,7 +96,7 @@ def spikelab_register_sorters(register):
             version="0.1.0",
             run=run,
             read_sorting=read_sorting,
-            default_params={"threshold": 5.0, "chunk_samples": 200_000},
+            params=ThresholdParams,
             presets={"THRESHOLD": _preset},
             oom_knob=OomKnob(name="chunk_samples", default=200_000, floor=10_000),
             classifier=classify_threshold_failure,
