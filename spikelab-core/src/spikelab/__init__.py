@@ -1,6 +1,8 @@
 """SpikeLab: spike sorting and curation for multi-electrode arrays and probes.
 
 ``SpikeData`` is the object everything returns; ``hookimpl`` is what plugin authors import.
+Importing SpikeLab leaves logging alone (a library does not configure structlog); the
+``spikelab`` command, the demo and the test kit call :func:`spikelab.logconfig.configure_logging`.
 """
 
 from __future__ import annotations
@@ -19,18 +21,6 @@ except _metadata.PackageNotFoundError:  # running from a source tree
 
 _LAZY = {"SpikeData": "spikelab.spikedata"}
 
-
-def _default_logging() -> None:
-    # Leave an application's own structlog set-up alone; otherwise log to stderr at INFO.
-    import structlog
-
-    if not structlog.is_configured():
-        from spikelab.logconfig import configure_logging
-
-        configure_logging()
-
-
-_default_logging()
 
 __all__ = ["ConfigError", "InputError", "SpikeData", "SpikeLabError", "__version__", "hookimpl"]
 

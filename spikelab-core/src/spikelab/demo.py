@@ -192,6 +192,12 @@ def run_demo(
     units (``bench/results/ks4/sweep.md``). Drift correction is off (``nblocks=0``: 30 s of
     generated data has no drift).
     """
+    import structlog
+
+    if not structlog.is_configured():  # the demo is an application: it sets up logging
+        from spikelab.logconfig import configure_logging
+
+        configure_logging()
     import spikeinterface.comparison as sc
 
     from spikelab.spike_sorting import sort_recording

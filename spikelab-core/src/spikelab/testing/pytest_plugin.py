@@ -1,4 +1,7 @@
-"""pytest plugin (entry point ``pytest11: spikelab``): registers the fake sorter and fixtures."""
+"""SpikeLab's test kit as a pytest plugin: registers the fake sorter and fixtures.
+
+Opt in from a root ``conftest.py``: ``pytest_plugins = ["spikelab.testing.pytest_plugin"]``.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +11,12 @@ import pytest
 def pytest_configure(config: pytest.Config) -> None:
     import os
 
+    from spikelab.logconfig import configure_logging
     from spikelab.plugins import get_plugin_manager
     from spikelab.plugins.manager import ENV_TEST_PLUGINS
     from spikelab.testing import fake_backend
+
+    configure_logging()  # the test session is an application; importing spikelab does not
 
     # Child processes (sorter children, Dask workers) inherit this and register the fake too.
     os.environ[ENV_TEST_PLUGINS] = "1"
