@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.metadata as importlib_metadata
 import os
@@ -95,7 +96,7 @@ class SpikeLabPluginManager:
 
                 extra = TEST_PLUGINS if _truthy(os.environ.get(ENV_TEST_PLUGINS)) else ()
                 for module_name in (*DEFAULT_PLUGINS, *extra):
-                    self._register_guarded(module_name, lambda m=module_name: importlib.import_module(m))
+                    self._register_guarded(module_name, functools.partial(importlib.import_module, module_name))
             if self._autoload:
                 for entry_point in importlib_metadata.entry_points(group=PROJECT_NAME):
                     if entry_point.name in disabled:

@@ -25,6 +25,9 @@ from spikelab.errors import ConfigError, did_you_mean
 __all__ = ["KnobValueError", "convert", "did_you_mean", "knob", "knob_rows", "knobs"]
 
 
+_T = typing.TypeVar("_T")
+
+
 class KnobValueError(ConfigError):
     """A value a knob rejects; ``field`` is the knob's name (the message names it too)."""
 
@@ -157,7 +160,7 @@ def _strict_fields(cls: type, fields: list[attrs.Attribute]) -> list[attrs.Attri
     return out
 
 
-def knobs(cls: type) -> type:
+def knobs(cls: type[_T]) -> type[_T]:
     """Make ``cls`` a frozen, keyword-only attrs class whose every field is strictly converted.
 
     The class docstring gains a numpydoc ``Parameters`` section written from the fields (type,

@@ -25,6 +25,7 @@ from spikelab.spike_sorting.results import RecordingResult
 
 if TYPE_CHECKING:
     from spikelab.spike_sorting.config import SortingPipelineConfig
+    from spikelab.spike_sorting.io import LoadedRecording
     from spikelab.spikedata import SpikeData
 
 log = structlog.get_logger("spikelab.pipeline")
@@ -74,9 +75,25 @@ def _raise_first_failure(results: list[RecordingResult]) -> None:
     if error is None:  # pragma: no cover - fail() always stores the error
         error = RuntimeError(f"{failed[0].rec_name} failed: {failed[0].error_message}")
     if not isinstance(getattr(error, "status", None), str):
-        error.status = failed[0].status
-    error.results = list(results)
+        _attach(error, status=failed[0].status)
+    _attach(error, results=list(results))
     raise error
+
+
+def _new_result(loaded: LoadedRecording, inter: Path, res: Path) -> RecordingResult:
+    """The one place a recording's :class:`RecordingResult` is started."""
+    return RecordingResult(
+        rec_name=loaded.name,
+        rec_path=str(loaded.source) if loaded.source is not None else loaded.name,
+        results_folder=str(res),
+        intermediate_folder=str(inter),
+    )
+
+
+def _attach(error: BaseException, **evidence: Any) -> None:
+    """Give any exception the ``status``/``results`` that classified exceptions carry."""
+    for key, value in evidence.items():
+        setattr(error, key, value)
 
 
 def sort_recording(
@@ -144,29 +161,17 @@ def sort_recording(
         check_layout([item.source for item in loaded], folders)
         preflight.run(config, backend, loaded, folders)
     except Exception as exc:  # nothing has started: every recording fails with the same cause
-        exc.results = [
-            RecordingResult(
-                rec_name=item.name,
-                rec_path=str(item.source) if item.source is not None else item.name,
-                results_folder=str(res),
-                intermediate_folder=str(inter),
-            ).fail(exc)
-            for item, (inter, res) in zip(loaded, folders)
-        ]
+        failed = [_new_result(item, inter, res).fail(exc) for item, (inter, res) in zip(loaded, folders)]
+        _attach(exc, results=failed)
         if out_results is not None:
-            out_results.extend(exc.results)
+            out_results.extend(failed)
         raise
 
     results: list[RecordingResult] = []
     outputs: list[SpikeData] = []
     with prevent_system_sleep(config.execution.prevent_system_sleep), terminate_as_interrupt():
         for item, (inter, res) in zip(loaded, folders):
-            result = RecordingResult(
-                rec_name=item.name,
-                rec_path=str(item.source) if item.source is not None else item.name,
-                results_folder=str(res),
-                intermediate_folder=str(inter),
-            )
+            result = _new_result(item, inter, res)
             results.append(result)
             if out_results is not None:
                 out_results.append(result)

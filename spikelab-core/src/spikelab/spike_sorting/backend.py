@@ -15,6 +15,7 @@ Nothing in core changes when a backend is added.
 from __future__ import annotations
 
 import copy
+import functools
 import math
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -23,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from spikelab.errors import ConfigError, UnknownParameterError
-from spikelab.spike_sorting._knobs import KnobValueError, did_you_mean, knobs
+from spikelab.spike_sorting._knobs import KnobValueError, convert, did_you_mean, knobs
 
 if TYPE_CHECKING:
     from spikeinterface.core import BaseRecording, BaseSorting
@@ -244,7 +245,7 @@ class SorterBackend:
                     f"`spikelab plugins --params {self.name}` lists them @ {path}"
                 )
             try:
-                checked[key] = fields[key].converter(value)
+                checked[key] = convert(value, fields[key].metadata["type"], str(name))
             except KnobValueError as exc:
                 raise ConfigError(f"{str(exc).rstrip('.')} @ {path}") from None
         try:
@@ -289,6 +290,6 @@ def _inferred_params(name: str, defaults: Mapping[str, Any], oom_knob: OomKnob |
     for key, value in defaults.items():
         namespace["__annotations__"][key] = _annotation_of(key, value, oom_knob)
         namespace[key] = attrs.field(
-            factory=lambda v=value: copy.deepcopy(v), metadata={"doc": "", "unit": None}
+            factory=functools.partial(copy.deepcopy, value), metadata={"doc": "", "unit": None}
         )
     return knobs(type(f"{name}_params", (), namespace))

@@ -25,6 +25,7 @@ import attrs
 from spikelab.errors import ConfigError, UnknownParameterError, UnknownPresetError
 from spikelab.spike_sorting._knobs import (
     KnobValueError,
+    convert,
     did_you_mean,
     fraction_open,
     in_range,
@@ -374,7 +375,7 @@ def _build_group(group: str, cls: type, values: Any, errors: list[str]) -> Any:
             errors.append(f"unknown knob {name!r}.{did_you_mean(str(name), fields)} @ {path}")
             continue
         try:
-            kwargs[name] = field.converter(value)
+            kwargs[name] = convert(value, field.metadata["type"], name)
         except KnobValueError as exc:
             errors.append(_at(exc, f"{path}.{name}"))
     if len(errors) > before:
@@ -418,7 +419,8 @@ class SortingPipelineConfig:
         if backend is None:
             return
         params = backend.check_params(self.sorter.sorter_params)
-        object.__setattr__(self, "sorter", attrs.evolve(self.sorter, sorter_params=params))
+        sorter = attrs.evolve(self.sorter, sorter_params=params)  # type: ignore[misc]  # a knobs class
+        object.__setattr__(self, "sorter", sorter)
 
     @property
     def sorter_name(self) -> str:
@@ -477,7 +479,7 @@ class SortingPipelineConfig:
     # -- serialisation ------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (with ``schema_version``)."""
-        data = attrs.asdict(self)
+        data = attrs.asdict(self)  # type: ignore[arg-type]  # knobs classes are attrs classes
         data["schema_version"] = SCHEMA_VERSION
         return data
 

@@ -58,11 +58,11 @@ def default_folders(name: str, source: str | Path | None, sorter: str) -> tuple[
 
 
 def resolve_folders(
-    names: list[str],
-    sources: list[str | Path | None],
+    names: Sequence[str],
+    sources: Sequence[str | Path | None],
     sorter: str,
-    intermediate_folders: list[str | Path] | str | Path | None,
-    results_folders: list[str | Path] | str | Path | None,
+    intermediate_folders: Sequence[str | Path] | str | Path | None,
+    results_folders: Sequence[str | Path] | str | Path | None,
 ) -> list[tuple[Path, Path]]:
     """One ``(intermediate, results)`` pair per recording.
 
