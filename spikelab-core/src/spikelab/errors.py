@@ -7,7 +7,22 @@ from collections.abc import Iterable
 
 
 def did_you_mean(name: str, candidates: Iterable[str], n: int = 3) -> str:
-    """`` Did you mean 'a', 'b'?`` for the close matches of ``name`` (each listed once), or ``""``."""
+    """A "did you mean" hint for a name that is not known.
+
+    Parameters
+    ----------
+    name : str
+        What the user typed.
+    candidates : iterable of str
+        The known names (duplicates are listed once).
+    n : int, default: 3
+        At most this many suggestions.
+
+    Returns
+    -------
+    str
+        `` Did you mean 'a', 'b'?`` for the close matches, or ``""`` when there are none.
+    """
     unique = list(dict.fromkeys(candidates))
     close = difflib.get_close_matches(name, unique, n=n, cutoff=0.6)
     return f" Did you mean {', '.join(map(repr, close))}?" if close else ""

@@ -47,7 +47,25 @@ def knob(
 ) -> Any:
     """An attrs field carrying its meaning (``doc``) and ``unit`` for the docs and the CLI.
 
-    A list or dict default is copied for each instance.
+    Parameters
+    ----------
+    default : object
+        The default value; a list or dict default is copied for each instance.
+    doc : str
+        One line saying what the knob means.
+    unit : str, optional
+        Its unit (``"ms"``, ``"Hz"``, ``"samples"``).
+    validator : callable, optional
+        ``validator(instance, attribute, value)``, raising :class:`KnobValueError`.
+    factory : callable, optional
+        Makes the default instead of ``default``.
+    metadata : dict, optional
+        More metadata for the field (a backend's own grouping, for example).
+
+    Returns
+    -------
+    attrs.Attribute
+        The field definition, for a :func:`knobs` class body.
     """
     if isinstance(default, (list, dict)) and factory is None:
         factory = lambda value=default: copy.deepcopy(value)  # noqa: E731
@@ -86,6 +104,25 @@ def convert(value: Any, annotation: Any, name: str) -> Any:
     Strict: ``"8"`` is not an integer, ``"no"`` is not a boolean, ``0.5`` is not an integer.
     numpy scalars become Python ones; a path becomes a string; a number given for a float is a
     float.
+
+    Parameters
+    ----------
+    value : object
+        What the user gave.
+    annotation : type
+        The knob's annotated type (``int``, ``float | None``, ``list[float]``, ...).
+    name : str
+        The knob's name, for the message.
+
+    Returns
+    -------
+    object
+        The converted value.
+
+    Raises
+    ------
+    KnobValueError
+        Naming the knob, what it accepts and what it got.
     """
     converted = _convert(value, annotation)
     if converted is _BAD:
@@ -160,13 +197,23 @@ def _strict_fields(cls: type, fields: list[attrs.Attribute]) -> list[attrs.Attri
     return out
 
 
-def knobs(cls: type[_T]) -> type[_T]:
-    """Make ``cls`` a frozen, keyword-only attrs class whose every field is strictly converted.
+def knobs(declared: type[_T]) -> type[_T]:
+    """Make ``declared`` a frozen, keyword-only attrs class whose every field is strictly converted.
 
     The class docstring gains a numpydoc ``Parameters`` section written from the fields (type,
     default, unit, doc), so the API docs and ``spikelab plugins --params`` say the same.
+
+    Parameters
+    ----------
+    declared : type
+        A class whose annotated attributes are :func:`knob` fields.
+
+    Returns
+    -------
+    type
+        The attrs class.
     """
-    built = attrs.frozen(kw_only=True, field_transformer=_strict_fields)(cls)
+    built = attrs.frozen(kw_only=True, field_transformer=_strict_fields)(declared)
     # an indented docstring's own section counts too (a second one breaks numpydoc and the docs build)
     if built.__doc__ is not None and not re.search(r"^\s*Parameters\s*\n\s*-{3,}", built.__doc__, re.M):
         built.__doc__ = built.__doc__.rstrip() + "\n\n" + parameters_section(built)
@@ -186,10 +233,21 @@ def describe_type(annotation: Any) -> str:
     return "any" if annotation is Any else getattr(annotation, "__name__", str(annotation))
 
 
-def knob_rows(cls: type) -> list[dict[str, Any]]:
-    """One row per field of a knobs class: name, type, default, unit, doc."""
+def knob_rows(declared: type) -> list[dict[str, Any]]:
+    """One row per field of a knobs class.
+
+    Parameters
+    ----------
+    declared : type
+        A :func:`knobs` class.
+
+    Returns
+    -------
+    list of dict
+        ``{"name", "type", "default", "unit", "doc"}`` per field, in declaration order.
+    """
     rows = []
-    for field in attrs.fields(cls):
+    for field in attrs.fields(declared):
         default = field.default
         if isinstance(default, attrs.Factory):  # type: ignore[arg-type]
             default = default.factory()

@@ -38,6 +38,20 @@ def build_config(sorter: str | None, config: SortingPipelineConfig | None, kwarg
     (``SorterBackend.default_preset``; no other preset is built); flat keyword arguments are
     applied with ``override``.
 
+    Parameters
+    ----------
+    sorter : str or None
+        The backend's name, or None (the config's, else the default backend).
+    config : SortingPipelineConfig or None
+        A config to start from.
+    kwargs : dict
+        Flat knobs applied with :meth:`SortingPipelineConfig.override`.
+
+    Returns
+    -------
+    SortingPipelineConfig
+        The configuration the run uses.
+
     Raises
     ------
     ConfigError

@@ -217,6 +217,11 @@ class SorterBackend:
     def check_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
         """``params`` converted and checked against the declared parameters.
 
+        Parameters
+        ----------
+        params : mapping
+            ``sorter_params`` as the user gave them.
+
         Returns
         -------
         dict
@@ -257,7 +262,18 @@ class SorterBackend:
         return checked
 
     def resolve_params(self, config: SortingPipelineConfig) -> dict[str, Any]:
-        """The backend defaults merged with the config's ``sorter_params``."""
+        """The backend defaults merged with the config's ``sorter_params``.
+
+        Parameters
+        ----------
+        config : SortingPipelineConfig
+            The pipeline configuration.
+
+        Returns
+        -------
+        dict
+            Every parameter's value for this run.
+        """
         params = dict(self.default_params)
         params.update(config.sorter.sorter_params)
         return params

@@ -435,6 +435,17 @@ class SortingPipelineConfig:
         backend declares as parameters (``batch_size``, ``NT``, ...) are merged into
         ``sorter.sorter_params``; so is a ``sorter_params`` dict.
 
+        Parameters
+        ----------
+        **flat
+            Knobs by flat name (``fr_min=0.1``), their other spellings (``min_snr=5``) or the
+            backend's parameter names (``batch_size=30000``).
+
+        Returns
+        -------
+        SortingPipelineConfig
+            A new config; this one is unchanged.
+
         Raises
         ------
         UnknownParameterError
@@ -473,12 +484,29 @@ class SortingPipelineConfig:
 
     @classmethod
     def from_kwargs(cls, **flat: Any) -> SortingPipelineConfig:
-        """Build a config from defaults and flat-named knobs."""
+        """Build a config from defaults and flat-named knobs.
+
+        Parameters
+        ----------
+        **flat
+            As for :meth:`override`.
+
+        Returns
+        -------
+        SortingPipelineConfig
+            The defaults with ``flat`` applied.
+        """
         return cls().override(**flat)
 
     # -- serialisation ------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict (with ``schema_version``)."""
+        """The config as plain data.
+
+        Returns
+        -------
+        dict
+            Sections of knobs plus ``schema_version``; :meth:`from_dict` reads it back unchanged.
+        """
         data = attrs.asdict(self)  # type: ignore[arg-type]  # knobs classes are attrs classes
         data["schema_version"] = SCHEMA_VERSION
         return data
@@ -486,6 +514,17 @@ class SortingPipelineConfig:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> SortingPipelineConfig:
         """Build a config from a (possibly partial) :meth:`to_dict`-shaped mapping.
+
+        Parameters
+        ----------
+        data : mapping
+            ``{section: {knob: value}}``, with an optional ``schema_version``; sections and knobs
+            left out keep their defaults.
+
+        Returns
+        -------
+        SortingPipelineConfig
+            The config, every value passed through the knob converter.
 
         Raises
         ------
@@ -512,12 +551,39 @@ class SortingPipelineConfig:
         return cls(**groups)
 
     def to_json(self, **kwargs: Any) -> str:
-        """The config as JSON text (:meth:`from_json` reads it back unchanged)."""
+        """The config as JSON text.
+
+        Parameters
+        ----------
+        **kwargs
+            Passed to :func:`json.dumps` (``indent`` defaults to 2).
+
+        Returns
+        -------
+        str
+            Text that :meth:`from_json` reads back unchanged.
+        """
         return json.dumps(self.to_dict(), indent=kwargs.pop("indent", 2), sort_keys=True, **kwargs)
 
     @classmethod
     def from_json(cls, text: str) -> SortingPipelineConfig:
-        """Read a config written by :meth:`to_json`."""
+        """Read a config written by :meth:`to_json`.
+
+        Parameters
+        ----------
+        text : str
+            JSON text of a :meth:`to_dict`-shaped mapping.
+
+        Returns
+        -------
+        SortingPipelineConfig
+            The config.
+
+        Raises
+        ------
+        ConfigError
+            For text that is not JSON, or a bad value or key (naming its path).
+        """
         try:
             data = json.loads(text)
         except ValueError as exc:
@@ -525,7 +591,13 @@ class SortingPipelineConfig:
         return cls.from_dict(data)
 
     def flat_items(self) -> dict[str, Any]:
-        """Every knob by its flat name (for reports and the CLI)."""
+        """Every knob by its flat name (for reports and the CLI).
+
+        Returns
+        -------
+        dict
+            ``{flat name: value}``, in the one vocabulary SpikeLab prints (no other spellings).
+        """
         return {
             name: getattr(getattr(self, group), field)
             for name, (group, field) in FLAT_MAP.items()
@@ -548,6 +620,16 @@ KNOWN_PRESETS: dict[str, str] = {
 
 def get_preset(name: str) -> SortingPipelineConfig:
     """The preset called ``name``, from whichever installed backend contributes it.
+
+    Parameters
+    ----------
+    name : str
+        The preset's name (``"KILOSORT4"``, ``"RT_SORT_MEA"``, ...).
+
+    Returns
+    -------
+    SortingPipelineConfig
+        A new config built by the preset's factory.
 
     Raises
     ------
