@@ -99,16 +99,6 @@ def list_maxwell_streams(path: str | Path) -> list[str]:
         return list(_well_recordings(f))
 
 
-def list_maxwell_rec_names(path: str | Path, stream_id: str | None = None) -> list[str]:
-    """Recording names (``rec0000``, ...) in a new-layout file, in one well or across all."""
-    with _open(Path(path)) as f:
-        if "sig" in f:
-            return []
-        wells = _well_recordings(f)
-        names = wells.get(stream_id, []) if stream_id else [r for recs in wells.values() for r in recs]
-        return sorted(set(names))
-
-
 def signal_dataset_path(path: Path, stream_id: str | None, rec_name: str | None) -> tuple[str, str, str | None]:
     """Resolve ``(dataset path, stream_id, rec_name)`` of the traces, validating the choice.
 

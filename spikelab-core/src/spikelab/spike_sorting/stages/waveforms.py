@@ -8,7 +8,6 @@ passes the per-file boundaries of a concatenated recording.
 from __future__ import annotations
 
 import attrs
-import numpy as np
 
 from spikelab.spike_sorting import cache
 from spikelab.spike_sorting.stages import RecordingRun, preprocess, stage
@@ -18,12 +17,9 @@ FOLDER = "waveforms"
 
 def chunk_bounds_ms(run: RecordingRun) -> list[tuple[float, float]] | None:
     """``[(start_ms, end_ms), ...]`` of each concatenated file, or None for a single file."""
-    samples = list(run.loaded.chunk_samples)
-    if len(samples) <= 1:
+    if len(run.loaded.chunk_samples) <= 1:
         return None
-    fs = run.loaded.recording.get_sampling_frequency()
-    edges = np.concatenate([[0], np.cumsum(samples)]) / fs * 1000.0
-    return [(float(a), float(b)) for a, b in zip(edges[:-1], edges[1:])]
+    return run.loaded.rec_chunks_ms
 
 
 def run(run: RecordingRun) -> None:
