@@ -24,7 +24,13 @@ from __future__ import annotations
 from spikelab.errors import ConfigError, InputError, SpikeLabError, did_you_mean
 from spikelab.plugins import hookimpl
 from spikelab.plugins.manager import distribution_version
-from spikelab.spike_sorting._classifier import exception_chain_text, find_line, read_sorter_log
+from spikelab.spike_sorting._classifier import (
+    GPU_OOM,
+    classified_in_chain,
+    exception_chain_text,
+    find_line,
+    read_sorter_log,
+)
 from spikelab.spike_sorting._exceptions import (
     BiologicalSortFailure,
     ConcurrentSortError,
@@ -63,6 +69,7 @@ from spikelab.spike_sorting._knobs import (
 from spikelab.spike_sorting.backend import OomKnob, SorterBackend, SortJob
 
 __all__ = [
+    "GPU_OOM",
     "BiologicalSortFailure",
     "ConcurrentSortError",
     "ConfigError",
@@ -90,6 +97,7 @@ __all__ = [
     "SorterTimeoutError",
     "SpikeLabError",
     "SpikeSortingClassifiedError",
+    "classified_in_chain",
     "did_you_mean",
     "distribution_version",
     "exception_chain_text",

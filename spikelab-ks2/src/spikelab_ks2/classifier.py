@@ -30,7 +30,13 @@ import shutil
 from pathlib import Path
 
 from spikelab.spike_sorting import _exceptions as ex
-from spikelab.spike_sorting._classifier import exception_chain_text, find_line, read_sorter_log
+from spikelab.spike_sorting._classifier import (
+    GPU_OOM,
+    classified_in_chain,
+    exception_chain_text,
+    find_line,
+    read_sorter_log,
+)
 from spikelab_ks2._runlog import RUN_MARKER
 from spikelab_ks2.params import LOG_NAME, NAME, NT_FLOOR
 from spikelab_ks2.script import CHANMAP_NAME
@@ -43,11 +49,6 @@ MAX_NSPKS_AT_FAILURE = 5.0
 _DISK = re.compile(r"Error writing batch \S+ to (.+?)\. Check available disk space|No space left on device")
 _OPEN_WRITE = re.compile(r"Could not open (.+?) for writing\.")
 _OPEN_READ = re.compile(r"Could not open (.+?) for reading\.")
-_GPU_OOM = re.compile(
-    r"Out of memory on device|CUDA error status: out of memory|CUDA_ERROR_OUT_OF_MEMORY"
-    r"|cudaErrorMemoryAllocation|CUDA error was:\s*out of memory",
-    re.I,
-)
 _HOST_OOM = re.compile(r"Out of memory\. Type (?:HELP MEMORY|\"help memory\") for your options", re.I)
 _MEX = re.compile(
     r"Invalid MEX-file|is not a MEX file|fatbinary fatal|No supported compiler or SDK was found"
@@ -71,16 +72,6 @@ _CUDA_FAULT = re.compile(
 )
 
 
-def _classified_in_chain(exc: BaseException | None):
-    """A classified error raised by the runner itself (Docker, preflight), even when the sorter's
-    child process wrapped it in a SorterProcessError."""
-    seen: set[int] = set()
-    while exc is not None and id(exc) not in seen:
-        if isinstance(exc, ex.SpikeSortingClassifiedError):
-            return exc
-        seen.add(id(exc))
-        exc = exc.__cause__ or exc.__context__
-    return None
 
 
 def _current_run(log_text: str) -> str:
@@ -152,7 +143,7 @@ def classify_ks2_failure(output_folder: Path | str | None, exc: BaseException | 
     -------
     SpikeSortingClassifiedError or None
     """
-    already = _classified_in_chain(exc)
+    already = classified_in_chain(exc)
     if already is not None:
         return already
     log_text, log_path = read_sorter_log(output_folder, [LOG_NAME])
@@ -170,7 +161,7 @@ def classify_ks2_failure(output_folder: Path | str | None, exc: BaseException | 
             "recording): free space on that disk, or sort from a folder on a larger disk.",
             matched_line=found[1], folder=disk_folder, free_gb_at_trip=free, **common,
         )
-    if found := find_line(text, _GPU_OOM):
+    if found := find_line(text, GPU_OOM):
         return ex.GPUOutOfMemoryError(
             f"Kilosort2 ran out of GPU memory. The pipeline retries with a smaller batch (NT, floor "
             f"{NT_FLOOR}); otherwise lower NT, drop unused channels, or use a GPU with more memory.",

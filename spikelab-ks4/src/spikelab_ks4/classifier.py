@@ -25,7 +25,13 @@ import re
 from pathlib import Path
 
 from spikelab.spike_sorting import _exceptions as ex
-from spikelab.spike_sorting._classifier import exception_chain_text, find_line, read_sorter_log
+from spikelab.spike_sorting._classifier import (
+    GPU_OOM,
+    classified_in_chain,
+    exception_chain_text,
+    find_line,
+    read_sorter_log,
+)
 from spikelab_ks4.errors import KilosortSettingsError
 
 SORTER = "kilosort4"
@@ -36,9 +42,8 @@ _TOO_FEW_CROSSINGS = re.compile(r"n_samples=(\d+) should be >= n_clusters=(\d+)"
 _NO_SPIKES = re.compile(r"No spikes detected, cannot continue sorting")
 _SPIKES_EXTRACTED = re.compile(r"(\d+) spikes extracted in")
 _CLUSTERS_FOUND = re.compile(r"(\d+) clusters found, in")
-_GPU_OOM = re.compile(
-    r"CUDA out of memory|torch\.(?:cuda\.)?OutOfMemoryError|Out of memory error, printing performance"
-)
+#: Kilosort4's own wording, beside the shared torch/CUDA signatures.
+_GPU_OOM = re.compile(GPU_OOM.pattern + r"|Out of memory error, printing performance", re.I)
 _SETTINGS = re.compile(
     r"Unrecognized settings: .*|`nt` must be odd.*|Largest value of chanMap exceeds channel count.*"
     r"|`n_chan_bin` is a required setting.*|Unknown Kilosort4 parameter.*"
@@ -55,15 +60,6 @@ def _first_int(pattern: re.Pattern[str], text: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def _classified_in_chain(exc: BaseException | None):
-    """A classified error the runner already raised, found anywhere in the chain."""
-    seen: set[int] = set()
-    while exc is not None and id(exc) not in seen:
-        if isinstance(exc, ex.SpikeSortingClassifiedError):
-            return exc
-        seen.add(id(exc))
-        exc = exc.__cause__ or exc.__context__
-    return None
 
 
 def classify_ks4_failure(output_folder: Path | str | None, exc: BaseException | None):
@@ -84,7 +80,7 @@ def classify_ks4_failure(output_folder: Path | str | None, exc: BaseException | 
         ``GPUOutOfMemoryError`` (``oom_gpu``), ``KilosortSettingsError`` (``environment``), a
         generic class (HDF5 filter, Docker, MemoryError), or None.
     """
-    already = _classified_in_chain(exc)
+    already = classified_in_chain(exc)
     if already is not None:
         return already
     log_text, log_path = read_sorter_log(output_folder, LOG_NAMES)

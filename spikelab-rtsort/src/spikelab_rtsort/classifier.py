@@ -12,7 +12,13 @@ import re
 from pathlib import Path
 
 from spikelab.spike_sorting import _exceptions as ex
-from spikelab.spike_sorting._classifier import exception_chain_text, find_line, read_sorter_log
+from spikelab.spike_sorting._classifier import (
+    GPU_OOM,
+    classified_in_chain,
+    exception_chain_text,
+    find_line,
+    read_sorter_log,
+)
 
 from .runner import LOG_NAME, SORTER
 
@@ -23,25 +29,12 @@ _MODEL = re.compile(
 )
 _MODEL_PATH = re.compile(r"The folder (.+?) does not contain init_dict")
 _MISSING = re.compile(r"\(missing: ([^)]+)\)")
-_GPU_OOM = re.compile(
-    r"CUDA out of memory|torch\.(?:cuda\.)?OutOfMemoryError|CUDA_ERROR_OUT_OF_MEMORY"
-    r"|Out of memory on device|cudaErrorMemoryAllocation"
-    r"|CUBLAS_STATUS_ALLOC_FAILED|CUFFT_ALLOC_FAILED|CUDNN_STATUS_ALLOC_FAILED|CUSOLVER_STATUS_ALLOC_FAILED"
-)
 _NO_SEQUENCES = re.compile(
     r"0 preliminary propagation sequences|0 sequences remain"
     r"|'NoneType' object has no attribute 'sort_offline'"
 )
 
 
-def _classified_in_chain(exc):
-    seen: set[int] = set()
-    while exc is not None and id(exc) not in seen:
-        if isinstance(exc, ex.SpikeSortingClassifiedError):
-            return exc
-        seen.add(id(exc))
-        exc = exc.__cause__ or exc.__context__
-    return None
 
 
 def classify_rt_sort_failure(output_folder, exc):
@@ -61,7 +54,7 @@ def classify_rt_sort_failure(output_folder, exc):
         ``GPUOutOfMemoryError`` (``oom_gpu``), ``InsufficientActivityError`` (``not_sortable``),
         a generic class (HDF5 filter, Docker, MemoryError), or None.
     """
-    already = _classified_in_chain(exc)
+    already = classified_in_chain(exc)
     if already is not None:
         return already
     log_text, log_path = read_sorter_log(output_folder, (LOG_NAME,))
@@ -77,7 +70,7 @@ def classify_rt_sort_failure(output_folder, exc):
             "install torch.",
             matched_line=found[1], model_path=path.group(1) if path else None,
             missing=missing.group(1) if missing else None, **common)
-    found = find_line(text, _GPU_OOM)
+    found = find_line(text, GPU_OOM)
     if found:
         return ex.GPUOutOfMemoryError(
             "RT-Sort ran out of GPU memory during detection inference. The pipeline retries with "

@@ -23,6 +23,42 @@ KNOWN_CLASSIFIERS: dict[str, str] = {
 }
 
 
+#: GPU out-of-memory signatures of torch and the CUDA libraries (MATLAB's included), shared by
+#: every backend; a backend adds its own tool's wording to it.
+GPU_OOM = re.compile(
+    r"CUDA out of memory|torch\.(?:cuda\.)?OutOfMemoryError|CUDA_ERROR_OUT_OF_MEMORY"
+    r"|Out of memory on device|cudaErrorMemoryAllocation|CUDA error status: out of memory"
+    r"|CUDA error was:\s*out of memory"
+    r"|CUBLAS_STATUS_ALLOC_FAILED|CUFFT_ALLOC_FAILED|CUDNN_STATUS_ALLOC_FAILED|CUSOLVER_STATUS_ALLOC_FAILED",
+    re.I,
+)
+
+
+def classified_in_chain(exc: BaseException | None):
+    """The classified error a runner already raised, found anywhere in ``exc``'s chain (a child
+    process's :class:`SorterProcessError` may wrap it), or None.
+
+    Parameters
+    ----------
+    exc : BaseException or None
+        The failure.
+
+    Returns
+    -------
+    SpikeSortingClassifiedError or None
+        The first classified exception in the ``__cause__``/``__context__`` chain.
+    """
+    from spikelab.spike_sorting._exceptions import SpikeSortingClassifiedError
+
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, SpikeSortingClassifiedError):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
 def exception_chain_text(exc: BaseException | None) -> str:
     """The messages of ``exc`` and its ``__cause__``/``__context__`` chain (cycle-safe).
 
@@ -111,7 +147,9 @@ def classify_failure(sorter: str, output_folder: Path | str, exc: BaseException)
 
 
 __all__ = [
+    "GPU_OOM",
     "KNOWN_CLASSIFIERS",
+    "classified_in_chain",
     "classify_failure",
     "exception_chain_text",
     "find_line",

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from spikelab.plugins import hookimpl
 from spikelab.spike_sorting import _exceptions as ex
-from spikelab.spike_sorting._classifier import exception_chain_text, find_line
+from spikelab.spike_sorting._classifier import GPU_OOM, exception_chain_text, find_line
 
 _HDF5 = re.compile(
     r"HDF5_PLUGIN_PATH|can't open directory|Can't synchronously read data|libcompression"
@@ -25,11 +25,6 @@ _DOCKER = (
     ("permission_denied", re.compile(r"permission denied while trying to connect to the Docker daemon|Got permission denied", re.I)),
     ("daemon_down", re.compile(r"Cannot connect to the Docker daemon|Is the docker daemon running|Error while fetching server API version", re.I)),
     ("image_pull_failed", re.compile(r"manifest unknown|pull access denied|failed to resolve reference|ImageNotFound|error pulling image", re.I)),
-)
-_GPU_OOM = re.compile(
-    r"CUDA out of memory|torch\.(cuda\.)?OutOfMemoryError|CUDA_ERROR_OUT_OF_MEMORY"
-    r"|Out of memory on device|cudaErrorMemoryAllocation"
-    r"|CUBLAS_STATUS_ALLOC_FAILED|CUFFT_ALLOC_FAILED|CUDNN_STATUS_ALLOC_FAILED|CUSOLVER_STATUS_ALLOC_FAILED",
 )
 
 
@@ -61,7 +56,7 @@ def classify_generic(sorter: str, output_folder: Path, exc: BaseException, log_t
                 matched_line=found[1],
                 **common,
             )
-    found = find_line(text, _GPU_OOM)
+    found = find_line(text, GPU_OOM)
     if found:
         return ex.GPUOutOfMemoryError(
             "The sorter ran out of GPU memory. The pipeline retries with a smaller batch; "
