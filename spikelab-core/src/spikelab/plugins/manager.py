@@ -57,6 +57,24 @@ def _truthy(value: str | None) -> bool:
     return (value or "").strip().lower() in {"1", "true", "yes", "on"}
 
 
+#: Name of the built-in plugin that consults each backend's declared ``classifier``.
+BACKEND_CLASSIFIERS = "spikelab.backend_classifiers"
+
+
+class _BackendClassifiers:
+    """The backends' own classifiers, as the first implementation of ``spikelab_classify_failure``."""
+
+    def __init__(self, manager: SpikeLabPluginManager) -> None:
+        self._manager = manager
+
+    @pluggy.HookimplMarker(PROJECT_NAME)(tryfirst=True)
+    def spikelab_classify_failure(self, sorter: str, output_folder: Path, exc: BaseException):
+        backend = self._manager.sorters().get(sorter)
+        if backend is None or backend.classifier is None:
+            return None
+        return backend.classifier(Path(output_folder), exc)
+
+
 class SpikeLabPluginManager:
     """SpikeLab's plugin manager.
 
@@ -95,6 +113,7 @@ class SpikeLabPluginManager:
                 from spikelab.plugins import DEFAULT_PLUGINS
 
                 extra = TEST_PLUGINS if _truthy(os.environ.get(ENV_TEST_PLUGINS)) else ()
+                self._register_guarded(BACKEND_CLASSIFIERS, functools.partial(_BackendClassifiers, self))
                 for module_name in (*DEFAULT_PLUGINS, *extra):
                     self._register_guarded(module_name, functools.partial(importlib.import_module, module_name))
             if self._autoload:
@@ -202,13 +221,9 @@ class SpikeLabPluginManager:
     def classify_failure(
         self, sorter: str, output_folder: Path, exc: BaseException, log_text: str = ""
     ) -> SpikeSortingClassifiedError | None:
-        """Classify a failure: the named backend's own ``classifier`` first, then the
-        ``spikelab_classify_failure`` chain (other plugins, then the generic signatures)."""
-        backend = self.sorters().get(sorter)
-        if backend is not None and backend.classifier is not None:
-            classified = backend.classifier(Path(output_folder), exc)
-            if classified is not None:
-                return classified
+        """Classify a failure through the ``spikelab_classify_failure`` chain, ordered by pluggy:
+        the named backend's own ``classifier`` (``tryfirst``), other plugins, then the generic
+        signatures (``trylast``)."""
         return self.hook.spikelab_classify_failure(
             sorter=sorter, output_folder=Path(output_folder), exc=exc, log_text=log_text
         )
