@@ -15,6 +15,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from spikelab.testing import kit_plugins
+
+pytest_plugins = kit_plugins()  # the test kit is opt-in
+
 TESTS_DIR = Path(__file__).resolve().parent
 if str(TESTS_DIR) not in sys.path:
     sys.path.insert(0, str(TESTS_DIR))

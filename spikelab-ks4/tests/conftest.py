@@ -13,6 +13,10 @@ from pathlib import Path
 import pytest
 from ks4_helpers import GT_KWARGS, make_job
 
+from spikelab.testing import kit_plugins
+
+pytest_plugins = kit_plugins()  # the test kit is opt-in
+
 #: Optional folder that keeps the ground truth and the reference sort between pytest sessions
 #: (for development: a Kilosort4 CPU run takes 20 s on an idle 2-core machine, minutes on a busy one).
 CACHE_ENV = "SPIKELAB_KS4_TEST_CACHE"

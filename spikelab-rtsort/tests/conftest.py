@@ -1,9 +1,12 @@
 import pytest
 import torch
 
+from spikelab.testing import kit_plugins
 from spikelab_rtsort._paths import DEFAULT_MEA_MODEL_PATH
 from spikelab_rtsort.model import load_detection_model
 from spikelab_rtsort.synthetic import channel_labels, generate_mea_recording
+
+pytest_plugins = kit_plugins()  # the test kit is opt-in
 
 torch.set_num_threads(1)
 

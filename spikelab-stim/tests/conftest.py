@@ -4,7 +4,10 @@ import matplotlib
 import numpy as np
 import pytest
 
+from spikelab.testing import kit_plugins
 from spikelab_stim.synthetic import make_stim_recording
+
+pytest_plugins = kit_plugins()  # the test kit is opt-in
 
 matplotlib.use("Agg")
 
