@@ -12,6 +12,17 @@ _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARN
 _configured = False
 
 
+class _CurrentStderr:
+    """Whatever ``sys.stderr`` is when an event is written (a test's capture, a redirected CLI),
+    not the stream that was current when logging was configured and may be closed since."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def configure_logging(level: str | None = None, *, force: bool = False) -> None:
     """Render structlog events to stderr at ``level`` (``SPIKELAB_LOG_LEVEL``, default info)."""
     global _configured
@@ -25,7 +36,7 @@ def configure_logging(level: str | None = None, *, force: bool = False) -> None:
             structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty()),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(_LEVELS.get(name, logging.INFO)),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=_CurrentStderr()),
         cache_logger_on_first_use=False,
     )
     _configured = True
