@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import platform
+import re
 import subprocess
 import sys
 import time
@@ -70,7 +71,9 @@ def write_summary(status: dict[str, str], *, quick: bool) -> Path:
     # every results folder, also those of parts run outside this driver (gpu: bench/gpu/run.sh)
     for part in sorted(p.name for p in RESULTS.iterdir() if p.is_dir()):
         for md in sorted((RESULTS / part).glob("*.md")):
-            lines += ["", f"## {part}: {md.stem}", "", md.read_text().strip()]
+            # images sit beside each part's markdown: point at them from results/
+            text = re.sub(r"\]\((?!https?:|/)([^)]+\.png)\)", rf"]({part}/\1)", md.read_text().strip())
+            lines += ["", f"## {part}: {md.stem}", "", text]
     out = RESULTS / "RESULTS.md"
     tmp = out.with_suffix(".md.tmp")
     tmp.write_text("\n".join(lines) + "\n")
