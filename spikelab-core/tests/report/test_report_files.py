@@ -73,7 +73,7 @@ def test_success_report_markdown_and_figures(tmp_path, sorted_tiny):
                     "## Unit footprints", "## Units", "## Pipeline timing", "## Configuration", "## Versions"):
         assert heading in text
     assert f"Curation: {sd.N} -> {curated.N} units" in text
-    assert "| snr | min_snr | 12 |" in text
+    assert "| snr | snr_min | 12 |" in text
     assert "| sort | 30 |" in text and "| snr_min | 5 | 12 |" in text
     assert "## Failure" not in text
     for name in ("sorting_report_quality.png", "sorting_report_footprints.png"):

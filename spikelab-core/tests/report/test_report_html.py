@@ -45,7 +45,7 @@ def test_every_unit_is_drawn_in_a_browser_without_console_errors(tmp_path, sorte
                                                   "amplitude over time"} <= set(titles)
         assert card["body"].count("<polyline") >= 2  # the footprint's channels and the waveform
         assert "<circle" in card["body"] and "<rect" in card["body"]  # amplitudes and histogram bars
-    assert "<td>min_snr</td>" in page.dom  # the curation table
+    assert "<td>snr_min</td>" in page.dom  # the curation table
     import matplotlib.image
 
     image = matplotlib.image.imread(tmp_path / "shot.png")

@@ -92,6 +92,14 @@ def _criterion_params() -> dict[str, str]:
         return {}
 
 
+def _printed(param: str) -> str:
+    """The name a user sets for a criterion: the config's knob (``snr_min``) where it has one,
+    so the report speaks the vocabulary of ``--set`` and ``override``; ``curate()`` takes both."""
+    from spikelab.spikedata.curation import CONFIG_SPELLINGS
+
+    return {curate: knob for knob, curate in CONFIG_SPELLINGS.items()}.get(param, param)
+
+
 def curation_from_results(results: Mapping[str, Mapping[str, Any]], parameters: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Per criterion: threshold, units evaluated, passed and failed (from ``SpikeData.curate``)."""
     params = _criterion_params()
@@ -99,7 +107,8 @@ def curation_from_results(results: Mapping[str, Mapping[str, Any]], parameters: 
     for name, result in results.items():
         passed = np.asarray(result.get("passed", []), dtype=bool)
         param = params.get(name, name)
-        out.append({"criterion": name, "parameter": param, "threshold": json_safe(parameters.get(param)),
+        threshold = parameters.get(param, parameters.get(_printed(param)))
+        out.append({"criterion": name, "parameter": _printed(param), "threshold": json_safe(threshold),
                     "n_evaluated": int(passed.size), "n_passed": int(passed.sum()),
                     "n_failed": int(passed.size - passed.sum())})
     return out
@@ -113,7 +122,8 @@ def curation_from_history(history: Mapping[str, Any]) -> list[dict[str, Any]]:
     for name in history.get("curations", []):
         passed, failed = history.get("curated", {}).get(name, []), history.get("failed", {}).get(name, [])
         param = params.get(name, name)
-        out.append({"criterion": name, "parameter": param, "threshold": json_safe(thresholds.get(param)),
+        threshold = thresholds.get(param, thresholds.get(_printed(param)))
+        out.append({"criterion": name, "parameter": _printed(param), "threshold": json_safe(threshold),
                     "n_evaluated": len(passed) + len(failed), "n_passed": len(passed), "n_failed": len(failed)})
     return out
 
