@@ -158,6 +158,11 @@ class CurationConfig:
     merge_max_isi_increase: float = knob(
         0.04, "Reject a merge that raises the ISI violation fraction by more.", validator=non_negative
     )
+    plugin_criteria: dict[str, Any] = knob(
+        factory=dict,
+        doc="Thresholds (and options) of curation metrics that plugins register, by their curate() "
+        "keyword ({'max_isi_cv': 0.5}); such a keyword is also accepted as a flat name.",
+    )
 
 
 @knobs
@@ -354,6 +359,17 @@ def _find_backend(sorter_name: str) -> SorterBackend | None:
     return get_plugin_manager().sorters().get(sorter_name)
 
 
+def _plugin_criteria_names() -> tuple[str, ...]:
+    """``curate()`` keywords (thresholds and options) of the metrics plugins register; the
+    built-in metrics' keywords are left out (each has its own ``CurationConfig`` knob)."""
+    from spikelab.plugins import get_plugin_manager
+    from spikelab.spikedata.builtin_metrics import BUILTIN_METRICS
+
+    builtin = {name for m in BUILTIN_METRICS for name in (m.param, *m.options)}
+    metrics = get_plugin_manager().curation_metrics().values()
+    return tuple(sorted({name for m in metrics for name in (m.param, *m.options)} - builtin))
+
+
 def _at(exc: BaseException, path: str) -> str:
     return f"{str(exc).rstrip('.')} @ {path}"
 
@@ -413,6 +429,14 @@ class SortingPipelineConfig:
     batch: BatchConfig = attrs.field(factory=BatchConfig)
 
     def __attrs_post_init__(self) -> None:
+        if self.curation.plugin_criteria:
+            known = _plugin_criteria_names()
+            for name in self.curation.plugin_criteria:
+                if name not in known:
+                    raise UnknownParameterError(
+                        f"No installed curation metric plugin takes {name!r}.{did_you_mean(str(name), known)} "
+                        f"Plugin criteria installed: {list(known) or 'none'} @ $.curation.plugin_criteria.{name}"
+                    )
         if not self.sorter.sorter_params:
             return
         backend = _find_backend(self.sorter.sorter_name)
@@ -475,9 +499,12 @@ class SortingPipelineConfig:
             if name in backend_names:
                 params[name] = value
                 continue
+            if name in _plugin_criteria_names():
+                data["curation"]["plugin_criteria"][name] = value
+                continue
             raise UnknownParameterError(
                 f"Unknown parameter {name!r} for sorter {sorter_name!r}."
-                f"{did_you_mean(name, [*FLAT_MAP, *backend_names])} See SortingPipelineConfig for "
+                f"{did_you_mean(name, [*FLAT_MAP, *backend_names, *_plugin_criteria_names()])} See SortingPipelineConfig for "
                 f"the pipeline's knobs and `spikelab plugins --params {sorter_name}` for the sorter's."
             )
         return self.from_dict(data)

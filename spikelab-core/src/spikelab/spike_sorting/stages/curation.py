@@ -13,9 +13,11 @@ HISTORY_NAME = "curation_history.json"
 
 
 def criteria(config) -> dict[str, Any]:
-    """``SpikeData.curate`` keywords from ``config.curation`` (None disables a criterion)."""
+    """``SpikeData.curate`` keywords from ``config.curation`` (None disables a criterion),
+    plugin metrics' thresholds included."""
     c = config.curation
     return {
+        **c.plugin_criteria,
         "min_spikes": c.spikes_min,
         "min_rate_hz": c.fr_min,
         "isi_max": c.isi_viol_max,
