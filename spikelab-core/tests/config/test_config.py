@@ -108,8 +108,11 @@ def test_installed_backend_preset_resolves_lazily():
 
 
 def test_preset_of_uninstalled_backend_names_the_pip_install(monkeypatch):
-    from spikelab.plugins import SpikeLabPluginManager, manager
+    from spikelab.plugins import SpikeLabPluginManager, _provided, manager
 
+    monkeypatch.setattr(_provided, "installed_provides", dict)  # as if no backend were installed
     monkeypatch.setattr(manager, "_GLOBAL", SpikeLabPluginManager(autoload=False))
     with pytest.raises(ImportError, match="pip install spikelab-ks2"):
         from spikelab.spike_sorting.config import KILOSORT2  # noqa: F401
+    with pytest.raises(ImportError, match="pip install spikelab-ks2"):
+        from spikelab.spike_sorting._classifier import classify_ks2_failure  # noqa: F401

@@ -23,11 +23,14 @@ def install_distribution(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
 
     previous_manager = manager._GLOBAL
 
-    def install(dist_name: str, version: str, entry_points: dict[str, str], modules: dict[str, str]):
+    def install(dist_name: str, version: str, entry_points: dict[str, str], modules: dict[str, str],
+                provides: dict[str, str] | None = None):
         info = site / f"{dist_name.replace('-', '_')}-{version}.dist-info"
         info.mkdir()
         (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist_name}\nVersion: {version}\n")
         lines = ["[spikelab]"] + [f"{name} = {target}" for name, target in entry_points.items()]
+        if provides:
+            lines += ["", "[spikelab.provides]"] + [f"{name} = {target}" for name, target in provides.items()]
         (info / "entry_points.txt").write_text("\n".join(lines) + "\n")
         for module, source in modules.items():
             (site / f"{module}.py").write_text(textwrap.dedent(source))

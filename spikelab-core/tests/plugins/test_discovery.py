@@ -101,12 +101,64 @@ def test_unknown_sorter_error_lists_installed_and_close_matches(install_distribu
         manager.sorter("acmee")
 
 
-def test_missing_known_backend_names_its_pip_install():
+def test_missing_known_backend_names_its_pip_install(monkeypatch):
+    from spikelab.plugins import _provided
     from spikelab.spike_sorting._exceptions import UnknownSorterError
 
+    monkeypatch.setattr(_provided, "installed_provides", dict)  # as if no backend were installed
     manager = SpikeLabPluginManager(autoload=False)
-    with pytest.raises(UnknownSorterError, match="pip install spikelab-ks2"):
+    with pytest.raises(UnknownSorterError, match="spikelab-ks2, which is not installed: `pip install spikelab-ks2`"):
         manager.sorter("kilosort2")
+
+
+def test_installed_but_disabled_backend_is_not_called_uninstalled(monkeypatch):
+    """The distribution's metadata says it is there: the error says why its plugin is absent."""
+    pytest.importorskip("spikelab_ks2")
+    from spikelab.spike_sorting._exceptions import UnknownSorterError
+
+    monkeypatch.setenv("SPIKELAB_DISABLED_PLUGINS", "kilosort2")
+    with pytest.raises(UnknownSorterError, match="spikelab-ks2, which is installed but .*disabled") as error:
+        SpikeLabPluginManager().sorter("kilosort2")
+    assert "not installed" not in str(error.value)
+
+
+BROKEN_ACME = "raise ImportError('acme needs libacme.so')\n"
+
+
+def test_third_party_broken_backend_names_its_distribution_and_the_error(install_distribution, monkeypatch):
+    """A third-party distribution's declared names give the same errors as the built-ins' do."""
+    from spikelab.plugins import manager
+    from spikelab.spike_sorting._classifier import get_classifier
+    from spikelab.spike_sorting._exceptions import UnknownSorterError
+    from spikelab.spike_sorting.config import get_preset
+
+    provides = {"acme": "acme_broken", "ACME": "acme_broken", "classify_acme_failure": "acme_broken"}
+    install_distribution("acme-sorter", "1.2", {"acme": "acme_broken"}, {"acme_broken": BROKEN_ACME}, provides)
+    fresh = SpikeLabPluginManager()
+    monkeypatch.setattr(manager, "_GLOBAL", fresh)
+    with pytest.raises(UnknownSorterError, match=r"acme-sorter, which is installed but its plugin failed to load \(ImportError: acme needs libacme.so\)"):
+        fresh.sorter("acme")
+    with pytest.raises(ImportError, match="The ACME preset is provided by acme-sorter"):
+        get_preset("ACME")
+    with pytest.raises(ImportError, match="classify_acme_failure is provided by acme-sorter"):
+        get_classifier("classify_acme_failure")
+
+
+def test_declared_names_match_what_each_installed_backend_registers():
+    """Each backend distribution's ``spikelab.provides`` metadata lists the sorter, presets and
+    classifier it registers, and core's first-party list agrees with that metadata."""
+    from spikelab.plugins import get_plugin_manager
+    from spikelab.plugins._provided import FIRST_PARTY, installed_provides
+
+    declared = installed_provides()
+    for backend in get_plugin_manager().sorters().values():
+        if backend.distribution not in FIRST_PARTY:
+            continue
+        dist = backend.distribution
+        names = {backend.name, *backend.presets, backend.classifier_name} - {None}
+        in_metadata = {n for n, d in declared.items() if d == dist}
+        assert in_metadata, f"{dist} declares no spikelab.provides names: `pip install --no-deps -e` it again"
+        assert names <= in_metadata == set(FIRST_PARTY[dist])
 
 
 def test_third_party_sorter_runs_by_name_with_no_change_to_core(

@@ -191,12 +191,50 @@ class SpikeLabPluginManager:
             Naming the installed sorters, close matches and, for a known backend that is not
             installed, the ``pip install`` that provides it.
         """
+        from spikelab.plugins._provided import provided_names
         from spikelab.spike_sorting._exceptions import UnknownSorterError
 
         backends = self.sorters()
         if name not in backends:
-            raise UnknownSorterError.for_name(name, sorted(backends))
+            missing = self.unavailable(name, f"Sorter {name!r}")
+            raise UnknownSorterError.for_name(name, sorted(backends), missing, provided_names())
         return backends[name]
+
+    def unavailable(self, name: str, what: str) -> str | None:
+        """Why ``name`` (a sorter, preset or classifier no loaded plugin provides) is missing and
+        how to fix it, from the providing distribution's metadata; None when no distribution is
+        known to provide it.
+
+        Parameters
+        ----------
+        name : str
+            The missing name.
+        what : str
+            How the message starts (``"The KILOSORT2 preset"``).
+
+        Returns
+        -------
+        str or None
+            For instance ``"... is provided by spikelab-ks2, which is not installed: `pip install
+            spikelab-ks2`."``
+        """
+        from spikelab.plugins._provided import provider_of
+
+        provider = provider_of(name)
+        if provider is None:
+            return None
+        dist, installed = provider
+        if not installed:
+            return f"{what} is provided by {dist}, which is not installed: `pip install {dist}`."
+        self.load()
+        errors = [info.error for info in self.broken if info.distribution == dist]
+        if errors:
+            reason = f"its plugin failed to load ({errors[0]}); fix that, e.g. `pip install --force-reinstall {dist}`"
+        elif not self._autoload:
+            reason = f"plugin autoloading is off ({ENV_DISABLE_AUTOLOAD} or autoload=False)"
+        else:
+            reason = f"its plugin is not loaded (disabled by {ENV_DISABLED_PLUGINS}, or unregistered)"
+        return f"{what} is provided by {dist}, which is installed but {reason}. `spikelab plugins` lists what is loaded."
 
     def presets(self) -> dict[str, Callable[[], SortingPipelineConfig]]:
         """Preset factories contributed by the installed backends, by preset name."""

@@ -15,14 +15,6 @@ import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-#: Classifier names SpikeLab documents, and the distribution that provides each.
-KNOWN_CLASSIFIERS: dict[str, str] = {
-    "classify_ks2_failure": "spikelab-ks2",
-    "classify_ks4_failure": "spikelab-ks4",
-    "classify_rt_sort_failure": "spikelab-rtsort",
-}
-
-
 #: GPU out-of-memory signatures of torch and the CUDA libraries (MATLAB's included), shared by
 #: every backend; a backend adds its own tool's wording to it.
 GPU_OOM = re.compile(
@@ -117,14 +109,13 @@ def get_classifier(name: str) -> Callable:
     """
     from spikelab.plugins import get_plugin_manager
 
-    for backend in get_plugin_manager().sorters().values():
+    manager = get_plugin_manager()
+    for backend in manager.sorters().values():
         if backend.classifier_name == name and backend.classifier is not None:
             return backend.classifier
-    if name in KNOWN_CLASSIFIERS:
-        dist = KNOWN_CLASSIFIERS[name]
-        raise ImportError(
-            f"{name} is provided by {dist}, which is not installed: `pip install {dist}`."
-        )
+    missing = manager.unavailable(name, name)
+    if missing is not None:
+        raise ImportError(missing)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -148,7 +139,6 @@ def classify_failure(sorter: str, output_folder: Path | str, exc: BaseException)
 
 __all__ = [
     "GPU_OOM",
-    "KNOWN_CLASSIFIERS",
     "classified_in_chain",
     "classify_failure",
     "exception_chain_text",

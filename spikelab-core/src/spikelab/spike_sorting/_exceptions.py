@@ -9,6 +9,7 @@ processes and Dask workers.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from spikelab.errors import ConfigError, SpikeLabError, did_you_mean
@@ -303,14 +304,6 @@ def _rebuild_process_error(message, sorter, exit_code, log_path, traceback_text)
     )
 
 
-#: Backends SpikeLab knows how to install, for helpful errors when one is missing.
-KNOWN_BACKEND_DISTRIBUTIONS: dict[str, str] = {
-    "kilosort4": "spikelab-ks4",
-    "kilosort2": "spikelab-ks2",
-    "rt_sort": "spikelab-rtsort",
-}
-
-
 class UnknownSorterError(ConfigError, KeyError):
     """No installed backend has this name."""
 
@@ -318,14 +311,15 @@ class UnknownSorterError(ConfigError, KeyError):
         return str(self.args[0]) if self.args else ""
 
     @classmethod
-    def for_name(cls, name: str, installed: list[str]) -> UnknownSorterError:
-        if name in KNOWN_BACKEND_DISTRIBUTIONS:
-            dist = KNOWN_BACKEND_DISTRIBUTIONS[name]
-            return cls(
-                f"Sorter {name!r} is provided by the {dist} distribution, which is not installed: "
-                f"`pip install {dist}`. Installed sorters: {installed or 'none'}."
-            )
-        hint = did_you_mean(str(name), [*installed, *KNOWN_BACKEND_DISTRIBUTIONS])
+    def for_name(
+        cls, name: str, installed: list[str], missing: str | None = None, known: Sequence[str] = ()
+    ) -> UnknownSorterError:
+        """The error for sorter ``name``: ``missing`` (why its distribution did not provide it,
+        from :meth:`SpikeLabPluginManager.unavailable`) or close matches among ``installed``
+        and ``known`` names."""
+        if missing is not None:
+            return cls(f"{missing} Installed sorters: {installed or 'none'}.")
+        hint = did_you_mean(str(name), [*installed, *known])
         return cls(f"Unknown sorter {name!r}.{hint} Installed sorters: {installed or 'none'}.")
 
 

@@ -633,18 +633,6 @@ class SortingPipelineConfig:
 
 
 # -- presets -----------------------------------------------------------------------------------
-#: Presets SpikeLab documents, and the distribution that provides each.
-KNOWN_PRESETS: dict[str, str] = {
-    "KILOSORT4": "spikelab-ks4",
-    "KILOSORT4_DOCKER": "spikelab-ks4",
-    "KILOSORT2": "spikelab-ks2",
-    "KILOSORT2_DOCKER": "spikelab-ks2",
-    "RT_SORT": "spikelab-rtsort",
-    "RT_SORT_MEA": "spikelab-rtsort",
-    "RT_SORT_NEUROPIXELS": "spikelab-rtsort",
-}
-
-
 def get_preset(name: str) -> SortingPipelineConfig:
     """The preset called ``name``, from whichever installed backend contributes it.
 
@@ -666,17 +654,18 @@ def get_preset(name: str) -> SortingPipelineConfig:
         For a name no backend contributes (a ``ConfigError`` and a ``KeyError``).
     """
     from spikelab.plugins import get_plugin_manager
+    from spikelab.plugins._provided import provided_names
 
-    presets = get_plugin_manager().presets()
+    manager = get_plugin_manager()
+    presets = manager.presets()
     if name in presets:
         return presets[name]()
-    if name in KNOWN_PRESETS:
-        dist = KNOWN_PRESETS[name]
-        raise ImportError(
-            f"The {name} preset is provided by {dist}, which is not installed: `pip install {dist}`."
-        )
+    missing = manager.unavailable(name, f"The {name} preset")
+    if missing is not None:
+        raise ImportError(missing)
+    known = [n for n in provided_names() if n.isupper()]
     raise UnknownPresetError(
-        f"No preset called {name!r}.{did_you_mean(name, [*presets, *KNOWN_PRESETS])} "
+        f"No preset called {name!r}.{did_you_mean(name, [*presets, *known])} "
         f"Installed presets: {', '.join(sorted(presets)) or 'none'}."
     )
 
