@@ -288,7 +288,8 @@ def register_flaky_sorter(pm) -> None:
             return
         fake_backend.run(job)
 
-    backend = attrs.evolve(fake_backend.BACKEND, name="fake_flaky", run=run)
+    # its own name and no preset: the fake's preset is a config for "fake", which would run that
+    backend = attrs.evolve(fake_backend.BACKEND, name="fake_flaky", run=run, presets={}, default_preset=None)
 
     class _Plugin:
         @hookimpl

@@ -66,3 +66,30 @@ def test_a_cli_sort_reports_only_what_the_user_changed_and_each_version_once(sma
     assert "raise_on_failure" not in changed and "isolation" in changed
     versions = report["versions"]
     assert "fake" not in versions and "spikelab-core" in versions
+
+
+def test_a_backend_whose_default_preset_is_for_another_sorter_does_not_run_that_sorter(small_file, tmp_path):
+    """A backend made from another (``attrs.evolve``) kept its preset, a config for the original:
+    ``sorter="copy"`` then silently sorted with the original backend."""
+    import attrs
+
+    from spikelab.plugins import get_plugin_manager, hookimpl
+    from spikelab.testing import fake_backend
+
+    path, _ = small_file
+    copy = attrs.evolve(fake_backend.BACKEND, name="fake_copy")
+
+    class _Plugin:
+        @hookimpl
+        def spikelab_register_sorters(self, register):
+            register(copy)
+
+    pm = get_plugin_manager()
+    pm.register(_Plugin(), name="test.fake_copy")
+    try:
+        with pytest.raises(ConfigError, match=r"'fake_copy' declares the default preset 'FAKE', which is a config "
+                                              r"for 'fake'"):
+            sort_recording([path], **{**inline_kwargs(), "sorter": "fake_copy"})
+    finally:
+        pm.unregister(name="test.fake_copy")
+    assert not (tmp_path / "data" / "sorted_fake").exists()

@@ -76,6 +76,12 @@ def build_config(sorter: str | None, config: SortingPipelineConfig | None, kwarg
     backend = get_plugin_manager().sorter(name)
     if backend.default_preset is not None:
         base = backend.presets[backend.default_preset]()
+        if base.sorter_name != name:  # a preset borrowed from another backend would run that one
+            raise ConfigError(
+                f"Sorter {name!r} declares the default preset {backend.default_preset!r}, which is a "
+                f"config for {base.sorter_name!r}; running it would sort with {base.sorter_name!r}. "
+                f"Fix the backend's default_preset, or pass config= for {name!r} explicitly."
+            )
     else:
         base = SortingPipelineConfig().override(sorter=name)
     return base.override(**kwargs)
