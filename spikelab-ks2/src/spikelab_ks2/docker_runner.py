@@ -150,7 +150,7 @@ def host_owner() -> str | None:
     return f"{os.getuid()}:{os.getgid()}"
 
 
-def gpu_request(device_ids: list[str] | None) -> Any:
+def gpu_request(device_ids: list[str | int] | None) -> Any:
     """The device request giving the container the GPUs (all of them unless ids are given)."""
     try:
         from docker.types import DeviceRequest

@@ -89,7 +89,7 @@ PARAM_DESCRIPTIONS: dict[str, str] = {
     "matlab_mode": "'batch' (matlab -batch, R2019a and later) or 'r' (matlab -nodisplay -nosplash -r, older MATLAB).",
     "npy_matlab_path": "Folder of npy-matlab (writeNPY.m), when it is not inside kilosort_path.",
     "docker_client_factory": "Dotted path of a callable returning a Docker client ('docker.from_env').",
-    "docker_gpu_device_ids": "GPU ids given to the container (e.g. ['0']); None gives all GPUs.",
+    "docker_gpu_device_ids": "GPU ids given to the container (e.g. [0] or ['0']); None gives all GPUs.",
     "docker_pull": "Pull the image when it is not present locally.",
     "docker_chown_output": "Give the container's output files to the host user afterwards (POSIX hosts).",
 }
@@ -127,7 +127,7 @@ class Kilosort2Params:
     matlab_mode: str = _k("matlab_mode", one_of("batch", "r"))
     npy_matlab_path: str | None = _k("npy_matlab_path")
     docker_client_factory: str = _k("docker_client_factory")
-    docker_gpu_device_ids: list[str] | None = _k("docker_gpu_device_ids")
+    docker_gpu_device_ids: list[str | int] | None = _k("docker_gpu_device_ids")
     docker_pull: bool = _k("docker_pull")
     docker_chown_output: bool = _k("docker_chown_output")
 
