@@ -66,3 +66,24 @@ def test_a_lock_held_on_another_host_is_never_reclaimed(tmp_path):
     (tmp_path / lock.LOCK_NAME).write_text(json.dumps(other))
     with pytest.raises(ConcurrentSortError, match="elsewhere.example"):
         lock.acquire(tmp_path)
+
+
+def test_a_lock_held_by_a_zombie_is_stale(tmp_path):
+    """A sort killed together with its parent stays a zombie where nothing reaps it (PID 1 in many
+    containers is not an init): its pid and start time still read back, so its lock blocked every
+    rerun with ConcurrentSortError although nothing was sorting."""
+    import subprocess
+    import sys
+    import time
+
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    try:
+        info = {"hostname": socket.gethostname(), "pid": process.pid,
+                "process_started_at": psutil.Process(process.pid).create_time()}
+        deadline = time.monotonic() + 30
+        while psutil.Process(process.pid).status() != psutil.STATUS_ZOMBIE:
+            assert time.monotonic() < deadline, "the child never exited"
+            time.sleep(0.05)
+        assert lock.holder_alive(info) is False
+    finally:
+        process.wait()

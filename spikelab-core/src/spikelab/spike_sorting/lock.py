@@ -61,7 +61,10 @@ def holder_alive(info: dict[str, Any]) -> bool:
     if not isinstance(pid, int):
         return False
     try:
-        created = psutil.Process(pid).create_time()
+        process = psutil.Process(pid)
+        if process.status() == psutil.STATUS_ZOMBIE:  # exited; its parent died before reaping it
+            return False
+        created = process.create_time()
     except (psutil.NoSuchProcess, psutil.ZombieProcess):
         return False
     except psutil.Error:
