@@ -65,6 +65,11 @@ def test_demo_says_which_sorter_why_and_what_its_accuracy_means(tmp_path, capsys
     assert "Sorter    : fake, because you chose it (--sorter)" in out
     found = next(line for line in out.splitlines() if line.startswith("Found well:"))
     assert "of the 6 true units" in found and "at most 20 % errors" in found
+    # the average over all true units counts a unit not found as 0; precision is never quoted
+    # over those zeros as if it were the share of real sorted spikes
+    accuracy = next(line for line in out.splitlines() if line.startswith("Accuracy  :"))
+    assert "over all 6 true units (a unit not found counts as 0)" in accuracy
+    assert "share of sorted spikes that are real" not in out
 
 
 def test_demo_counts_faint_true_units_apart(tmp_path):
