@@ -25,6 +25,18 @@ def pytest_configure(config: pytest.Config) -> None:
         manager.register(fake_backend, name="spikelab.testing.fake_backend")
 
 
+@pytest.fixture(autouse=True)
+def _structlog_config_restored():
+    """Each test starts with the session's logging: ``spikelab.cli.main.main(["--quiet", ...])``
+    called in-process configures logging for the process, as the command should, and would
+    otherwise filter the events that later tests read (they then saw no events at all)."""
+    import structlog
+
+    saved = structlog.get_config()
+    yield
+    structlog.configure(**saved)
+
+
 @pytest.fixture(scope="session")
 def tiny_ground_truth():
     """``(recording, sorting)`` from :func:`spikelab.testing.tiny_recording` with seed 0."""
