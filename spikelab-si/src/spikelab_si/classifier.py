@@ -34,7 +34,7 @@ from spikelab.plugin import (
     HostMemoryError,
     InsufficientActivityError,
     SorterDependencyError,
-    SpikeSortingClassifiedError,
+    classified_in_chain,
     exception_chain_text,
     find_line,
     read_sorter_log,
@@ -89,16 +89,6 @@ def _sorter_of(output_folder: Path | None) -> str:
     return "spikeinterface"
 
 
-def _classified_in_chain(exc: BaseException | None) -> SpikeSortingClassifiedError | None:
-    seen: set[int] = set()
-    while exc is not None and id(exc) not in seen:
-        if isinstance(exc, SpikeSortingClassifiedError):
-            return exc
-        seen.add(id(exc))
-        exc = exc.__cause__ or exc.__context__
-    return None
-
-
 def _peaks_found(text: str) -> int | None:
     match = _PEAKS_FOUND.search(text)
     if match is None:
@@ -127,7 +117,7 @@ def classify_si_failure(
         ``chunk_duration``), ``InsufficientActivityError`` (``not_sortable``),
         ``SpikeInterfaceSettingsError`` or ``SorterDependencyError`` (``environment``), or None.
     """
-    already = _classified_in_chain(exc)
+    already = classified_in_chain(exc)
     if already is not None:
         return already
     folder = Path(output_folder) if output_folder is not None else None
