@@ -129,13 +129,20 @@ def kill(ctx: Context) -> Outcome:
     return outcome
 
 
-def kill_during_sort(ctx: Context) -> Outcome:
-    """SIGKILL the pipeline and its sorter while the sorter runs, then rerun."""
-    child = _child(ctx, "-", fake_delay_s=6.0)
+def _child_in_sort(ctx: Context, fake_delay_s: float) -> tuple[subprocess.Popen, Path]:
+    """A sort in a child process, returned once its sorter has started (its log exists), it has
+    ended, or 120 s have passed; with the sorter's log path."""
+    child = _child(ctx, "-", fake_delay_s=fake_delay_s)
     log = ctx.inter / "sorter_output" / "fake.log"
     deadline = time.monotonic() + 120
     while not log.is_file() and child.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
+    return child, log
+
+
+def kill_during_sort(ctx: Context) -> Outcome:
+    """SIGKILL the pipeline and its sorter while the sorter runs, then rerun."""
+    child, log = _child_in_sort(ctx, fake_delay_s=6.0)
     problems = [] if log.is_file() else ["the sort never started"]
     with contextlib.suppress(ProcessLookupError):
         os.killpg(child.pid, signal.SIGKILL)
@@ -170,12 +177,8 @@ def truncate(ctx: Context) -> Outcome:
 
 def concurrent(ctx: Context) -> Outcome:
     """A second sort while the first holds the lock: it must fail alone and touch nothing."""
-    child = _child(ctx, "-", fake_delay_s=8.0)
-    log = ctx.inter / "sorter_output" / "fake.log"
+    child, _ = _child_in_sort(ctx, fake_delay_s=8.0)
     try:
-        deadline = time.monotonic() + 120
-        while not log.is_file() and child.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.05)
         from catalogue import snapshot
 
         before = snapshot([ctx.results])
@@ -197,11 +200,7 @@ def concurrent(ctx: Context) -> Outcome:
 
 def sigterm(ctx: Context) -> Outcome:
     """SIGTERM during the sort: a report and a released lock, as for Ctrl-C; then a rerun."""
-    child = _child(ctx, "-", fake_delay_s=20.0)
-    log = ctx.inter / "sorter_output" / "fake.log"
-    deadline = time.monotonic() + 120
-    while not log.is_file() and child.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
+    child, _ = _child_in_sort(ctx, fake_delay_s=20.0)
     start = time.perf_counter()
     child.send_signal(signal.SIGTERM)
     try:
