@@ -43,11 +43,20 @@ def read_microvolts(recording, start_frame: int | None = None, end_frame: int | 
                                            return_in_uV=scaled), dtype=np.float32)
 
 
+def read_sample(recording, max_seconds: float = 2.0) -> np.ndarray:
+    """µV traces (frames x channels) of the :func:`sample_pieces` of ``recording``, concatenated."""
+    starts, piece = sample_pieces(recording, max_seconds)
+    return np.concatenate([read_microvolts(recording, s, s + piece) for s in starts])
+
+
 def estimate_input_gain(model: DetectionModel, recording, max_seconds: float = 2.0) -> float:
     """Input gain from the median channel IQR of up to ``max_seconds`` spread over the recording."""
-    starts, piece = sample_pieces(recording, max_seconds)
-    traces = np.concatenate([read_microvolts(recording, s, s + piece) for s in starts])
-    return model.input_gain(traces)
+    return model.input_gain(read_sample(recording, max_seconds))
+
+
+def prefilter_chunk_frames(sampling_frequency: float) -> int:
+    """Channel-chunk length (5 ms) used with the pre-filter: short chunks skip more."""
+    return max(1, int(round(0.005 * sampling_frequency)))
 
 
 def scale_traces(traces: np.ndarray, gain: float) -> np.ndarray:
@@ -57,7 +66,8 @@ def scale_traces(traces: np.ndarray, gain: float) -> np.ndarray:
 
 
 def infer_logits(model: DetectionModel, scaled: np.ndarray, batch_size: int = 64,
-                 chunk_frames: int = 2000, prefilter_sd: float | None = None) -> np.ndarray:
+                 chunk_frames: int = 2000, prefilter_sd: float | None = None,
+                 noise: np.ndarray | None = None) -> np.ndarray:
     """Per-frame spike logits of already-scaled traces.
 
     Parameters
@@ -69,11 +79,15 @@ def infer_logits(model: DetectionModel, scaled: np.ndarray, batch_size: int = 64
     batch_size : int, default: 64
         Channel-chunks per forward pass (the memory knob).
     chunk_frames : int, default: 2000
-        Output frames per channel-chunk (short chunks keep activations in cache).
+        Output frames per channel-chunk (short chunks keep activations in cache; with the
+        pre-filter, short chunks skip more).
     prefilter_sd : float or None, default: None
         When set, a channel-chunk is run through the network only if its traces reach below
-        ``-prefilter_sd`` times the channel's noise (median absolute value / 0.6745) somewhere in
-        the frames it scores; the others keep :data:`NO_OUTPUT` (no detection there).
+        ``-prefilter_sd`` times the channel's noise somewhere in the frames it scores; the others
+        keep :data:`NO_OUTPUT` (no detection there).
+    noise : np.ndarray or None, default: None
+        Per-channel noise of the pre-filter (scaled units); median(|x|) / 0.6745 of ``scaled``
+        when None.
 
     Returns
     -------
@@ -85,30 +99,37 @@ def infer_logits(model: DetectionModel, scaled: np.ndarray, batch_size: int = 64
         raise ValueError(f"batch_size must be at least 1, got {batch_size}.")
     n_frames, n_channels = scaled.shape
     rf, front = model.receptive_field, model.buffer_front
-    logits = np.full((n_frames, n_channels), NO_OUTPUT, dtype=np.float32)
     n_out = n_frames - rf + 1
     if n_out <= 0:
-        return logits
-    if prefilter_sd is None:
-        jobs = [(c, s) for s in range(0, n_out, chunk_frames) for c in range(n_channels)]
+        return np.full((n_frames, n_channels), NO_OUTPUT, dtype=np.float32)
+    chunk = min(chunk_frames, n_out)
+    starts = np.arange(0, n_out, chunk)
+    width = chunk + rf - 1
+    padded_frames = int(starts[-1]) + width
+    if padded_frames > n_frames:  # the last chunk reads zeros past the end; its outputs are cut
+        padded = np.zeros((padded_frames, n_channels), dtype=np.float32)
+        padded[:n_frames] = scaled
     else:
-        floor = -prefilter_sd * np.median(np.abs(scaled), axis=0) / 0.6745
-        jobs = [(int(c), s) for s in range(0, n_out, chunk_frames)
-                for c in np.flatnonzero(scaled[s + front:s + front + chunk_frames].min(axis=0) < floor)]
+        padded = np.asarray(scaled, dtype=np.float32)
+    logits = np.full((padded_frames, n_channels), NO_OUTPUT, dtype=np.float32)
+    if prefilter_sd is None:
+        chunk_index, channel = np.divmod(np.arange(starts.size * n_channels), n_channels)
+    else:
+        if noise is None:
+            noise = np.median(np.abs(scaled), axis=0) / 0.6745
+        scored = padded[front:front + starts.size * chunk].reshape(starts.size, chunk, n_channels)
+        chunk_index, channel = np.nonzero(scored.min(axis=1) < -prefilter_sd * np.asarray(noise))
+    offsets_in, offsets_out = np.arange(width), np.arange(chunk)
     net, device = model.net, model.device
     with torch.inference_mode():
-        for first in range(0, len(jobs), batch_size):
-            batch = jobs[first:first + batch_size]
-            width = max(min(chunk_frames, n_out - s) for _, s in batch) + rf - 1
-            inputs = np.zeros((len(batch), 1, width), dtype=np.float32)
-            for row, (c, s) in enumerate(batch):
-                piece = scaled[s:s + width, c]
-                inputs[row, 0, :piece.size] = piece
-            out = net(torch.from_numpy(inputs).to(device)).float().cpu().numpy()
-            for row, (c, s) in enumerate(batch):
-                count = min(chunk_frames, n_out - s)
-                logits[s + front:s + front + count, c] = out[row, :count]
-    return logits
+        for first in range(0, chunk_index.size, batch_size):
+            s = starts[chunk_index[first:first + batch_size]][:, None]
+            c = channel[first:first + batch_size][:, None]
+            inputs = torch.from_numpy(padded[s + offsets_in, c][:, None, :])
+            out = net(inputs.to(device)).float().cpu().numpy()
+            logits[front + s + offsets_out, c] = out
+    logits[front + n_out:] = NO_OUTPUT
+    return logits[:n_frames]
 
 
 class StreamingInference:

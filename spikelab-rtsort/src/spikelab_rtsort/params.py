@@ -30,6 +30,14 @@ class RTSortParams:
       amplitude within ``outer_radius``, the preliminary sequences' largest-electrode rule
       relaxed for noise. Without it a sequence rooted on the flank of a large unit collects that
       unit's spikes as well as its own.
+
+    Two settings choose how the detection network is run on a CPU (each measured against
+    today's F1 in ``bench/results/rtsort/realtime.md``):
+
+    * ``prefilter_sd = 3.0``: the network is run only on 5 ms channel-chunks whose traces reach
+      below -3 noise SD (None runs it everywhere).
+    * ``int8_inference = True``: an int8 copy of the network calibrated on the recording
+      (:mod:`spikelab_rtsort.quantized`); ignored on a GPU.
     """
 
     stringent_thresh: float | None = None
@@ -73,6 +81,8 @@ class RTSortParams:
     relocate_root_min_amp: float = 0.8
     relocate_root_max_latency: float = -2.0
     gmm_random_state: int = 1150
+    prefilter_sd: float | None = 3.0
+    int8_inference: bool = True
 
     def override(self, **changes) -> RTSortParams:
         """Copy with some fields changed; unknown names raise ``TypeError`` naming them."""

@@ -15,10 +15,20 @@ from spikelab.atomic import atomic_open
 
 from ._errors import InsufficientActivityError
 from .assignment import SequenceBank, assign_spikes
-from .inference import NO_OUTPUT, StreamingInference, detect_recording, infer_logits, read_microvolts
+from .inference import (
+    NO_OUTPUT,
+    StreamingInference,
+    detect_recording,
+    infer_logits,
+    prefilter_chunk_frames,
+    read_microvolts,
+    read_sample,
+    scale_traces,
+)
 from .model import DetectionModel, logit
 from .params import RTSortParams
 from .propagation import detect_preliminary_sequences
+from .quantized import calibration_sample, quantize_int8
 from .sequences import DetectionContext, Sequence, compute_stats, merge_sequences, relocate_root, robust_noise
 
 log = structlog.get_logger(__name__)
@@ -41,13 +51,17 @@ def _min_seq_spikes(params: RTSortParams, seconds: float) -> int:
 class RTSort:
     """Propagation-sequence sorter built on a detection model.
 
-    Build one with :meth:`RTSort.detect_sequences`; then sort recordings with
-    :meth:`sort_offline` or feed chunks to :meth:`process`.
+    Build one with :meth:`RTSort.detect_sequences` (or :meth:`detect_and_sort`); then sort
+    recordings with :meth:`sort_offline` or feed chunks to :meth:`process`. The network is run
+    as ``params`` say (``prefilter_sd``, ``int8_inference``): the int8 copy is calibrated on
+    ``calibration`` (channels x frames of scaled traces), kept with the sorter.
     """
 
     def __init__(self, model: DetectionModel, sequences: list[Sequence], locations: np.ndarray,
-                 sampling_frequency: float, params: RTSortParams, gain: float, noise: np.ndarray):
+                 sampling_frequency: float, params: RTSortParams, gain: float, noise: np.ndarray,
+                 calibration: np.ndarray | None = None):
         self.model = model
+        self.calibration = calibration
         self.sequences = sequences
         self.locations = np.asarray(locations, dtype=float)
         self.sampling_frequency = float(sampling_frequency)
@@ -57,7 +71,22 @@ class RTSort:
         diff = self.locations[:, None, :2] - self.locations[None, :, :2]
         self._distances = np.sqrt((diff**2).sum(axis=-1))
         self.bank = SequenceBank.build(sequences, self._distances, params)
+        self._attach_detector()
         self.reset()
+
+    def _attach_detector(self) -> None:
+        """The network inference runs (the int8 copy of :attr:`model` when the params ask)."""
+        self.detector = self.model
+        if self.params.int8_inference and self.calibration is not None:
+            self.detector = quantize_int8(self.model, self.calibration)
+
+    def _infer(self, scaled: np.ndarray, batch_size: int = 64) -> np.ndarray:
+        """Logits of scaled traces as the params say (pre-filter on the sorter's noise)."""
+        if self.params.prefilter_sd is None:
+            return infer_logits(self.detector, scaled, batch_size=batch_size)
+        return infer_logits(self.detector, scaled, batch_size=batch_size,
+                            chunk_frames=prefilter_chunk_frames(self.sampling_frequency),
+                            prefilter_sd=self.params.prefilter_sd, noise=self.noise)
 
     # thresholds and frame constants -----------------------------------------------------------
     @property
@@ -118,13 +147,52 @@ class RTSort:
         InsufficientActivityError
             When no propagation sequence survives.
         """
+        return cls._detect(recording, model, params, detection_window_s, batch_size,
+                           progress_bar)[0]
+
+    @classmethod
+    def detect_and_sort(cls, recording, model: DetectionModel, params: RTSortParams | None = None,
+                        detection_window_s: float | None = None, batch_size: int = 64,
+                        progress_bar: bool = False) -> tuple[RTSort, list[np.ndarray]]:
+        """Detect sequences and sort ``recording``, running the network once where it can.
+
+        When the detection window is the whole recording, the detection pass's logits are
+        assigned directly; otherwise the rest is sorted with :meth:`sort_offline`. Parameters
+        are those of :meth:`detect_sequences`.
+
+        Returns
+        -------
+        rt_sort : RTSort
+            The sorter.
+        trains : list of np.ndarray
+            Spike frames of each unit (ids 0..K-1).
+        """
+        rts, ctx = cls._detect(recording, model, params, detection_window_s, batch_size,
+                               progress_bar)
+        if ctx.logits.shape[0] < recording.get_num_frames():
+            return rts, rts.sort_offline(recording, batch_size=batch_size,
+                                         return_spikeinterface_sorter=False,
+                                         progress_bar=progress_bar)
+        w = rts.half_window
+        frames, units = rts._assign(ctx.logits, ctx.traces, w + 2, ctx.logits.shape[0] - w - 2)
+        return rts, [np.sort(frames[units == k]) for k in range(rts.num_units)]
+
+    @classmethod
+    def _detect(cls, recording, model, params, detection_window_s, batch_size, progress_bar):
+        """:meth:`detect_sequences`, also returning its :class:`DetectionContext`."""
         params = params or RTSortParams()
         fs = recording.get_sampling_frequency()
         if detection_window_s is not None:
             end = min(recording.get_num_frames(), int(detection_window_s * fs))
             recording = recording.frame_slice(0, end)
-        logits, scaled, gain = detect_recording(model, recording, batch_size=batch_size,
-                                                progress_bar=progress_bar)
+        sample = read_sample(recording)
+        gain = model.input_gain(sample)
+        calibration = calibration_sample(scale_traces(sample, gain))
+        detector = quantize_int8(model, calibration) if params.int8_inference else model
+        prefilter = {} if params.prefilter_sd is None else dict(
+            prefilter_sd=params.prefilter_sd, chunk_frames=prefilter_chunk_frames(fs))
+        logits, scaled, gain = detect_recording(detector, recording, batch_size=batch_size,
+                                                gain=gain, progress_bar=progress_bar, **prefilter)
         noise = robust_noise(scaled)
         stringent = params.stringent_thresh or model.stringent_thresh
         loose = params.loose_thresh or model.loose_thresh
@@ -138,7 +206,7 @@ class RTSort:
                 sorter="rt_sort", units_at_failure=0)
         seqs = [s for s in prelim if compute_stats(s, ctx)]
         seconds = recording.get_num_frames() / fs
-        sorter = cls(model, [], ctx.locations, fs, params, gain, noise)
+        sorter = cls(model, [], ctx.locations, fs, params, gain, noise, calibration)
         seqs = sorter._reassign(seqs, ctx, seconds)
         seqs = merge_sequences(seqs, ctx, same_root_only=True)
         seqs = [relocate_root(s, ctx) for s in seqs]
@@ -150,7 +218,7 @@ class RTSort:
             raise InsufficientActivityError(
                 f"RT-Sort: 0 sequences remain after filtering {len(prelim)} preliminary "
                 "propagation sequences.", sorter="rt_sort", units_at_failure=0)
-        return cls(model, seqs, ctx.locations, fs, params, gain, noise)
+        return cls(model, seqs, ctx.locations, fs, params, gain, noise, calibration), ctx
 
     def _reassign(self, seqs: list[Sequence], ctx: DetectionContext, seconds: float):
         """Replace each sequence's spikes by what assignment gives it; drop the small ones."""
@@ -190,7 +258,7 @@ class RTSort:
             c0, c1 = max(0, start - margin), min(n_frames, stop + margin)
             raw = read_microvolts(recording, c0, c1)
             scaled = (raw - np.median(raw, axis=0, keepdims=True)) * np.float32(self.gain)
-            logits = infer_logits(self.model, scaled, batch_size=batch_size)
+            logits = self._infer(scaled, batch_size=batch_size)
             lo = max(start, c0 + self.model.buffer_front + self.half_window + 2) - c0
             hi = min(stop, c1 - self.model.buffer_end - self.half_window - 2) - c0
             f, k = self._assign(logits, scaled, lo, hi)
@@ -215,7 +283,11 @@ class RTSort:
         """Forget streamed data; call before streaming and after any gap in the data."""
         self._buffer = None
         self._logits = None
-        self._stream = StreamingInference(self.model)
+        # The float network without pre-filter keeps each layer's context (no frame computed
+        # twice); otherwise each call runs the detector on the new frames plus their context.
+        stateful = self.detector is self.model and self.params.prefilter_sd is None
+        self._stream = StreamingInference(self.model) if stateful else None
+        self._computed = 0  # absolute frame up to which logits were computed (windowed path)
         self._received = 0  # frames received since reset
         self._decided = 0  # absolute frame up to which candidates were decided
 
@@ -249,12 +321,20 @@ class RTSort:
             self._logits = np.concatenate(
                 [self._logits, np.full(scaled.shape, NO_OUTPUT, np.float32)])
         self._received += chunk.shape[0]
-        # New logits: every frame whose receptive field is now complete (each layer keeps its
-        # own context, so no frame is computed twice).
-        out = self._stream.push(scaled)
-        if out.shape[0]:
-            end = self._buffer.shape[0] - self.model.buffer_end
-            self._logits[end - out.shape[0]:end] = out
+        # New logits: every frame whose receptive field is now complete.
+        front, back = self.model.buffer_front, self.model.buffer_end
+        if self._stream is not None:
+            out = self._stream.push(scaled)
+            if out.shape[0]:
+                end = self._buffer.shape[0] - back
+                self._logits[end - out.shape[0]:end] = out
+        else:
+            lo = max(self._computed, self._start + front) - self._start
+            hi = self._buffer.shape[0] - back
+            if hi > lo:
+                out = self._infer(self._buffer[lo - front:hi + back])
+                self._logits[lo:hi] = out[front:front + hi - lo]
+                self._computed = hi + self._start
         decidable = self._start + self._buffer.shape[0] - self.model.buffer_end - w - 2
         lo_abs = max(self._decided, self._start + self.model.buffer_front + w + 2)
         spikes: list[StreamedSpike] = []
@@ -278,7 +358,8 @@ class RTSort:
     def save(self, path) -> Path:
         """Pickle the sorter without its model (atomic write)."""
         path = Path(path)
-        state = {k: v for k, v in self.__dict__.items() if k not in ("model", "_stream")}
+        state = {k: v for k, v in self.__dict__.items()
+                 if k not in ("model", "detector", "_stream")}
         with atomic_open(path) as fh:
             pickle.dump(state, fh)
         return path
@@ -291,5 +372,6 @@ class RTSort:
         obj = cls.__new__(cls)
         obj.__dict__.update(state)
         obj.model = model
+        obj._attach_detector()
         obj.reset()
         return obj

@@ -84,14 +84,12 @@ def run(job) -> None:
     n_jobs = int(getattr(job.config.execution, "n_jobs", -1) or -1)
     if n_jobs > 0:
         torch.set_num_threads(n_jobs)
-    rts = RTSort.detect_sequences(
+    # One network pass when sequences are detected on the whole recording.
+    rts, trains = RTSort.detect_and_sort(
         recording, model, params=sorter_params(params),
         detection_window_s=params["rt_sort_detection_window_s"],
         batch_size=int(params["rt_sort_batch_size"]))
-    detected = time.time()
     log.info("rtsort.sequences_detected", units=rts.num_units)
-    trains = rts.sort_offline(recording, batch_size=int(params["rt_sort_batch_size"]),
-                              return_spikeinterface_sorter=False)
     fs = recording.get_sampling_frequency()
     write_sorting(folder, trains, fs)
     np.save(folder / "root_elecs.npy", rts.root_electrodes)
@@ -100,7 +98,7 @@ def run(job) -> None:
         sorter=SORTER, params=params, model_path=str(model_path),
         model_training=model.init_dict.get("training", {}).get("command"),
         units=rts.num_units, spikes=int(sum(len(t) for t in trains)),
-        detection_s=round(detected - began, 3), sorting_s=round(time.time() - detected, 3),
+        detection_and_sorting_s=round(time.time() - began, 3),
         versions=dict(python=platform.python_version(), torch=torch.__version__,
                       spikeinterface=si.__version__)))
     log.info("rtsort.done", units=rts.num_units, seconds=round(time.time() - began, 2))
