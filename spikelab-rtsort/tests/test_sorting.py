@@ -54,6 +54,29 @@ def test_save_and_load_keep_the_units(rt_sort, shipped_model, tmp_path):
     np.testing.assert_array_equal(loaded.root_electrodes, rt_sort.root_electrodes)
 
 
+def _without_marker(path):
+    import pickle
+
+    with open(path, "rb") as fh:
+        state = pickle.load(fh)
+    state = {k: v for k, v in state.items() if not k.startswith("_spikelab_rtsort")}
+    with open(path, "wb") as fh:
+        pickle.dump(state, fh)  # as RTSort.save wrote it before sorters were calibrated in µV
+
+
+def test_old_pickle_without_units_marker_is_refused_with_the_fix(rt_sort, shipped_model, tmp_path):
+    from spikelab_rtsort._errors import ModelLoadingError
+
+    path = rt_sort.save(tmp_path / "rt_sort.pickle")
+    _without_marker(path)
+    with pytest.raises(ModelLoadingError, match="ADC counts") as info:
+        RTSort.load(path, shipped_model)
+    assert str(path) in str(info.value) and "made_from_microvolts=True" in str(info.value)
+    # the user's statement that it was made from µV data loads it, units intact
+    loaded = RTSort.load(path, shipped_model, made_from_microvolts=True)
+    assert loaded.num_units == rt_sort.num_units
+
+
 def test_noise_only_recording_raises_insufficient_activity(shipped_model):
     from spikelab_rtsort.synthetic import generate_mea_recording
 

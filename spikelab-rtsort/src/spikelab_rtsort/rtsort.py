@@ -13,7 +13,7 @@ from tqdm.auto import tqdm
 
 from spikelab.atomic import atomic_open
 
-from ._errors import InsufficientActivityError
+from ._errors import InsufficientActivityError, ModelLoadingError
 from .assignment import SequenceBank, assign_spikes
 from .inference import (
     NO_OUTPUT,
@@ -32,6 +32,12 @@ from .quantized import calibration_sample, quantize_int8
 from .sequences import DetectionContext, Sequence, compute_stats, merge_sequences, relocate_root, robust_noise
 
 log = structlog.get_logger(__name__)
+
+#: Written into every pickle by :meth:`RTSort.save`: version 2 is the first with a marker, and
+#: its gain and noise levels are calibrated on traces in µV (those before were in whatever unit
+#: the recording returned, ADC counts for a Maxwell file).
+PICKLE_FORMAT_KEY = "_spikelab_rtsort_format"
+PICKLE_FORMAT = {"version": 2, "input_units": "uV"}
 
 
 @attrs.frozen
@@ -356,19 +362,53 @@ class RTSort:
 
     # persistence --------------------------------------------------------------------------
     def save(self, path) -> Path:
-        """Pickle the sorter without its model (atomic write)."""
+        """Pickle the sorter without its model (atomic write), with its format marker."""
         path = Path(path)
         state = {k: v for k, v in self.__dict__.items()
                  if k not in ("model", "detector", "_stream")}
+        state[PICKLE_FORMAT_KEY] = dict(PICKLE_FORMAT)
         with atomic_open(path) as fh:
             pickle.dump(state, fh)
         return path
 
     @classmethod
-    def load(cls, path, model: DetectionModel) -> RTSort:
-        """Load a sorter written by :meth:`save` and attach ``model``."""
+    def load(cls, path, model: DetectionModel, *, made_from_microvolts: bool = False) -> RTSort:
+        """Load a sorter written by :meth:`save` and attach ``model``.
+
+        Parameters
+        ----------
+        path : str or Path
+            The pickle (``rt_sort.pickle`` in a sort's sorter folder).
+        model : DetectionModel
+            The detection model it was made with.
+        made_from_microvolts : bool, default: False
+            Only for a pickle without a format marker (saved before 2026-12-04, when sorters
+            made from a file in ADC counts were calibrated in counts): True states that the
+            recording it was made from was already in µV (no gains), so its calibration holds.
+
+        Raises
+        ------
+        ModelLoadingError
+            For a pickle without the marker (unless ``made_from_microvolts``), or of a newer
+            format: its gain and noise levels would be read against µV traces.
+        """
         with open(path, "rb") as fh:
             state = pickle.load(fh)
+        marker = state.pop(PICKLE_FORMAT_KEY, None)
+        if marker is None and not made_from_microvolts:
+            raise ModelLoadingError(
+                f"{path} is an RT-Sort pickle without a format marker, saved before sorters were "
+                "calibrated in µV: one made from a file in ADC counts (Maxwell, Intan) would now "
+                "sort µV traces with a gain set for counts and find the wrong spikes. Sort the "
+                "recording again to make a new one, or, if it was made from a recording already "
+                "in µV, load it with RTSort.load(path, model, made_from_microvolts=True).",
+                sorter="rt_sort", model_path=str(path))
+        if marker is not None and (marker.get("version", 0) > PICKLE_FORMAT["version"]
+                                   or marker.get("input_units") != PICKLE_FORMAT["input_units"]):
+            raise ModelLoadingError(
+                f"{path} is an RT-Sort pickle of format {marker}; this spikelab-rtsort reads "
+                f"{PICKLE_FORMAT}. Upgrade spikelab-rtsort, or sort the recording again.",
+                sorter="rt_sort", model_path=str(path))
         obj = cls.__new__(cls)
         obj.__dict__.update(state)
         obj.model = model
