@@ -119,3 +119,23 @@ def test_rtsort_without_a_sub_command_names_the_choices_not_an_internal_argument
     err = capsys.readouterr().err
     assert code == 2
     assert "{train}" in err and "rtsort_command" not in err
+
+
+def test_a_30_khz_probe_recording_is_refused_before_any_work_with_the_fix(tmp_path):
+    """Issue 20 item 4: the shipped model is trained at 20 kHz; a 30 kHz probe sorted with it
+    found 6 of 16 units (bench/results/accuracy/accuracy_quick.md) and nothing said why."""
+    from spikeinterface.core import generate_ground_truth_recording
+
+    from spikelab.spike_sorting import sort_recording
+
+    recording, _ = generate_ground_truth_recording(durations=[2.0], sampling_frequency=30000.0,
+                                                   num_channels=16, num_units=3, seed=1)
+    with pytest.raises(ex.ModelLoadingError) as info:
+        sort_recording([recording], sorter="rt_sort", intermediate_folders=[tmp_path / "inter"],
+                       results_folders=[tmp_path / "results"])
+    message = str(info.value)
+    assert "\n" not in message and "30 kHz" in message and "20 kHz" in message
+    assert "spikelab rtsort train" in message and "--sampling-frequency 30000" in message
+    assert 'sorter="auto"' in message
+    assert info.value.stage == "preflight"
+    assert not (tmp_path / "inter").exists() and not (tmp_path / "results").exists()

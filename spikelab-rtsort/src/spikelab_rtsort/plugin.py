@@ -41,6 +41,36 @@ def check_environment(config) -> list[str]:
     return problems
 
 
+def check_recording(recording, config) -> list:
+    """Refuse, before any work, a recording at another sampling rate than the detection model's.
+
+    The network's kernels span a fixed number of samples, so a model trained at 20 kHz (the
+    shipped MEA model) sees 30 kHz spikes 1.5x too slow; nothing resamples the input.
+    """
+    import json
+
+    from ._errors import ModelLoadingError
+
+    params = {**DEFAULT_PARAMS, **config.sorter.sorter_params}
+    if params.get("rt_sort_probe") not in ("mea", "neuropixels"):
+        return []  # check_environment names that
+    folder = resolve_model_path(params)
+    try:
+        model_hz = json.loads((folder / "init_dict.json").read_text()).get("samp_freq_hz")
+    except (OSError, ValueError):
+        return []  # check_environment names a missing or unreadable model
+    fs = float(recording.get_sampling_frequency())
+    if model_hz is None or abs(float(model_hz) - fs) <= 1e-3 * float(model_hz):
+        return []
+    shipped = "the shipped MEA model" if not params.get("rt_sort_model_path") else "the model"
+    return [ModelLoadingError(
+        f"RT-Sort cannot sort this {fs / 1000:g} kHz recording: {shipped} ({folder}) was trained "
+        f"at {float(model_hz) / 1000:g} kHz and nothing resamples its input; train one with "
+        f"`spikelab rtsort train MODEL_FOLDER --sampling-frequency {fs:g}` and pass "
+        f"rt_sort_model_path=MODEL_FOLDER, or sort with sorter=\"auto\".",
+        sorter=SORTER, stage="preflight", model_path=str(folder))]
+
+
 def needs_gpu(config) -> bool:
     """True only when ``rt_sort_device`` asks for CUDA."""
     device = str({**DEFAULT_PARAMS, **config.sorter.sorter_params}["rt_sort_device"])
@@ -73,6 +103,7 @@ BACKEND = SorterBackend(
     classifier=classify_rt_sort_failure,
     classifier_name="classify_rt_sort_failure",
     check_environment=check_environment,
+    check_recording=check_recording,
     needs_gpu=needs_gpu,
     prepare_recording=prepare_recording,
     disk_factor=5.0,  # the binary copy, float32 and float16 traces, model outputs

@@ -108,6 +108,10 @@ def _no_problems(config: SortingPipelineConfig) -> list[str]:
     return []
 
 
+def _no_recording_problems(recording: BaseRecording, config: SortingPipelineConfig) -> list[str]:
+    return []
+
+
 @attrs.frozen(kw_only=True)
 class SorterBackend:
     """A sorter, as a plugin declares it.
@@ -152,6 +156,10 @@ class SorterBackend:
     check_environment : callable, optional
         ``check_environment(config) -> list[str]``: what is missing to run (empty when ready);
         each entry says what and how to fix it. Used by preflight.
+    check_recording : callable, optional
+        ``check_recording(recording, config) -> list``: why this backend cannot sort this
+        recording (its sampling rate, its geometry), as sentences or classified exceptions;
+        empty when it can. Preflight runs it on every recording before any work.
     needs_gpu : callable, optional
         ``needs_gpu(config) -> bool``.
     prepare_recording : callable, optional
@@ -187,6 +195,7 @@ class SorterBackend:
     classifier: Callable[[Path, BaseException], SpikeSortingClassifiedError | None] | None = None
     classifier_name: str | None = None
     check_environment: Callable[[SortingPipelineConfig], list[str]] = _no_problems
+    check_recording: Callable[[BaseRecording, SortingPipelineConfig], list[Any]] = _no_recording_problems
     needs_gpu: Callable[[SortingPipelineConfig], bool] = lambda config: False
     prepare_recording: Callable[[BaseRecording, SortingPipelineConfig], BaseRecording] | None = None
     disk_factor: float = 2.0

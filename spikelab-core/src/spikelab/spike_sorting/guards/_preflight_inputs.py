@@ -71,6 +71,23 @@ def check_environment(config: SortingPipelineConfig, backend: SorterBackend) -> 
     return findings
 
 
+def check_backend_recordings(
+    config: SortingPipelineConfig, backend: SorterBackend, recordings: list[Any]
+) -> list[PreflightFinding]:
+    """What the backend says it cannot sort (``backend.check_recording``), a failing finding each."""
+    findings = []
+    for index, recording in enumerate(recordings):
+        for problem in backend.check_recording(recording, config) or []:
+            if isinstance(problem, SpikeSortingClassifiedError):
+                findings.append(_finding("fail", "recording_not_sortable", problem.message,
+                                         problem.family, error=problem))
+            else:
+                findings.append(_finding("fail", "recording_not_sortable",
+                                         f"{backend.name} cannot sort {_describe(recording, index)}: {problem}",
+                                         "environment"))
+    return findings
+
+
 def _dependency_name(text: str, default: str) -> str:
     """The missing thing a sentence names: a quoted name ('kilosort'), a ``name:`` prefix, or ``default``."""
     quoted = re.search(r"['\"`]([A-Za-z_][\w.\-]*)['\"`]", text)

@@ -153,6 +153,8 @@ def run_preflight(
     findings += checks.check_writable(inter, "intermediate")
     findings += checks.check_writable(results, "results")
     findings += inputs.check_recordings(config, recordings)
+    if not any(f.level == "fail" and f.code.startswith("recording_") for f in findings):
+        findings += inputs.check_backend_recordings(config, backend, recordings)
     findings += checks.check_disk(config, backend, recordings, inter, results, probes)
     findings += checks.check_ram(config, probes)
     findings += checks.check_open_files(probes)
