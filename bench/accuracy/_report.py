@@ -45,11 +45,14 @@ def markdown(report: dict) -> str:
     lines = [
         f"# Accuracy on ground truth, before / after SpikeLab curation ({report['mode']})",
         "",
-        "Recordings (`bench/groundtruth.py`; trough = template trough on the best channel, µV):",
+        "Recordings (`bench/groundtruth.py`, `bench/mearec/make.py`; trough = template trough on the best channel, µV):",
         "",
     ]
     for name, info in report["datasets"].items():
         p, s = info["params"], info["stats"]
+        if "description" in p:  # a MEArec recording (bench/mearec/make.py)
+            lines.append(f"- `{name}`: {p['description']}, trough min/median/max {s['trough_uV_min_median_max']} µV")
+            continue
         lines.append(f"- `{name}`: {p['layout']}, {p['num_channels']} ch x {p['duration_s']:g} s at "
                      f"{p['sampling_frequency'] / 1000:g} kHz, {p['num_units']} units at {p['firing_rate']:g} Hz, "
                      f"noise {p['noise_uV']:g} µV, trough min/median/max {s['trough_uV_min_median_max']} µV, "
@@ -60,7 +63,7 @@ def markdown(report: dict) -> str:
         "unit precision | FP / redundant / overmerged | failed curation criterion (units; a unit can fail several) | sort s | CPU s | peak RSS GB | load (1 min) |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    order = ["kilosort4", "rt_sort", "spykingcircus2", "tridesclous2", "mountainsort5"]
+    order = ["kilosort4", "rt_sort", "spykingcircus2", "tridesclous2", "lupin", "mountainsort5"]
     datasets = list(report["datasets"])
     runs = sorted(report["runs"], key=lambda e: (datasets.index(e["dataset"]),
                                                  order.index(e["sorter"]) if e["sorter"] in order else 99))

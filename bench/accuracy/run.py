@@ -2,6 +2,7 @@
 
     python bench/accuracy/run.py --quick    # probe 32 ch x 10 s + MEA 64 ch x 20 s (CI-sized)
     python bench/accuracy/run.py            # the scaling ladder up to 128-256 ch x 5 min (hours)
+    python bench/accuracy/run.py --realistic  # MEArec recordings (bench/mearec/make.py): Maxwell MEA, probe
 
 For every ground-truth recording of ``bench/groundtruth.py`` and every sorter that runs on this
 machine, one sort per child process (so peak RSS and CPU time are that sort's own, read from
@@ -9,8 +10,13 @@ machine, one sort per child process (so peak RSS and CPU time are that sort's ow
 
 * SpikeLab backends: ``sort_recording(sorter="kilosort4")`` and ``sort_recording(sorter="rt_sort")``
   (SpikeLab curation off in the call; applied afterwards as for the peers).
-* Peers through SpikeInterface's ``run_sorter`` with their defaults: spykingcircus2, tridesclous2
-  and mountainsort5 when installed.
+* SpikeInterface's internal sorters through SpikeLab's ``spikelab-si`` backend (same call).
+* Peers through SpikeInterface's ``run_sorter`` with their defaults: spykingcircus2, tridesclous2,
+  lupin and mountainsort5 when installed.
+* ``--sorters`` takes names (every path) or ``name@via`` (``spykingcircus2@spikeinterface``).
+
+On the Maxwell-format MEArec recording, SpikeLab's sorts are given the ``.raw.h5`` file (SpikeLab's
+reader); the peers and the scoring get the same file opened with that reader.
 
 Each sorting is scored with ``spikeinterface.comparison.compare_sorter_to_ground_truth``
 (exhaustive ground truth, 0.4 ms window): well-detected units (accuracy >= 0.8), median
@@ -42,12 +48,21 @@ sys.path[:0] = [str(HERE.parent), str(HERE)]
 
 import groundtruth  # noqa: E402
 
+sys.path.insert(0, str(HERE.parent / "mearec"))
+import make as mearec  # noqa: E402
+
 RESULTS = HERE.parent / "results" / "accuracy"
 DATASETS = {"quick": ["probe-quick", "mea-quick"],
-            "full": ["probe-32x60", "mea-64x120", "probe-64x120", "probe-long", "mea-long"]}
-SPIKELAB_SORTERS = ["kilosort4", "rt_sort"]
-PEER_SORTERS = ["spykingcircus2", "tridesclous2", "mountainsort5"]
-TIMEOUT_S = {"quick": 900, "full": 12 * 3600}  # per sort; generous for a shared machine
+            "full": ["probe-32x60", "mea-64x120", "probe-64x120", "probe-long", "mea-long"],
+            "realistic": ["mearec-mea", "mearec-probe"]}
+SPIKELAB_SORTERS = ["kilosort4", "rt_sort", "spykingcircus2", "tridesclous2", "lupin", "mountainsort5"]
+PEER_SORTERS = ["spykingcircus2", "tridesclous2", "lupin", "mountainsort5"]
+TIMEOUT_S = {"quick": 900, "full": 12 * 3600, "realistic": 3 * 3600}  # per sort; generous for a shared machine
+
+
+def load_dataset(name: str):
+    """``(recording, gt_sorting, info)`` of a generated or a MEArec preset."""
+    return mearec.load(name) if name in mearec.PRESETS else groundtruth.load(name)
 
 
 def available_sorters() -> list[tuple[str, str]]:
@@ -87,7 +102,7 @@ def score(gt, sorting) -> dict:
     }
 
 
-def sort(sorter: str, via: str, recording, work: Path, quick: bool):
+def sort(sorter: str, via: str, recording, work: Path, quick: bool, path: str | None = None):
     if via == "spikeinterface":
         from spikeinterface.sorters import run_sorter
 
@@ -97,7 +112,7 @@ def sort(sorter: str, via: str, recording, work: Path, quick: bool):
     extra = {"nblocks": 0} if (sorter == "kilosort4" and quick) else {}
     results: list = []
     spike_data = sort_recording(
-        [recording], sorter=sorter, curate=False, create_figures=False, recompute_sorting=True,
+        [path or recording], sorter=sorter, curate=False, create_figures=False, recompute_sorting=True,
         intermediate_folders=[work / "inter"], results_folders=[work / "results"], out_results=results, **extra,
     )
     if not spike_data or results[0].status != "success":
@@ -124,11 +139,11 @@ def curate(sorting, recording):
 
 
 def worker(sorter: str, via: str, dataset: str, out: Path, quick: bool) -> None:
-    recording, gt, _ = groundtruth.load(dataset)
+    recording, gt, info = load_dataset(dataset)
     work = Path(tempfile.mkdtemp(prefix=f"acc-{sorter}-"))
     try:
         start = time.perf_counter()
-        sorting = sort(sorter, via, recording, work, quick)
+        sorting = sort(sorter, via, recording, work, quick, info.get("path"))
         sort_s = time.perf_counter() - start
         entry = {"sort_s": round(sort_s, 2), "before": score(gt, sorting)}
         start = time.perf_counter()
@@ -147,7 +162,7 @@ def _previous_runs(mode: str) -> dict:
     if not path.exists():
         return {}
     runs = json.loads(path.read_text()).get("runs", [])
-    return {(r["dataset"], r.get("dataset_key"), r["sorter"]): r for r in runs if r.get("ok")}
+    return {(r["dataset"], r.get("dataset_key"), r["sorter"], r["via"]): r for r in runs if r.get("ok")}
 
 
 def run_one(sorter: str, via: str, dataset: str, quick: bool, timeout_s: float) -> dict:
@@ -190,6 +205,7 @@ def run_one(sorter: str, via: str, dataset: str, quick: bool, timeout_s: float) 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="CI-sized recordings (under 10 minutes).")
+    parser.add_argument("--realistic", action="store_true", help="the MEArec recordings of bench/mearec/make.py")
     parser.add_argument("--sorters", nargs="*", default=None, help="subset of the available sorters")
     parser.add_argument("--datasets", nargs="*", default=None, help=f"ground-truth presets ({sorted(groundtruth.PRESETS)})")
     parser.add_argument("--resume", action="store_true",
@@ -204,13 +220,14 @@ def main(argv: list[str] | None = None) -> int:
 
     import _report
 
-    mode = "quick" if args.quick else "full"
+    mode = "quick" if args.quick else "realistic" if args.realistic else "full"
     if args.replot:
         report = json.loads((RESULTS / f"accuracy_{mode}.json").read_text())
         report["checks"] = _report.checks(report["runs"])
         _report.write_all(report, RESULTS, mode)
         return 0
-    sorters = [(s, v) for s, v in available_sorters() if args.sorters is None or s in args.sorters]
+    sorters = [(s, v) for s, v in available_sorters()
+               if args.sorters is None or s in args.sorters or f"{s}@{v}" in args.sorters]
     datasets = args.datasets or DATASETS[mode]
     previous = _previous_runs(mode) if args.resume else {}
     began = time.monotonic()
@@ -220,14 +237,14 @@ def main(argv: list[str] | None = None) -> int:
         "total_s": 0.0,
         "datasets": {},
         "runs": [],
-        "missing_sorters": [s for s in SPIKELAB_SORTERS + PEER_SORTERS if s not in {x for x, _ in sorters}],
+        "missing_sorters": sorted({s for s in SPIKELAB_SORTERS + PEER_SORTERS} - {x for x, _ in sorters}),
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     for dataset in datasets:
-        _, _, info = groundtruth.load(dataset)
+        _, _, info = load_dataset(dataset)
         report["datasets"][dataset] = {"params": info["params"], "stats": info["stats"]}
         for sorter, via in sorters:
-            kept = previous.get((dataset, groundtruth.key(info["params"]), sorter))
+            kept = previous.get((dataset, groundtruth.key(info["params"]), sorter, via))
             if kept is not None:
                 print(f"[accuracy] {dataset}: {sorter} kept from the previous run (--resume)", flush=True)
                 entry = kept
