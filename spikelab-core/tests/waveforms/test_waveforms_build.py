@@ -158,3 +158,20 @@ def test_raw_maxwell_traces_are_band_passed_first(tmp_path):
     assert 100 < unit["amplitude"] < 250  # not the 3.2 mV offset
     assert abs(float(np.median(unit["template"][0]))) < 5.0
     assert sd.metadata["waveform_bandpass_hz"] == [300.0, 6000.0]
+
+
+def test_wide_array_templates_are_exact_near_the_unit_and_close_elsewhere(make_known, tmp_path):
+    """Channels 60 µm apart: each unit is summed over every spike only within 100 µm of its peak
+    channel; farther channels keep the mean of its first 50 spikes, still within noise of the truth."""
+    recording, sorting, truth = make_known()
+    recording.set_dummy_probe_from_locations(np.column_stack([np.zeros(8), 60.0 * np.arange(8)]))
+    sd = build_spikedata(recording, sorting, _config(), tmp_path / "wf", progress_bar=False)
+    traces = recording.get_traces()
+    for unit, (uid, waveform) in zip(sd.neuron_attributes, truth.items()):
+        frames = sorting.get_unit_spike_train(uid)
+        dense = traces[frames[:, None] - 20 + np.arange(60)].mean(axis=0).T  # every spike, every channel
+        near = np.abs(60.0 * np.arange(8) - 60.0 * unit["channel"]) <= 100.0
+        assert 0 < near.sum() < 8
+        np.testing.assert_allclose(unit["template"][near], dense[near], rtol=1e-4, atol=1e-3)
+        np.testing.assert_allclose(unit["template"][~near], waveform[~near], atol=4 * 5 / np.sqrt(50) + 0.5)
+        assert unit["snr"] == pytest.approx(np.abs(waveform).max() / 5.0, rel=0.1)

@@ -5,7 +5,9 @@ into one read), so a long recording costs reads in proportion to the sampled spi
 Memory is bounded by what the output holds, never by the recording's length: one read of
 traces (at most ``chunk_duration_s`` plus a window) at a time, per-unit sums and sums of squares
 (``units x samples x channels`` float64), and the raw snippets kept for ``SpikeData.raw_data``
-(capped at ``snippet_budget_bytes``).
+(capped at ``snippet_budget_bytes``). Arithmetic is bounded by each unit's neighbourhood: after its
+first ``PROBE_SPIKES`` a unit is summed only over the channels near its peak, so on a 1,020-electrode
+array the sums cost about a tenth of dense ones.
 """
 
 from __future__ import annotations
@@ -20,8 +22,6 @@ if TYPE_CHECKING:
     from spikeinterface.core import BaseRecording
 
 MAD_TO_STD = 0.6744897501960817
-#: Snippets are summed in batches of at most this many bytes as float64 (the float32 buffer is half).
-SNIPPET_BATCH_BYTES = 32 * 2**20
 #: Spike windows closer than this (samples, 0.1 s at 20 kHz) share one read: a read costs about
 #: as much in overhead as copying this many more samples of a binary recording.
 READ_GAP_SAMPLES = 2000
@@ -108,13 +108,19 @@ def merge_windows(starts: np.ndarray, width: int) -> np.ndarray:
 
 @attrs.define
 class WaveformStats:
-    """What one pass produces: sums per group, squares per unit, raw snippets."""
+    """What one pass produces: sums per group, squares per unit, raw snippets.
+
+    ``sums`` and ``squares`` hold, on a unit's neighbourhood (``neighbourhood[unit]``), the sums
+    over all its sampled spikes, and elsewhere over its first ``probe_counts`` spikes only.
+    """
 
     sums: np.ndarray  # (groups, width, channels) float64
     counts: np.ndarray  # (groups,)
     squares: np.ndarray  # (units, width, channels) float64
     snippet_data: np.ndarray  # (channels, total) float32
     snippet_frames: np.ndarray  # (total,) frame of each snippet column
+    probe_counts: np.ndarray  # (groups,) spikes summed over every channel
+    neighbourhood: np.ndarray  # (units, channels) bool
 
 
 def read_blocks(starts: np.ndarray, width: int, chunk_size: int, gap: int) -> list[tuple[int, int]]:
@@ -146,9 +152,13 @@ def accumulate(
     in_uv: bool,
     progress_bar: bool,
 ) -> WaveformStats:
-    """Read only the stretches around sampled spikes, once each, and accumulate the statistics."""
+    """Read only the stretches around sampled spikes, once each, and accumulate the statistics.
+
+    Each unit is summed over every channel for its first ``PROBE_SPIKES`` sampled spikes, then
+    only over the channels within ``NEIGHBOURHOOD_UM`` of its peak channel so far (SpikeInterface's
+    radius sparsity): on a 1,020-electrode array that is about a tenth of the channels.
+    """
     n_channels = recording.get_num_channels()
-    n_epochs = max(n_groups // max(n_units, 1), 1)
     sums = np.zeros((n_groups, width, n_channels))
     squares = np.zeros((n_units, width, n_channels))
     counts = np.bincount(sampled.groups, minlength=n_groups)
@@ -162,61 +172,74 @@ def accumulate(
     owner = np.searchsorted(intervals[:, 0], starts, side="right") - 1
     snippet_pos = np.where(sampled.snippet, interval_offsets[np.clip(owner, 0, None)] + starts - intervals[np.clip(owner, 0, None), 0]
                            if intervals.size else 0, -1)
-    summer = _Summer(sums, squares, n_epochs, capacity=max(1, SNIPPET_BATCH_BYTES // (width * n_channels * 8)))
+    locations = np.asarray(recording.get_channel_locations(), dtype=float)[:, :2]
+    summer = _SparseSummer(sums, squares, max(n_groups // max(n_units, 1), 1), locations)
     offsets = np.arange(width)
     blocks = read_blocks(starts, width, chunk_size, READ_GAP_SAMPLES)
     for first, stop in tqdm(blocks, desc="waveforms", unit="read", disable=not progress_bar):
         lo, hi = int(starts[first]), int(starts[stop - 1]) + width
         traces = np.asarray(recording.get_traces(start_frame=lo, end_frame=hi, return_in_uV=in_uv), dtype=np.float32)
         local = starts[first:stop] - lo
-        groups = sampled.groups[first:stop]
-        for b in range(0, local.size, summer.capacity):
-            summer.add(traces[local[b : b + summer.capacity, None] + offsets], groups[b : b + summer.capacity])
+        summer.add(traces, local[:, None] + offsets, sampled.groups[first:stop])
         keep = np.flatnonzero(sampled.snippet[first:stop])
         if keep.size:
             columns = snippet_pos[first:stop][keep][:, None] + offsets
             snippet_data[:, columns] = traces[local[keep][:, None] + offsets].transpose(2, 0, 1)
-    summer.flush()
-    return WaveformStats(sums, counts, squares, snippet_data, snippet_frames)
+    return WaveformStats(sums, counts, squares, snippet_data, snippet_frames, summer.probe_counts, summer.neighbourhood)
 
 
-class _Summer:
-    """Buffers snippets across reads and adds them to the group sums and unit squares in bulk.
+#: Spikes of a unit summed over every channel before its neighbourhood is chosen.
+PROBE_SPIKES = 50
+#: Radius of a unit's neighbourhood around its peak channel (µm; SpikeInterface's default radius).
+NEIGHBOURHOOD_UM = 100.0
 
-    Reads often hold one or two spikes; reducing each on its own costs more in call overhead
-    than in arithmetic, so up to ``capacity`` snippets are reduced at once.
-    """
 
-    def __init__(self, sums: np.ndarray, squares: np.ndarray, n_epochs: int, capacity: int) -> None:
-        self.sums, self.squares, self.n_epochs, self.capacity = sums, squares, n_epochs, capacity
-        self._snippets: list[np.ndarray] = []
-        self._groups: list[np.ndarray] = []
-        self._count = 0
+class _SparseSummer:
+    """Adds each read's snippets to the group sums and unit squares, on each unit's neighbourhood."""
 
-    def add(self, snippets: np.ndarray, groups: np.ndarray) -> None:
-        """Queue ``(k, width, channels)`` snippets of ``groups`` (flushes when full)."""
-        if self._count + len(groups) > self.capacity:
-            self.flush()
-        self._snippets.append(snippets)
-        self._groups.append(groups)
-        self._count += len(groups)
+    def __init__(self, sums: np.ndarray, squares: np.ndarray, n_epochs: int, locations: np.ndarray) -> None:
+        self.sums, self.squares, self.n_epochs, self.locations = sums, squares, n_epochs, locations
+        n_units, n_channels = squares.shape[0], squares.shape[2]
+        self.probe_counts = np.zeros(sums.shape[0], dtype=np.int64)
+        self.neighbourhood = np.ones((n_units, n_channels), dtype=bool)
+        self._channels: list[np.ndarray | None] = [None] * n_units  # None: still probing
 
-    def flush(self) -> None:
-        if not self._count:
-            return
-        groups = np.concatenate(self._groups)
-        order = np.argsort(groups, kind="stable")
-        snippets = np.concatenate(self._snippets)[order].astype(np.float64)
-        unique, first = np.unique(groups[order], return_index=True)
-        self.sums[unique] += np.add.reduceat(snippets, first, axis=0)
-        np.square(snippets, out=snippets)
-        squared = np.add.reduceat(snippets, first, axis=0)
-        units = unique // self.n_epochs
-        if np.unique(units).size == units.size:
-            self.squares[units] += squared
-        else:  # one unit in several epochs
-            np.add.at(self.squares, units, squared)
-        self._snippets, self._groups, self._count = [], [], 0
+    def add(self, traces: np.ndarray, windows: np.ndarray, groups: np.ndarray) -> None:
+        """Sum the ``(k, width)`` sample ``windows`` of ``traces`` into their ``groups``."""
+        units = groups // self.n_epochs
+        order = np.argsort(units, kind="stable")
+        units, groups, windows = units[order], groups[order], windows[order]
+        cuts = np.flatnonzero(np.diff(units)) + 1
+        for lo, hi in zip(np.concatenate([[0], cuts]), np.concatenate([cuts, [units.size]])):
+            unit = int(units[lo])
+            if self._channels[unit] is None:  # the first PROBE_SPIKES, whatever the reads, on every channel
+                first = unit * self.n_epochs
+                split = min(hi, lo + PROBE_SPIKES - int(self.probe_counts[first : first + self.n_epochs].sum()))
+                self._add(unit, None, groups[lo:split], traces[windows[lo:split]].astype(np.float64))
+                if self.probe_counts[first : first + self.n_epochs].sum() >= PROBE_SPIKES:
+                    self._choose_neighbourhood(unit)
+                lo = split
+            if lo < hi:
+                channels = self._channels[unit]
+                self._add(unit, channels, groups[lo:hi], traces[windows[lo:hi, :, None], channels].astype(np.float64))
+
+    def _add(self, unit: int, channels: np.ndarray | None, groups: np.ndarray, snippets: np.ndarray) -> None:
+        where = slice(None) if channels is None else channels
+        for group in np.unique(groups):
+            mine = snippets[groups == group]
+            self.sums[group][:, where] += mine.sum(axis=0)
+            if channels is None:
+                self.probe_counts[group] += len(mine)
+        self.squares[unit][:, where] += np.square(snippets).sum(axis=0)
+
+    def _choose_neighbourhood(self, unit: int) -> None:
+        """Channels within ``NEIGHBOURHOOD_UM`` of the peak channel of the unit's probe mean."""
+        first = unit * self.n_epochs
+        mean = self.sums[first : first + self.n_epochs].sum(axis=0)
+        peak = int(np.argmax(np.abs(mean).max(axis=0)))
+        distance = np.linalg.norm(self.locations - self.locations[peak], axis=1)
+        self.neighbourhood[unit] = distance <= NEIGHBOURHOOD_UM
+        self._channels[unit] = np.flatnonzero(self.neighbourhood[unit])
 
 
 def noise_levels(
@@ -242,7 +265,11 @@ def noise_levels(
 
 
 def unit_summaries(stats: WaveformStats, n_units: int, n_epochs: int, nbefore: int) -> list[dict[str, Any]]:
-    """Template, epoch templates, primary channel, amplitude and peak spread of every unit."""
+    """Template, epoch templates, primary channel, amplitude and peak spread of every unit.
+
+    On a unit's neighbourhood the template is the mean of all its sampled spikes; elsewhere the
+    mean of its first ``PROBE_SPIKES`` (where its amplitude is below the noise anyway).
+    """
     width, n_channels = stats.sums.shape[1:]
     out = []
     for unit in range(n_units):
@@ -251,20 +278,26 @@ def unit_summaries(stats: WaveformStats, n_units: int, n_epochs: int, nbefore: i
         if count == 0:
             out.append({"count": 0, "template": np.zeros((n_channels, width), np.float32), "epoch_templates": None})
             continue
-        mean = stats.sums[groups].sum(axis=0) / count  # (width, channels)
-        variance = np.maximum(stats.squares[unit] / count - mean**2, 0.0)
+        inside = stats.neighbourhood[unit]
+        divisor = np.where(inside, count, int(stats.probe_counts[groups].sum()))  # (channels,)
+        mean = stats.sums[groups].sum(axis=0) / divisor
+        variance = np.maximum(stats.squares[unit] / divisor - mean**2, 0.0)
         channel = int(np.argmax(np.abs(mean).max(axis=0)))
         peak = int(np.argmax(np.abs(mean[:, channel])))
         epoch_templates = None
         if n_epochs > 1:
-            epoch_templates = [
-                (stats.sums[unit * n_epochs + e] / stats.counts[unit * n_epochs + e]).T.astype(np.float32)
-                if stats.counts[unit * n_epochs + e] else None
-                for e in range(n_epochs)
-            ]
+            epoch_templates = [_group_mean(stats, unit * n_epochs + e, inside) for e in range(n_epochs)]
         out.append({
             "count": count, "template": mean.T.astype(np.float32), "channel": channel, "peak": peak,
             "amplitude": float(abs(mean[peak, channel])), "spread": float(np.sqrt(variance[peak, channel])),
             "epoch_templates": epoch_templates,
         })
     return out
+
+
+def _group_mean(stats: WaveformStats, group: int, inside: np.ndarray) -> np.ndarray | None:
+    """``(channels, width)`` mean of one (unit, epoch) group, or None without spikes."""
+    if not stats.counts[group]:
+        return None
+    divisor = np.where(inside, stats.counts[group], max(int(stats.probe_counts[group]), 1))
+    return (stats.sums[group] / divisor).T.astype(np.float32)
