@@ -80,11 +80,38 @@ def test_the_default_sorter_is_named_first_and_in_help(tmp_path, capsys):
     from spikelab.cli.main import main
 
     assert main(["sort", "--help"]) == 0
-    assert "default: kilosort4" in " ".join(capsys.readouterr().out.split())
+    assert "else 'auto' (the best measured installed sorter" in " ".join(capsys.readouterr().out.split())
     missing = tmp_path / "nothing.raw.h5"
     code, out = run_cli(["sort", missing], terminal=False, cwd=tmp_path)
-    assert out.startswith("spikelab sort: kilosort4 (the default sorter; choose another with --sorter NAME")
-    assert code == 2
+    lines = [line for line in out.splitlines() if line.strip()]
+    assert code == 2 and len(lines) == 1 and "nothing.raw.h5" in lines[0], out  # auto opens the header first
+
+
+def test_auto_is_the_default_and_its_reason_reaches_the_plan_report_and_history(small_file, tmp_path, monkeypatch):
+    """Issue 20 item 5: without --sorter, the sorter is the table's best measured installed one."""
+    import json
+
+    path, _ = small_file
+    table = tmp_path / "choices.toml"
+    table.write_text(
+        '[[choice]]\narray = "probe"\nsource = "bench/results/accuracy/site.json"\n'
+        'recording = "our own probes"\nranking = [\n'
+        '  { sorter = "sorter_we_lack", package = "spikelab-lacking", well_detected = "15/16" },\n'
+        '  { sorter = "fake", package = "spikelab-core", well_detected = "12/16" },\n]\n'
+        '[[choice]]\narray = "grid"\nsource = "elsewhere.json"\nranking = [{ sorter = "kilosort4" }]\n')
+    monkeypatch.setenv("SPIKELAB_SORTER_CHOICES", str(table))  # a site's own measured table
+    code, out = run_cli(["sort", path, *QUICK, "--results", tmp_path / "res"], terminal=False, cwd=tmp_path)
+    assert code == 0, out
+    first = out.splitlines()[0]
+    assert first.startswith("spikelab sort: fake (sorter 'auto': best measured for a linear/multi-shank probe "
+                            "at 20 kHz"), out
+    assert "12/16" in first and "bench/results/accuracy/site.json" in first
+    assert "sorter_we_lack (15/16) is not installed: `pip install spikelab-lacking`" in first
+    report = json.loads((tmp_path / "res" / "recording_report.json").read_text())
+    assert report["sorter"] == "fake" and "bench/results/accuracy/site.json" in report["sorter_choice"]
+    assert "Why this sorter" in (tmp_path / "res" / "sorting_report.html").read_text()
+    history = [json.loads(line) for line in (tmp_path / "res" / "run_history.jsonl").read_text().splitlines()]
+    assert history[-1]["sorter_choice"] == report["sorter_choice"]
 
 
 @pytest.mark.parametrize(

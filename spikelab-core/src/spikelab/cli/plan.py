@@ -14,20 +14,25 @@ GB = 1024**3
 
 
 def sorter_choice(args: argparse.Namespace, overrides: dict[str, Any]) -> tuple[str, str]:
-    """``(sorter, why)``: what will sort, and what chose it."""
-    from spikelab.plugins import get_plugin_manager
-    from spikelab.spike_sorting.config import SortingPipelineConfig, get_preset
+    """``(sorter, why)``: what will sort, and what chose it.
 
-    if args.sorter:
-        return args.sorter, "chosen with --sorter"
-    for key in ("sorter", "sorter_name"):
-        if overrides.get(key):
-            return str(overrides[key]), f"chosen with --set {key}="
-    if args.preset:
+    Without ``--sorter``, ``--set sorter=`` or ``--preset``, ``sorter="auto"`` chooses from the
+    recordings' headers (:mod:`spikelab.spike_sorting.sorter_choice`).
+    """
+    from spikelab.plugins import get_plugin_manager
+    from spikelab.spike_sorting import sorter_choice as choice
+    from spikelab.spike_sorting.config import get_preset
+
+    asked = args.sorter or next((str(overrides[k]) for k in ("sorter", "sorter_name") if overrides.get(k)), None)
+    if asked and asked != choice.AUTO:
+        how = "--sorter" if args.sorter else "--set sorter="
+        return asked, f"chosen with {how}"
+    if args.preset and not asked:
         return get_preset(args.preset).sorter_name, f"from preset {args.preset}"
-    default = SortingPipelineConfig().sorter_name
+    picked = choice.choose_for_inputs(args.files, dict(overrides))
     installed = ", ".join(sorted(get_plugin_manager().sorters()))
-    return default, f"the default sorter; choose another with --sorter NAME (installed: {installed})"
+    return picked.sorter, (f"sorter 'auto': {picked.reason}; choose another with --sorter NAME "
+                           f"(installed: {installed})")
 
 
 def _duration(seconds: float) -> str:

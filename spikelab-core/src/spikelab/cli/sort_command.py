@@ -35,8 +35,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("files", nargs="+", help="Recording files or folders (a folder is concatenated).")
     parser.add_argument(
         "--sorter",
-        help="Backend name (kilosort4, kilosort2, rt_sort, ...); default: kilosort4, or the preset's sorter. "
-        "The first line of output names the sorter and why it was chosen.",
+        help="Backend name (kilosort4, spykingcircus2, rt_sort, ...) or 'auto'; default: the preset's sorter, "
+        "else 'auto' (the best measured installed sorter for the recording's array type, sampling rate and "
+        "GPU). The first line of output names the sorter and why it was chosen.",
     )
     parser.add_argument("--preset", help="Start from this preset (KILOSORT4, RT_SORT_MEA, ...).")
     parser.add_argument(
@@ -68,14 +69,19 @@ def run(args: argparse.Namespace) -> int:
     batch = bool(args.workers or args.scheduler)
     overrides.update(console.overrides(overrides, batch=batch))
     config = get_preset(args.preset) if args.preset else None
+    asked = args.sorter or overrides.get("sorter") or overrides.get("sorter_name")
+    auto = asked == "auto" or (not asked and config is None)
     sorter, why = plan.sorter_choice(args, overrides)
-    plan.show(console, args, build_config(args.sorter, config, dict(overrides)), sorter, why)
+    plan_overrides = {k: v for k, v in overrides.items() if not (auto and k in ("sorter", "sorter_name"))}
+    plan.show(console, args, build_config(sorter if auto else args.sorter, config, plan_overrides), sorter, why)
+    # with "auto", sort_recording chooses again from the same headers and writes why into each report
+    call_sorter = "auto" if auto else args.sorter
     results: list = []
     if batch:
         from spikelab.spike_sorting import sort_batch
 
         results = sort_batch(
-            args.files, sorter=args.sorter, config=config, workers=args.workers, scheduler=args.scheduler,
+            args.files, sorter=call_sorter, config=config, workers=args.workers, scheduler=args.scheduler,
             intermediate_folders=args.intermediate, results_folders=args.results, **overrides,
         )
     else:
@@ -83,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
         # first failure is raised after every recording has its result, which is printed below.
         try:
             sort_recording(
-                args.files, sorter=args.sorter, config=config, intermediate_folders=args.intermediate,
+                args.files, sorter=call_sorter, config=config, intermediate_folders=args.intermediate,
                 results_folders=args.results, out_results=results, **overrides,
             )
         except Exception:

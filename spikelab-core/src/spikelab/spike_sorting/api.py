@@ -26,6 +26,7 @@ from spikelab.spike_sorting.results import RecordingResult
 if TYPE_CHECKING:
     from spikelab.spike_sorting.config import SortingPipelineConfig
     from spikelab.spike_sorting.io import LoadedRecording
+    from spikelab.spike_sorting.sorter_choice import SorterChoice
     from spikelab.spikedata import SpikeData
 
 log = structlog.get_logger("spikelab.pipeline")
@@ -100,13 +101,16 @@ def _raise_first_failure(results: list[RecordingResult]) -> None:
     raise error
 
 
-def _new_result(loaded: LoadedRecording, inter: Path, res: Path) -> RecordingResult:
+def _new_result(
+    loaded: LoadedRecording, inter: Path, res: Path, choice: SorterChoice | None = None
+) -> RecordingResult:
     """The one place a recording's :class:`RecordingResult` is started."""
     return RecordingResult(
         rec_name=loaded.name,
         rec_path=str(loaded.source) if loaded.source is not None else loaded.name,
         results_folder=str(res),
         intermediate_folder=str(inter),
+        sorter_choice=f"sorter='auto' chose {choice.sorter}: {choice.reason}" if choice else None,
     )
 
 
@@ -135,7 +139,10 @@ def sort_recording(
         files are concatenated, sorted once and split back per file) or a recording object.
     sorter : str, optional
         Backend name (``"kilosort4"``, ``"kilosort2"``, ``"rt_sort"``, ...). Without ``config``
-        the backend's own preset is the starting point.
+        the backend's own preset is the starting point. ``"auto"`` picks the best measured
+        installed sorter for the recordings' array type, sampling rate and GPU
+        (:mod:`spikelab.spike_sorting.sorter_choice`); the choice and its reason are logged and
+        written into each report (``RecordingResult.sorter_choice``).
     config : SortingPipelineConfig, optional
         The configuration; ``kwargs`` override it.
     intermediate_folders, results_folders : list of str or Path, optional
@@ -160,11 +167,18 @@ def sort_recording(
         failure, with ``.status`` and ``.results``.
     """
     from spikelab.plugins import get_plugin_manager
+    from spikelab.spike_sorting import sorter_choice
     from spikelab.spike_sorting.folders import check_layout, resolve_folders
     from spikelab.spike_sorting.guards.sleep import prevent_system_sleep
     from spikelab.spike_sorting.interrupts import terminate_as_interrupt
     from spikelab.spike_sorting.stages import load, preflight
 
+    choice = None
+    if sorter_choice.wants_auto(sorter, config, kwargs):
+        kwargs = dict(kwargs)
+        choice = sorter_choice.choose_for_inputs(recording_files, kwargs)
+        sorter = choice.sorter
+        log.info("sorter_chosen", sorter=choice.sorter, reason=choice.reason)
     config = build_config(sorter, config, dict(kwargs))
     manager = get_plugin_manager()
     backend = manager.sorter(config.sorter_name)
@@ -181,7 +195,7 @@ def sort_recording(
         check_layout([item.source for item in loaded], folders)
         preflight.run(config, backend, loaded, folders)
     except Exception as exc:  # nothing has started: every recording fails with the same cause
-        failed = [_new_result(item, inter, res).fail(exc) for item, (inter, res) in zip(loaded, folders)]
+        failed = [_new_result(item, inter, res, choice).fail(exc) for item, (inter, res) in zip(loaded, folders)]
         _attach(exc, results=failed)
         if out_results is not None:
             out_results.extend(failed)
@@ -191,7 +205,7 @@ def sort_recording(
     outputs: list[SpikeData] = []
     with prevent_system_sleep(config.execution.prevent_system_sleep), terminate_as_interrupt():
         for item, (inter, res) in zip(loaded, folders):
-            result = _new_result(item, inter, res)
+            result = _new_result(item, inter, res, choice)
             results.append(result)
             if out_results is not None:
                 out_results.append(result)
@@ -324,6 +338,13 @@ def sort_multistream(
     missing = [s for s in stream_ids if s not in available]
     if missing:
         raise InputError(f"{path} has no stream(s) {missing}; available streams: {available}.")
+    from spikelab.spike_sorting import sorter_choice
+
+    if sorter_choice.wants_auto(sorter, config, kwargs):  # every stream of one file has one array
+        kwargs = {k: v for k, v in kwargs.items() if k not in ("sorter", "sorter_name")}
+        choice = sorter_choice.choose_for_inputs([path], {**kwargs, "stream_id": stream_ids[0]})
+        sorter = choice.sorter
+        log.info("sorter_chosen", sorter=choice.sorter, reason=choice.reason)
     config = build_config(sorter, config, dict(kwargs))
     results: list[RecordingResult] = []
     outputs: dict[str, list[SpikeData]] = {}

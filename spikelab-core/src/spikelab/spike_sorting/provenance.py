@@ -65,7 +65,7 @@ HISTORY_NAME = "run_history.jsonl"
 #: The fields of a RecordingResult each history entry keeps.
 _ENTRY_FIELDS = (
     "status", "wall_time_s", "cached_stages", "stage_times_s", "n_units", "n_curated_units",
-    "retries_used", "error_class", "result_key",
+    "retries_used", "error_class", "result_key", "sorter_choice",
 )
 
 

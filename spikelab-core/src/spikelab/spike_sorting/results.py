@@ -42,6 +42,8 @@ class RecordingResult:
     result_key : str, optional
         What the result was made from (input and effective configuration); a resumed batch
         reuses the result only when this matches (see :func:`~spikelab.spike_sorting.batch.resume.result_key`).
+    sorter_choice : str, optional
+        With ``sorter="auto"``: which sorter it chose and the measurement that chose it.
     """
 
     rec_name: str
@@ -64,6 +66,7 @@ class RecordingResult:
     spikedata_path: str | None = None
     cached_stages: list[str] = attrs.field(factory=list)
     result_key: str | None = None
+    sorter_choice: str | None = None
 
     def __attrs_post_init__(self) -> None:
         if self.status not in STATUSES:

@@ -103,11 +103,15 @@ def sort_batch(
     from distributed import as_completed
 
     from spikelab.plugins import get_plugin_manager
+    from spikelab.spike_sorting import sorter_choice
     from spikelab.spike_sorting.api import build_config
     from spikelab.spike_sorting.folders import check_layout, resolve_folders
     from spikelab.spike_sorting.io import short_name
     from spikelab.spike_sorting.stages.load import as_sources
 
+    if sorter_choice.wants_auto(sorter, config, overrides):
+        overrides = dict(overrides)
+        sorter = sorter_choice.choose_for_inputs(recordings, overrides).sorter
     config = build_config(sorter, config, dict(overrides))
     backend = get_plugin_manager().sorter(config.sorter_name)
     sources = [str(r) if isinstance(r, Path) else r for r in as_sources(recordings)]
