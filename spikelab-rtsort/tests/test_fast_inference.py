@@ -78,3 +78,29 @@ def test_a_loaded_sorter_rebuilds_its_int8_network(rt_sort, shipped_model, held_
     loaded = RTSort.load(rt_sort.save(tmp_path / "rt_sort.pickle"), shipped_model)
     for mine, theirs in zip(_stream(rt_sort, traces), _stream(loaded, traces)):
         np.testing.assert_array_equal(mine, theirs)
+
+
+def test_a_sorter_pickled_before_the_fast_paths_loads_and_streams(rt_sort, shipped_model, held_out_recording,
+                                                                   tmp_path):
+    import copyreg
+    import pickle
+
+    path = rt_sort.save(tmp_path / "rt_sort.pickle")
+    with open(path, "rb") as fh:
+        state = pickle.load(fh)
+    del state["calibration"]  # as saved before the fast paths: no calibration sample,
+    old_fields = {f.name: getattr(rt_sort.params, f.name) for f in attrs.fields(RTSortParams)
+                  if f.name not in ("prefilter_sd", "int8_inference")}  # and fewer parameters
+
+    class OldPickler(pickle.Pickler):
+        def reducer_override(self, obj):
+            if type(obj) is RTSortParams:
+                return copyreg.__newobj__, (RTSortParams,), old_fields
+            return NotImplemented
+
+    with open(path, "wb") as fh:
+        OldPickler(fh).dump(state)
+    loaded = RTSort.load(path, shipped_model)
+    recording, _ = held_out_recording
+    traces = recording.get_traces(start_frame=0, end_frame=int(3 * recording.get_sampling_frequency()))
+    assert sum(len(t) for t in _stream(loaded, traces)) > 0  # the float network, pre-filter default

@@ -412,6 +412,11 @@ class RTSort:
         obj = cls.__new__(cls)
         obj.__dict__.update(state)
         obj.model = model
+        # A pickle from before the CPU fast paths has no calibration sample (its sorter runs the
+        # float network) and parameters without their fields (the defaults fill them).
+        obj.calibration = state.get("calibration")
+        obj.params = RTSortParams(**{f.name: getattr(obj.params, f.name)
+                                     for f in attrs.fields(RTSortParams) if hasattr(obj.params, f.name)})
         obj._attach_detector()
         obj.reset()
         return obj
