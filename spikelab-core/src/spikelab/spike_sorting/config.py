@@ -16,303 +16,28 @@ distributions and resolved lazily on attribute access::
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from spikelab.errors import ConfigError, UnknownParameterError, UnknownPresetError
-from spikelab.spike_sorting._knobs import (
-    KnobValueError,
-    convert,
-    did_you_mean,
-    fraction_open,
-    in_range,
-    knob,
-    knobs,
-    non_negative,
-    not_empty,
-    one_of,
-    percentage,
-    positive,
+from spikelab.spike_sorting._config_execution import BatchConfig, ExecutionConfig
+from spikelab.spike_sorting._config_sections import (
+    CurationConfig,
+    FigureConfig,
+    RecordingConfig,
+    SorterConfig,
+    WaveformConfig,
 )
+from spikelab.spike_sorting._knobs import KnobValueError, convert, did_you_mean, knobs
+from spikelab.spike_sorting._presets import get_preset
 from spikelab.spikedata.curation import CONFIG_SPELLINGS
 
 if TYPE_CHECKING:
     from spikelab.spike_sorting.backend import SorterBackend
 
 SCHEMA_VERSION = 1
-
-#: Suffixes SpikeInterface's ``total_memory`` understands (``"16G"``, ``"512Mi"``).
-_MEMORY = re.compile(r"^\s*\d+(\.\d+)?\s*(k|M|G|T|P|Ki|Mi|Gi|Ti|Pi)\s*$")
-
-
-def _memory_size(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
-    if value is not None and not _MEMORY.match(value):
-        raise KnobValueError(
-            f"{attribute.name} must be a size such as '16G', '512M' or '2Gi' (suffixes k, M, G, T, "
-            f"P, Ki, Mi, Gi, Ti, Pi), got {value!r}.",
-            attribute.name,
-        )
-
-
-def _worker_count(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
-    if value != -1 and value < 1:
-        raise KnobValueError(
-            f"{attribute.name} must be -1 (every core allowed) or a positive number of workers, "
-            f"got {value!r}.",
-            attribute.name,
-        )
-
-
-@knobs
-class RecordingConfig:
-    """How recordings are opened and cut before sorting."""
-
-    stream_id: str | None = knob(None, "Stream to read from a multi-stream file (e.g. 'well000').")
-    rec_name: str | None = knob(None, "Maxwell recording name when wells hold several ('rec0000').")
-    hdf5_plugin_path: str | None = knob(
-        None, "Folder holding HDF5 compression filters; exported as HDF5_PLUGIN_PATH."
-    )
-    first_n_mins: float | None = knob(None, "Sort only the first N minutes.", validator=positive)
-    start_time_s: float | None = knob(None, "Start of the window to sort (s).", validator=non_negative)
-    end_time_s: float | None = knob(None, "End of the window to sort (s).", validator=positive)
-    freq_min: float = knob(300.0, "High-pass corner of the band-pass filter (Hz).", validator=positive)
-    freq_max: float = knob(6000.0, "Low-pass corner of the band-pass filter (Hz).", validator=positive)
-    gain_to_uv: float | None = knob(None, "Override the file's gain to µV.", validator=positive)
-    offset_to_uv: float | None = knob(None, "Override the file's offset to µV.")
-
-    def __attrs_post_init__(self) -> None:
-        if self.freq_min >= self.freq_max:
-            raise ConfigError(
-                f"freq_min ({self.freq_min}) must be below freq_max ({self.freq_max})."
-            )
-        if (
-            self.start_time_s is not None
-            and self.end_time_s is not None
-            and self.end_time_s <= self.start_time_s
-        ):
-            raise ConfigError(
-                f"end_time_s ({self.end_time_s}) must be after start_time_s ({self.start_time_s})."
-            )
-
-
-@knobs
-class SorterConfig:
-    """Which backend sorts, and its own parameters."""
-
-    sorter_name: str = knob(
-        "kilosort4", "Backend name: 'kilosort4', 'kilosort2', 'rt_sort', ...", validator=not_empty
-    )
-    sorter_path: str | None = knob(None, "Sorter source folder (Kilosort2: the repository path).")
-    sorter_params: dict[str, Any] = knob(
-        factory=dict, doc="Backend parameters, merged over the backend's defaults."
-    )
-    use_docker: bool = knob(False, "Run the backend in its Docker image.")
-    docker_image: str | None = knob(None, "Docker image to use instead of the backend's default.")
-
-
-@knobs
-class WaveformConfig:
-    """Waveform extraction after sorting (feeds SNR, std_norm, merging and footprints)."""
-
-    ms_before: float = knob(
-        1.0, "Window before the spike peak (ms).", unit="ms", validator=in_range(0, 50, low_open=True)
-    )
-    ms_after: float = knob(
-        2.0, "Window after the spike peak (ms).", unit="ms", validator=in_range(0, 50, low_open=True)
-    )
-    max_waveforms_per_unit: int = knob(
-        300, "Spikes sampled per unit for templates and metrics.", validator=positive
-    )
-    chunk_duration_s: float = knob(
-        1.0, "Chunk length streamed through memory (s); bounds peak memory.", validator=positive
-    )
-    template_min_amplitude_uv: float = knob(
-        5.0, "Channels whose template peak-to-peak is below this are left out of footprints (µV).",
-        validator=non_negative,
-    )
-
-
-@knobs
-class CurationConfig:
-    """Which quality criteria the pipeline applies (None disables a criterion)."""
-
-    curate: bool = knob(True, "Apply curation at all.")
-    spikes_min: int | None = knob(50, "Minimum spike count per unit.", validator=non_negative)
-    fr_min: float | None = knob(0.05, "Minimum firing rate (Hz).", validator=non_negative)
-    isi_viol_max: float | None = knob(
-        1.0, "Maximum ISI violations, in percent of spikes (1.0 means 1 %).", validator=non_negative
-    )
-    isi_threshold_ms: float = knob(1.5, "Refractory period for ISI violations (ms).", validator=positive)
-    snr_min: float | None = knob(5.0, "Minimum SNR.", validator=non_negative)
-    std_norm_max: float | None = knob(
-        1.0, "Maximum normalised waveform standard deviation.", validator=non_negative
-    )
-    merge_duplicates: bool = knob(False, "Merge duplicate units on nearby electrodes first.")
-    merge_dist_um: float = knob(24.8, "Maximum distance between duplicates (µm).", validator=positive)
-    merge_cosine_threshold: float = knob(
-        0.5, "Minimum waveform cosine similarity to merge.", validator=non_negative
-    )
-    merge_max_isi_increase: float = knob(
-        0.04, "Reject a merge that raises the ISI violation fraction by more.", validator=non_negative
-    )
-    plugin_criteria: dict[str, Any] = knob(
-        factory=dict,
-        doc="Thresholds (and options) of curation metrics that plugins register, by their curate() "
-        "keyword ({'max_isi_cv': 0.5}); such a keyword is also accepted as a flat name.",
-    )
-
-
-@knobs
-class FigureConfig:
-    """Figures written beside the report."""
-
-    create_figures: bool = knob(True, "Write footprint and quality-distribution PNGs.")
-    dpi: int = knob(110, "Figure resolution.", validator=positive)
-    max_units_in_footprint_figure: int = knob(
-        36, "Units drawn in the footprint overview.", validator=positive
-    )
-
-
-@knobs
-class ExecutionConfig:
-    """How the pipeline runs: caching, resources, safeguards, retries, canary, reports."""
-
-    # general
-    n_jobs: int = knob(
-        -1, "Worker processes for chunked work (-1: all cores allowed).", validator=_worker_count
-    )
-    total_memory: str | None = knob(
-        None, "Memory budget for chunked work, e.g. '16G'.", validator=_memory_size
-    )
-    progress_bar: bool = knob(True, "Show progress bars on long stages.")
-    sorter_output: str = knob(
-        "auto",
-        "Copy the sorter's own log lines to stderr: 'auto' (with progress bars, when stderr is a terminal), "
-        "'always' or 'never'.",
-        validator=one_of("auto", "always", "never"),
-    )
-    random_seed: int = knob(1, "Seed for every random choice (waveform sampling, ...).")
-    isolation: str = knob(
-        "process",
-        "Run the sorter in a child process ('process', stoppable by watchdogs) or in this one ('inline').",
-        validator=one_of("process", "inline"),
-    )
-    # caching
-    recompute_recording: bool = knob(False, "Rewrite the cached binary recording.")
-    recompute_sorting: bool = knob(False, "Sort again even if a valid cached sort exists.")
-    reextract_waveforms: bool = knob(False, "Extract waveforms again even if cached.")
-    delete_inter: bool = knob(
-        False, "After success, delete what this run created in the intermediate folder."
-    )
-    # failures
-    raise_on_failure: bool = knob(
-        True, "After the batch, raise the first failure's classified exception."
-    )
-    oom_retry_max: int = knob(2, "Retries after an out-of-memory failure.", validator=non_negative)
-    oom_retry_factor: float | None = knob(
-        0.5, "Factor applied to the backend's batch knob on each OOM retry.", validator=fraction_open
-    )
-    # canary
-    canary_first_n_s: float = knob(
-        0.0, "Sort the first N seconds first as a smoke test (0 disables).", validator=non_negative
-    )
-    # preflight
-    preflight: bool = knob(True, "Run preflight checks before each sort.")
-    preflight_strict: bool = knob(False, "Treat preflight warnings as failures.")
-    preflight_min_free_inter_gb: float = knob(
-        1.0, "Floor on free space in the intermediate folder (GB), on top of the estimate.",
-        validator=non_negative,
-    )
-    preflight_min_free_results_gb: float = knob(
-        0.5, "Floor on free space in the results folder (GB).", validator=non_negative
-    )
-    preflight_min_available_ram_gb: float = knob(
-        2.0, "Minimum available host RAM (GB).", validator=non_negative
-    )
-    preflight_min_free_vram_gb: float = knob(
-        2.0, "Minimum free GPU memory for GPU backends (GB).", validator=non_negative
-    )
-    # host RAM watchdog
-    host_ram_watchdog: bool = knob(True, "Stop the sort when host RAM use crosses the abort level.")
-    host_ram_warn_pct: float = knob(85.0, "Warn above this host RAM use (%).", validator=percentage)
-    host_ram_abort_pct: float = knob(92.0, "Stop the sort above this host RAM use (%).", validator=percentage)
-    host_ram_poll_interval_s: float = knob(0.5, "Host RAM poll interval (s).", validator=positive)
-    # GPU watchdog
-    gpu_watchdog: bool = knob(True, "Watch GPU memory and temperature (through NVML).")
-    gpu_warn_pct: float = knob(85.0, "Warn above this GPU memory use (%).", validator=percentage)
-    gpu_abort_pct: float = knob(95.0, "Stop the sort above this GPU memory use (%).", validator=percentage)
-    gpu_warn_temp_c: float = knob(85.0, "Warn above this GPU temperature (°C).", validator=positive)
-    gpu_abort_temp_c: float = knob(92.0, "Stop the sort above this GPU temperature (°C).", validator=positive)
-    gpu_poll_interval_s: float = knob(2.0, "GPU poll interval (s).", validator=positive)
-    # disk watchdog
-    disk_watchdog: bool = knob(True, "Stop the sort when free disk falls below the abort level.")
-    disk_warn_free_gb: float = knob(5.0, "Warn below this free space (GB).", validator=non_negative)
-    disk_abort_free_gb: float = knob(1.0, "Stop the sort below this free space (GB).", validator=non_negative)
-    disk_poll_interval_s: float = knob(5.0, "Disk poll interval (s).", validator=positive)
-    # inactivity watchdog
-    sorter_inactivity_timeout: bool = knob(True, "Stop a sorter whose log goes silent too long.")
-    sorter_inactivity_base_s: float = knob(600.0, "Silence tolerated for any recording (s).", validator=positive)
-    sorter_inactivity_per_min_s: float = knob(
-        30.0, "Extra silence tolerated per minute of recording (s).", validator=non_negative
-    )
-    sorter_inactivity_max_s: float = knob(7200.0, "Cap on the silence tolerance (s).", validator=positive)
-    # I/O stall watchdog
-    io_stall_watchdog: bool = knob(True, "Stop the sort when I/O byte counters stop advancing.")
-    io_stall_s: float = knob(300.0, "Seconds without I/O progress that count as a stall.", validator=positive)
-    io_stall_poll_interval_s: float = knob(10.0, "I/O counter poll interval (s).", validator=positive)
-    # sleep blocker
-    prevent_system_sleep: bool = knob(True, "Block system sleep during sorts (systemd-inhibit).")
-    # reports
-    generate_sorting_report: bool = knob(True, "Write sorting_report.md and recording_report.json.")
-    save_raw_pkl: bool = knob(False, "Also save the uncurated SpikeData.")
-
-    def __attrs_post_init__(self) -> None:
-        for warn, abort in (
-            ("host_ram_warn_pct", "host_ram_abort_pct"),
-            ("gpu_warn_pct", "gpu_abort_pct"),
-            ("gpu_warn_temp_c", "gpu_abort_temp_c"),
-        ):
-            if getattr(self, warn) > getattr(self, abort):
-                raise ConfigError(
-                    f"{warn} ({getattr(self, warn)}) must not exceed {abort} ({getattr(self, abort)})."
-                )
-        if self.disk_abort_free_gb > self.disk_warn_free_gb:
-            raise ConfigError(
-                f"disk_abort_free_gb ({self.disk_abort_free_gb}) must not exceed "
-                f"disk_warn_free_gb ({self.disk_warn_free_gb})."
-            )
-
-
-@knobs
-class BatchConfig:
-    """How ``sort_batch`` reacts to each failure family across a batch of recordings."""
-
-    resource_retries: int = knob(
-        1, "Resubmissions of a recording after a resource failure, each with the backend's batch knob reduced.",
-        validator=non_negative,
-    )
-    resource_retry_factor: float = knob(
-        0.5, "Factor applied to the backend's batch knob on each resubmission.", validator=fraction_open
-    )
-    on_biological: str = knob(
-        "skip", "After a biological failure: 'skip' (mark not sortable) or 'stop' the batch.",
-        validator=one_of("skip", "stop"),
-    )
-    on_environment: str = knob(
-        "stop", "After an environment failure: 'stop' submitting new work, or 'continue'.",
-        validator=one_of("stop", "continue"),
-    )
-    unclassified_retries: int = knob(
-        0, "Resubmissions of a recording after an unclassified failure.", validator=non_negative
-    )
-    skip_completed: bool = knob(True, "Skip recordings whose results are complete and valid (resume).")
-    worker_gpus: int = knob(
-        -1, "GPUs per local worker resource pool (-1: one worker per detected GPU).",
-    )
-
 
 _GROUPS: dict[str, type] = {
     "recording": RecordingConfig,
@@ -630,44 +355,6 @@ class SortingPipelineConfig:
             for name, (group, field) in FLAT_MAP.items()
             if name not in FLAT_ALIASES
         }
-
-
-# -- presets -----------------------------------------------------------------------------------
-def get_preset(name: str) -> SortingPipelineConfig:
-    """The preset called ``name``, from whichever installed backend contributes it.
-
-    Parameters
-    ----------
-    name : str
-        The preset's name (``"KILOSORT4"``, ``"RT_SORT_MEA"``, ...).
-
-    Returns
-    -------
-    SortingPipelineConfig
-        A new config built by the preset's factory.
-
-    Raises
-    ------
-    ImportError
-        When a documented preset's backend is not installed (naming the ``pip install``).
-    UnknownPresetError
-        For a name no backend contributes (a ``ConfigError`` and a ``KeyError``).
-    """
-    from spikelab.plugins import get_plugin_manager
-    from spikelab.plugins._provided import provided_names
-
-    manager = get_plugin_manager()
-    presets = manager.presets()
-    if name in presets:
-        return presets[name]()
-    missing = manager.unavailable(name, f"The {name} preset")
-    if missing is not None:
-        raise ImportError(missing)
-    known = [n for n in provided_names() if n.isupper()]
-    raise UnknownPresetError(
-        f"No preset called {name!r}.{did_you_mean(name, [*presets, *known])} "
-        f"Installed presets: {', '.join(sorted(presets)) or 'none'}."
-    )
 
 
 def __getattr__(name: str) -> SortingPipelineConfig:
