@@ -139,3 +139,18 @@ def test_a_30_khz_probe_recording_is_refused_before_any_work_with_the_fix(tmp_pa
     assert 'sorter="auto"' in message
     assert info.value.stage == "preflight"
     assert not (tmp_path / "inter").exists() and not (tmp_path / "results").exists()
+
+
+def test_auto_passes_over_rt_sort_for_a_30_khz_recording_and_says_why():
+    from spikeinterface.core import generate_ground_truth_recording
+
+    from spikelab.spike_sorting.sorter_choice import choose_sorter
+
+    recording, _ = generate_ground_truth_recording(durations=[1.0], sampling_frequency=30000.0,
+                                                   num_channels=16, num_units=2, seed=1)
+    table = [{"array": "probe", "source": "probe.json", "ranking": [
+        {"sorter": "rt_sort", "package": "spikelab-rtsort", "well_detected": "16/16"},
+        {"sorter": "fake", "well_detected": "10/16"}]}]
+    choice = choose_sorter(recording, table=table, load_nvml=lambda: None)
+    assert choice.sorter == "fake"
+    assert choice.skipped[0].startswith("rt_sort (16/16) cannot sort it here: RT-Sort cannot sort this 30 kHz")
