@@ -109,7 +109,7 @@ def test_multi_peak_options_are_accepted(evoked):
     slices, _ = sort_stim_recording(evoked.traces, ThresholdSorter(), evoked.logged_stim_times_ms, 5.0, 15.0,
                                     fs_Hz=evoked.fs_Hz, peak_mode="down_edge", multi_peak=True,
                                     multi_peak_select="first", multi_peak_threshold=0.6,
-                                    multi_peak_min_separation_ms=2.0, max_stim_offset_ms=5.0)
+                                    multi_peak_min_separation_ms=2.0, max_offset_ms=5.0)
     np.testing.assert_allclose(slices.stim_times_ms, evoked.stim_times_ms + 0.2, atol=0.06)
 
 

@@ -4,6 +4,7 @@ The guide's import paths (``spikelab.spike_sorting.stim_sorting.*``) re-export t
 """
 
 from spikelab_stim.artifact_removal import remove_stim_artifacts
+from spikelab_stim.params import StimParams
 from spikelab_stim.preprocess import StimArtifactRemovedRecording, preprocess_stim_artifacts
 from spikelab_stim.recentering import RecenteringReport, recenter_stim_times
 from spikelab_stim.slices import SpikeSliceStack
@@ -15,6 +16,7 @@ __all__ = [
     "OfflineSorter",
     "RecenteringReport",
     "SpikeSliceStack",
+    "StimParams",
     "StimArtifactRemovedRecording",
     "preprocess_stim_artifacts",
     "recenter_stim_times",

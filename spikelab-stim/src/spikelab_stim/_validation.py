@@ -7,10 +7,6 @@ from __future__ import annotations
 
 import numpy as np
 
-PEAK_MODES = ("abs_max", "pos_peak", "neg_peak", "down_edge", "up_edge")
-MULTI_PEAK_SELECTS = ("first", "last")
-METHODS = ("polynomial", "blank")
-
 
 def check_traces(traces, name: str = "traces") -> np.ndarray:
     """Return ``traces`` as a 2-D (channels, samples) array or raise ValueError."""
@@ -82,13 +78,6 @@ def check_stim_times(stim_times_ms, n_samples: int, fs_Hz: float, name: str = "s
             "convert from seconds or samples, or drop events outside the recording."
         )
     return times
-
-
-def check_choice(value, allowed, name: str) -> str:
-    """Raise ValueError unless ``value`` is one of ``allowed``."""
-    if value not in allowed:
-        raise ValueError(f"`{name}` must be one of {list(allowed)}; got {value!r}.")
-    return value
 
 
 def check_positive(value, name: str, allow_zero: bool = False, allow_none: bool = False):

@@ -9,21 +9,12 @@ import structlog
 from tqdm.auto import tqdm
 
 from spikelab_stim import _engine
-from spikelab_stim._validation import (
-    METHODS,
-    check_choice,
-    check_fs,
-    check_positive,
-    check_stim_times,
-    check_traces,
-)
+from spikelab_stim._validation import check_fs, check_stim_times, check_traces
+from spikelab_stim.params import REMOVAL_OPTIONS, stim_params
 
 log = structlog.get_logger(__name__)
 
 __all__ = ["remove_stim_artifacts"]
-
-BLANK_FILLS = ("baseline", "zero")
-
 
 def remove_stim_artifacts(
     traces,
@@ -114,15 +105,14 @@ def remove_stim_artifacts(
     """
     arr = check_traces(traces)
     fs = check_fs(fs_Hz)
-    check_choice(method, METHODS, "method")
-    check_choice(blank_fill, BLANK_FILLS, "blank_fill")
-    times = check_stim_times(stim_times_ms, arr.shape[1], fs)
-    params = make_params(
-        fs, method=method, artifact_window_ms=artifact_window_ms, poly_order=poly_order,
+    stim = stim_params("remove_stim_artifacts", dict(
+        method=method, artifact_window_ms=artifact_window_ms, poly_order=poly_order,
         saturation_threshold=saturation_threshold, baseline_threshold=baseline_threshold,
         pre_blank_ms=pre_blank_ms, min_blank_ms=min_blank_ms, fit_half_width_ms=fit_half_width_ms,
         min_flat_samples=min_flat_samples, blank_fill=blank_fill,
-    )
+    ), allowed=REMOVAL_OPTIONS)
+    times = check_stim_times(stim_times_ms, arr.shape[1], fs)
+    params = _engine.make_engine_params(fs, **stim.removal_options())
     raw = None
     if raw_traces is not None:
         raw = check_traces(raw_traces, "raw_traces")
@@ -155,25 +145,6 @@ def remove_stim_artifacts(
         blanked_fraction=np.count_nonzero(blanked) / blanked.size,
     )
     return cleaned, blanked
-
-
-def make_params(fs, **options) -> _engine.EngineParams:
-    """Validate the removal options and convert them to engine (sample) settings."""
-    check_choice(options["method"], METHODS, "method")
-    check_choice(options["blank_fill"], BLANK_FILLS, "blank_fill")
-    check_positive(options["artifact_window_ms"], "artifact_window_ms")
-    for name in ("pre_blank_ms", "min_blank_ms"):
-        check_positive(options[name], name, allow_zero=True)
-    check_positive(options["fit_half_width_ms"], "fit_half_width_ms")
-    check_positive(options["saturation_threshold"], "saturation_threshold", allow_none=True)
-    check_positive(options["baseline_threshold"], "baseline_threshold", allow_none=True)
-    order = options["poly_order"]
-    if not isinstance(order, (int, np.integer)) or not 0 <= order <= 6:
-        raise ValueError(f"`poly_order` must be an integer from 0 to 6; got {order!r}.")
-    flat = options["min_flat_samples"]
-    if not isinstance(flat, (int, np.integer)) or flat < 2:
-        raise ValueError(f"`min_flat_samples` must be an integer >= 2; got {flat!r}.")
-    return _engine.make_engine_params(fs, **options)
 
 
 def resolve_n_jobs(n_jobs) -> int:

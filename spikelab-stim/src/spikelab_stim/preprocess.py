@@ -20,20 +20,15 @@ from spikeinterface.core import BaseRecording
 from spikeinterface.preprocessing.basepreprocessor import BasePreprocessor, BasePreprocessorSegment
 
 from spikelab_stim import _engine
+from spikelab_stim._engine import make_engine_params
 from spikelab_stim._validation import check_stim_times
-from spikelab_stim.artifact_removal import check_noise_levels, make_params
+from spikelab_stim.artifact_removal import check_noise_levels
+from spikelab_stim.params import REMOVAL_OPTIONS, stim_params
 from spikelab_stim.recentering import build_report, make_align_params, recenter_with_reader
 
 log = structlog.get_logger(__name__)
 
 __all__ = ["StimArtifactRemovedRecording", "preprocess_stim_artifacts"]
-
-_ENGINE_DEFAULTS = dict(
-    method="polynomial", artifact_window_ms=10.0, poly_order=3, saturation_threshold=None,
-    baseline_threshold=None, pre_blank_ms=0.5, min_blank_ms=1.0, fit_half_width_ms=2.0,
-    min_flat_samples=3, blank_fill="baseline",
-)
-
 
 def _check_recording(recording, name="recording"):
     if not isinstance(recording, BaseRecording):
@@ -92,14 +87,11 @@ class StimArtifactRemovedRecording(BasePreprocessor):
         _check_recording(recording)
         if raw_recording is not None:
             _check_recording(raw_recording, "raw_recording")
-        unknown = set(options) - set(_ENGINE_DEFAULTS)
-        if unknown:
-            raise TypeError(f"Unknown option(s) {sorted(unknown)}; valid: {sorted(_ENGINE_DEFAULTS)}.")
-        opts = {**_ENGINE_DEFAULTS, **options}
+        opts = stim_params("StimArtifactRemovedRecording", options, allowed=REMOVAL_OPTIONS).removal_options()
         fs = recording.get_sampling_frequency()
         times = check_stim_times(stim_times_ms, recording.get_num_samples(0), fs)
         sigma = check_noise_levels(noise_levels, recording.get_num_channels())
-        params = make_params(fs, **opts)
+        params = make_engine_params(fs, **opts)
         BasePreprocessor.__init__(self, recording, dtype="float32")
         raw_segment = None if raw_recording is None else raw_recording._recording_segments[0]
         self.add_recording_segment(
@@ -161,21 +153,7 @@ def preprocess_stim_artifacts(
     stim_times_ms,
     output_path=None,
     *,
-    method="polynomial",
-    artifact_window_ms=10.0,
-    recenter=True,
-    max_offset_ms=50.0,
-    peak_mode="abs_max",
-    n_reference_channels=8,
-    prewindow_ms=5.0,
-    warn_offset_ms=3.0,
-    multi_peak=False,
-    multi_peak_select="first",
-    multi_peak_threshold=0.6,
-    multi_peak_min_separation_ms=2.0,
-    poly_order=3,
-    saturation_threshold=None,
-    baseline_threshold=None,
+    params=None,
     raw_recording=None,
     noise_levels=None,
     compute_blanked_fraction=True,
@@ -193,15 +171,8 @@ def preprocess_stim_artifacts(
     output_path : str or Path or None, default: None
         If given, the cleaned recording is written there as a SpikeInterface binary folder
         (to a temporary name first, then renamed) and the saved recording is returned.
-    method, artifact_window_ms, poly_order, saturation_threshold, baseline_threshold
-        As in :func:`remove_stim_artifacts`. Thresholds are in the recording's stored units
-        (what ``get_traces()`` returns; the output keeps the parent's gains and offsets).
-    recenter : bool, default: True
-        Recenter the stim times with :func:`recenter_stim_times` first.
-    max_offset_ms, peak_mode, n_reference_channels, prewindow_ms, warn_offset_ms
-        As in :func:`recenter_stim_times`.
-    multi_peak, multi_peak_select, multi_peak_threshold, multi_peak_min_separation_ms
-        Multi-pulse alignment, as in :func:`recenter_stim_times`.
+    params : StimParams or None, default: None
+        Recentring and removal options declared beforehand; ``**options`` override them.
     raw_recording : BaseRecording or None, default: None
         Unfiltered version of ``recording`` for saturation detection, if ``recording`` is filtered.
     noise_levels : array-like or None, default: None
@@ -211,8 +182,11 @@ def preprocess_stim_artifacts(
     job_kwargs : dict or None, default: None
         SpikeInterface job kwargs (``n_jobs``, ``chunk_duration``, ``progress_bar``) for saving.
     **options
-        Further removal options of :func:`remove_stim_artifacts` (``pre_blank_ms``,
-        ``min_blank_ms``, ``fit_half_width_ms``, ``min_flat_samples``, ``blank_fill``).
+        Any option of :class:`~spikelab_stim.params.StimParams`: ``recenter``, ``max_offset_ms``,
+        ``peak_mode``, the ``multi_peak_*`` options and the removal options of
+        :func:`remove_stim_artifacts` (``method``, ``artifact_window_ms``, ...). Thresholds are in
+        the recording's stored units (what ``get_traces()`` returns; the output keeps the parent's
+        gains and offsets).
 
     Returns
     -------
@@ -227,22 +201,15 @@ def preprocess_stim_artifacts(
     fs = recording.get_sampling_frequency()
     n_samples = recording.get_num_samples(0)
     logged = check_stim_times(stim_times_ms, n_samples, fs)
-    opts = dict(method=method, artifact_window_ms=artifact_window_ms, poly_order=poly_order,
-                saturation_threshold=saturation_threshold, baseline_threshold=baseline_threshold, **options)
-    unknown = set(opts) - set(_ENGINE_DEFAULTS)
-    if unknown:
-        raise TypeError(f"preprocess_stim_artifacts() got unknown option(s) {sorted(unknown)}.")
-    params = make_params(fs, **{**_ENGINE_DEFAULTS, **opts})
-    if recenter and logged.size:
-        align = make_align_params(
-            fs, peak_mode=peak_mode, n_reference_channels=n_reference_channels, prewindow_ms=prewindow_ms,
-            multi_peak=multi_peak, multi_peak_select=multi_peak_select,
-            multi_peak_threshold=multi_peak_threshold, multi_peak_min_separation_ms=multi_peak_min_separation_ms,
-        )
+    stim = stim_params("preprocess_stim_artifacts", options, params=params)
+    opts = stim.removal_options()
+    engine = make_engine_params(fs, **opts)
+    if stim.recenter and logged.size:
+        align = make_align_params(fs, stim)
         source = recording if raw_recording is None else raw_recording
         corrected = recenter_with_reader(lambda a, b: _read(source, a, b), n_samples, fs, logged,
-                                         float(max_offset_ms), align)
-        report = build_report(logged, corrected, warn_offset_ms, peak_mode)
+                                         stim.max_offset_ms, align)
+        report = build_report(logged, corrected, stim.warn_offset_ms, stim.peak_mode)
         moved = report.moved_indices
     else:
         corrected, moved = logged.copy(), np.zeros(0, dtype=int)
@@ -252,7 +219,7 @@ def preprocess_stim_artifacts(
     sigma = check_noise_levels(noise_levels, recording.get_num_channels())
     if sigma is None:
         sigma = _engine.estimate_noise(_gather_from(recording, n_samples), recording.get_num_channels(),
-                                       n_samples, onsets, params)
+                                       n_samples, onsets, engine)
     cleaned = StimArtifactRemovedRecording(recording, corrected, sigma, raw_recording=raw_recording, **opts)
     metadata = {
         "stim_times_ms_logged": logged,
@@ -264,11 +231,11 @@ def preprocess_stim_artifacts(
         "blanked_fraction_per_channel": None,
     }
     if compute_blanked_fraction:
-        per_channel = _blanked_per_channel(cleaned._recording_segments[0], onsets, params, n_samples)
+        per_channel = _blanked_per_channel(cleaned._recording_segments[0], onsets, engine, n_samples)
         metadata["blanked_fraction_per_channel"] = per_channel
         metadata["blanked_fraction"] = float(per_channel.mean())
-    log.info("stim_preprocess", n_events=int(logged.size), recenter=bool(recenter), peak_mode=peak_mode,
-             multi_peak=bool(multi_peak), blanked_fraction=metadata["blanked_fraction"])
+    log.info("stim_preprocess", n_events=int(logged.size), recenter=stim.recenter, peak_mode=stim.peak_mode,
+             multi_peak=stim.multi_peak, blanked_fraction=metadata["blanked_fraction"])
     if output_path is not None:
         cleaned = _save_atomically(cleaned, Path(output_path), job_kwargs or {})
     return cleaned, metadata

@@ -14,15 +14,8 @@ import numpy as np
 import structlog
 from scipy.signal import find_peaks
 
-from spikelab_stim._validation import (
-    MULTI_PEAK_SELECTS,
-    PEAK_MODES,
-    check_choice,
-    check_fs,
-    check_positive,
-    check_stim_times,
-    check_traces,
-)
+from spikelab_stim._validation import check_fs, check_stim_times, check_traces
+from spikelab_stim.params import RECENTER_OPTIONS, StimParams, stim_params
 
 log = structlog.get_logger(__name__)
 
@@ -140,52 +133,28 @@ def recenter_stim_times(
     arr = check_traces(traces)
     fs = check_fs(fs_Hz)
     times = check_stim_times(stim_times_ms, arr.shape[1], fs)
-    params = make_align_params(
-        fs,
-        peak_mode=peak_mode,
-        n_reference_channels=n_reference_channels,
-        prewindow_ms=prewindow_ms,
-        multi_peak=multi_peak,
-        multi_peak_select=multi_peak_select,
-        multi_peak_threshold=multi_peak_threshold,
+    stim = stim_params("recenter_stim_times", dict(
+        max_offset_ms=max_offset_ms, peak_mode=peak_mode, n_reference_channels=n_reference_channels,
+        prewindow_ms=prewindow_ms, warn_offset_ms=warn_offset_ms, multi_peak=multi_peak,
+        multi_peak_select=multi_peak_select, multi_peak_threshold=multi_peak_threshold,
         multi_peak_min_separation_ms=multi_peak_min_separation_ms,
-    )
-    max_offset = check_positive(max_offset_ms, "max_offset_ms", allow_zero=True)
-    warn = check_positive(warn_offset_ms, "warn_offset_ms", allow_zero=True, allow_none=True)
-    corrected = recenter_with_reader(lambda a, b: arr[:, a:b], arr.shape[1], fs, times, max_offset, params)
-    report = build_report(times, corrected, warn, peak_mode)
+    ), allowed=RECENTER_OPTIONS)
+    params = make_align_params(fs, stim)
+    corrected = recenter_with_reader(lambda a, b: arr[:, a:b], arr.shape[1], fs, times, stim.max_offset_ms, params)
+    report = build_report(times, corrected, stim.warn_offset_ms, stim.peak_mode)
     return (corrected, report) if return_report else corrected
 
 
-def make_align_params(
-    fs: float,
-    *,
-    peak_mode,
-    n_reference_channels,
-    prewindow_ms,
-    multi_peak,
-    multi_peak_select,
-    multi_peak_threshold,
-    multi_peak_min_separation_ms,
-) -> _AlignParams:
-    """Validate the alignment options and convert them to samples."""
-    check_choice(peak_mode, PEAK_MODES, "peak_mode")
-    check_choice(multi_peak_select, MULTI_PEAK_SELECTS, "multi_peak_select")
-    thr = check_positive(multi_peak_threshold, "multi_peak_threshold")
-    if thr > 1:
-        raise ValueError(f"`multi_peak_threshold` must be in (0, 1]; got {multi_peak_threshold!r}.")
-    if int(n_reference_channels) < 1:
-        raise ValueError(f"`n_reference_channels` must be >= 1; got {n_reference_channels!r}.")
-    pre = check_positive(prewindow_ms, "prewindow_ms", allow_zero=True)
-    sep = check_positive(multi_peak_min_separation_ms, "multi_peak_min_separation_ms", allow_zero=True)
+def make_align_params(fs: float, stim: StimParams) -> _AlignParams:
+    """The alignment options of ``stim`` converted to samples."""
     return _AlignParams(
-        peak_mode=peak_mode,
-        n_reference_channels=int(n_reference_channels),
-        prewindow=int(round(pre * fs / 1000.0)),
-        multi_peak=bool(multi_peak),
-        multi_peak_select=multi_peak_select,
-        multi_peak_threshold=thr,
-        multi_peak_distance=max(1, int(round(sep * fs / 1000.0))),
+        peak_mode=stim.peak_mode,
+        n_reference_channels=stim.n_reference_channels,
+        prewindow=int(round(stim.prewindow_ms * fs / 1000.0)),
+        multi_peak=stim.multi_peak,
+        multi_peak_select=stim.multi_peak_select,
+        multi_peak_threshold=stim.multi_peak_threshold,
+        multi_peak_distance=max(1, int(round(stim.multi_peak_min_separation_ms * fs / 1000.0))),
     )
 
 

@@ -11,6 +11,7 @@ import structlog
 from spikeinterface.core import BaseRecording, BaseSorting, NumpyRecording
 
 from spikelab_stim._validation import check_fs, check_positive, check_traces
+from spikelab_stim.params import stim_params
 from spikelab_stim.preprocess import preprocess_stim_artifacts
 from spikelab_stim.slices import SpikeSliceStack, _plain
 
@@ -39,25 +40,12 @@ def sort_stim_recording(
     post_ms,
     fs_Hz=None,
     *,
-    artifact_method="polynomial",
-    artifact_window_ms=10.0,
-    saturation_threshold=None,
-    baseline_threshold=None,
-    poly_order=3,
-    recenter=True,
-    max_stim_offset_ms=50.0,
-    peak_mode="abs_max",
-    n_reference_channels=8,
-    prewindow_ms=5.0,
-    multi_peak=False,
-    multi_peak_select="first",
-    multi_peak_threshold=0.6,
-    multi_peak_min_separation_ms=2.0,
+    params=None,
     model=None,
     model_path=None,
     recording_window_ms=None,
     sort_kwargs=None,
-    **artifact_options,
+    **options,
 ):
     """Remove stim artifacts, sort with a fitted RT-Sort object and cut spikes around each stimulus.
 
@@ -75,22 +63,20 @@ def sort_stim_recording(
         Window kept around each stimulation, ``[-pre_ms, +post_ms)``.
     fs_Hz : float or None, default: None
         Sampling rate; required for array input, checked against a recording's.
-    artifact_method, artifact_window_ms, saturation_threshold, baseline_threshold, poly_order
-        Artifact removal options (see :func:`remove_stim_artifacts`).
-    recenter : bool, default: True
-        Recenter the stim times before removal.
-    max_stim_offset_ms, peak_mode, n_reference_channels, prewindow_ms
-        Recentring options (see :func:`recenter_stim_times`; ``max_stim_offset_ms`` is its ``max_offset_ms``).
-    multi_peak, multi_peak_select, multi_peak_threshold, multi_peak_min_separation_ms
-        Multi-pulse alignment (see :func:`recenter_stim_times`).
+    params : StimParams or None, default: None
+        Recentring and removal options declared beforehand; ``**options`` override them.
     model, model_path : optional
         Detection model (or its folder) to attach when ``rt_sort`` is a path.
     recording_window_ms : (float, float) or None, default: None
         Sort only this part of the recording; events whose window leaves it are dropped.
     sort_kwargs : dict or None, default: None
         Extra keyword arguments for ``rt_sort.sort_offline``.
-    **artifact_options
-        Further options of :func:`remove_stim_artifacts` (``pre_blank_ms``, ``blank_fill``, ...).
+    **options
+        Any option of :class:`~spikelab_stim.params.StimParams`, as for
+        :func:`preprocess_stim_artifacts`: ``recenter``, ``max_offset_ms``, ``peak_mode``, the
+        ``multi_peak_*`` options, ``method``, ``artifact_window_ms``, ``poly_order``, ...
+        (``artifact_method`` and ``max_stim_offset_ms``, this function's old spellings of
+        ``method`` and ``max_offset_ms``, still work with a DeprecationWarning).
 
     Returns
     -------
@@ -99,6 +85,7 @@ def sort_stim_recording(
     spike_data : spikelab.SpikeData
         All sorted spikes on the recording clock, with ``metadata["stim_times_ms_corrected"]``.
     """
+    stim = stim_params("sort_stim_recording", options, params=params)
     recording = _as_recording(stim_recording, fs_Hz)
     pre = check_positive(pre_ms, "pre_ms", allow_zero=True)
     post = check_positive(post_ms, "post_ms")
@@ -107,15 +94,7 @@ def sort_stim_recording(
     duration_ms = recording.get_num_samples(0) / fs * 1000.0
     window = _check_window(recording_window_ms, duration_ms)
 
-    cleaned, meta = preprocess_stim_artifacts(
-        recording, stim_times_ms, method=artifact_method, artifact_window_ms=artifact_window_ms,
-        recenter=recenter, max_offset_ms=max_stim_offset_ms, peak_mode=peak_mode,
-        n_reference_channels=n_reference_channels, prewindow_ms=prewindow_ms, multi_peak=multi_peak,
-        multi_peak_select=multi_peak_select, multi_peak_threshold=multi_peak_threshold,
-        multi_peak_min_separation_ms=multi_peak_min_separation_ms, poly_order=poly_order,
-        saturation_threshold=saturation_threshold, baseline_threshold=baseline_threshold,
-        compute_blanked_fraction=False, **artifact_options,
-    )
+    cleaned, meta = preprocess_stim_artifacts(recording, stim_times_ms, params=stim, compute_blanked_fraction=False)
     start_frame, end_frame = (int(round(w * fs / 1000.0)) for w in window)
     to_sort = cleaned if (start_frame, end_frame) == (0, recording.get_num_samples(0)) else cleaned.frame_slice(
         start_frame, end_frame)

@@ -1,8 +1,9 @@
 """Stimulation artifact removal and stim-recording sorting (provided by ``spikelab-stim``).
 
 ``preprocess_stim_artifacts``, ``sort_stim_recording``, ``remove_stim_artifacts``,
-``recenter_stim_times`` and ``SpikeSliceStack`` resolve to ``spikelab_stim``; without that
-distribution, using them raises an ImportError naming ``pip install spikelab-stim``.
+``recenter_stim_times``, ``SpikeSliceStack`` and ``StimParams`` (their shared options) resolve
+to ``spikelab_stim``; without that distribution, using them raises an ImportError naming
+``pip install spikelab-stim``.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from spikelab.spike_sorting.stim_sorting._provider import provider
 
 __all__ = [
     "SpikeSliceStack",
+    "StimParams",
     "preprocess_stim_artifacts",
     "recenter_stim_times",
     "remove_stim_artifacts",
