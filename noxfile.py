@@ -146,7 +146,9 @@ def bench(session: nox.Session) -> None:
     if not (peer / "bin" / "python").exists():
         session.run(_base_python(), "-m", "venv", str(peer), external=True)
         session.run(str(peer / "bin" / "python"), "-m", "pip", "install", "--quiet", "spikelab==0.1.2", external=True)
-    session.env["SPIKELAB_PEER_PYTHON"] = str((peer / "bin" / "python").absolute())  # not resolve(): a venv's python is a symlink
+    session.env["SPIKELAB_PEER_PYTHON"] = str(
+        (peer / "bin" / "python").absolute()
+    )  # not resolve(): a venv's python is a symlink
     _run_shared(session, "bench/run.py", *session.posargs)
 
 

@@ -41,8 +41,22 @@ PRESETS: dict[str, dict] = {
     "mea-quick": {**_MEA, "num_channels": 64, "duration_s": 20.0, "num_units": 16, "firing_rate": 20.0, "seed": 7},
     # Full run: the scaling ladder and the long variants.
     "probe-32x60": {**_PROBE, "num_channels": 32, "duration_s": 60.0, "num_units": 16, "firing_rate": 15.0, "seed": 42},
-    "probe-64x120": {**_PROBE, "num_channels": 64, "duration_s": 120.0, "num_units": 32, "firing_rate": 15.0, "seed": 42},
-    "probe-long": {**_PROBE, "num_channels": 128, "duration_s": 300.0, "num_units": 64, "firing_rate": 10.0, "seed": 42},
+    "probe-64x120": {
+        **_PROBE,
+        "num_channels": 64,
+        "duration_s": 120.0,
+        "num_units": 32,
+        "firing_rate": 15.0,
+        "seed": 42,
+    },
+    "probe-long": {
+        **_PROBE,
+        "num_channels": 128,
+        "duration_s": 300.0,
+        "num_units": 64,
+        "firing_rate": 10.0,
+        "seed": 42,
+    },
     "mea-64x120": {**_MEA, "num_channels": 64, "duration_s": 120.0, "num_units": 24, "firing_rate": 8.0, "seed": 7},
     "mea-long": {**_MEA, "num_channels": 256, "duration_s": 300.0, "num_units": 96, "firing_rate": 5.0, "seed": 7},
 }
@@ -74,7 +88,9 @@ def _generate(params: dict):
         return generate_ground_truth_recording(num_channels=params["num_channels"], **common)
     side = int(round(np.sqrt(params["num_channels"])))
     if side * side != params["num_channels"]:
-        raise ValueError(f"mea layout needs a square channel count, got {params['num_channels']}; use e.g. 64, 256, 1024.")
+        raise ValueError(
+            f"mea layout needs a square channel count, got {params['num_channels']}; use e.g. 64, 256, 1024."
+        )
     pitch = params["pitch_um"]
     return generate_ground_truth_recording(
         num_channels=params["num_channels"],

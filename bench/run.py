@@ -52,7 +52,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"== {part}: {' '.join(command)}", flush=True)
         start = time.monotonic()
         proc = subprocess.run(command, cwd=BENCH.parent)
-        status[part] = f"{'ok' if proc.returncode == 0 else f'FAILED (exit {proc.returncode})'} in {time.monotonic() - start:.0f} s"
+        status[part] = (
+            f"{'ok' if proc.returncode == 0 else f'FAILED (exit {proc.returncode})'} "
+            f"in {time.monotonic() - start:.0f} s"
+        )
     write_summary(status, quick=args.quick)
     return 0 if all(s.startswith("ok") for s in status.values()) else 1
 

@@ -19,8 +19,13 @@ def _build(tmp_path: Path, entry: str) -> subprocess.CompletedProcess:
     shutil.copytree(DOCS / "_ext", source / "_ext")
     shutil.copy(DOCS / "conf.py", source / "conf.py")
     (source / "index.rst").write_text(f"API\n===\n\n{entry}\n")
-    return subprocess.run([sys.executable, "-m", "sphinx", "-W", "-q", "-b", "html", str(source), str(tmp_path / "out")],
-                          capture_output=True, text=True, timeout=300, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "sphinx", "-W", "-q", "-b", "html", str(source), str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
 
 
 def test_an_api_entry_that_fails_to_import_fails_the_build(tmp_path):

@@ -215,7 +215,9 @@ def test_pipeline_examples_run_verbatim(guide_folder, monkeypatch, capsys):
     printed = capsys.readouterr().out
     assert "Epoch 0:" in printed and "Epoch 1:" in printed and "4000 ms" in printed
     if "rt_sort" not in sorters or "kilosort2" not in sorters:
-        pytest.skip("the failure-handling example imports all three classifiers: install spikelab-ks2 and spikelab-rtsort")
+        pytest.skip(
+            "the failure-handling example imports all three classifiers: install spikelab-ks2 and spikelab-rtsort"
+        )
     _run("failures", namespace)
 
 

@@ -45,7 +45,8 @@ def markdown(report: dict) -> str:
     lines = [
         f"# Accuracy on ground truth, before / after SpikeLab curation ({report['mode']})",
         "",
-        "Recordings (`bench/groundtruth.py`, `bench/mearec/make.py`; trough = template trough on the best channel, µV):",
+        "Recordings (`bench/groundtruth.py`, `bench/mearec/make.py`; "
+        "trough = template trough on the best channel, µV):",
         "",
     ]
     for name, info in report["datasets"].items():
@@ -60,7 +61,8 @@ def markdown(report: dict) -> str:
     lines += [
         "",
         "| recording | sorter (via) | units found | well detected (acc >= 0.8) | median acc / prec / rec | "
-        "unit precision | FP / redundant / overmerged | failed curation criterion (units; a unit can fail several) | sort s | CPU s | peak RSS GB | load (1 min) |",
+        "unit precision | FP / redundant / overmerged | failed curation criterion (units; a unit can fail several) | "
+        "sort s | CPU s | peak RSS GB | load (1 min) |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     order = ["kilosort4", "rt_sort", "spykingcircus2", "tridesclous2", "lupin", "mountainsort5"]
@@ -118,7 +120,10 @@ def plot_curation(report: dict, path: Path) -> None:
     labels = [f"{e['dataset']}\n{e['sorter']}" for e in runs]
     x = np.arange(len(runs))
     fig, axes = plt.subplots(1, 2, figsize=(max(6, 1.1 * len(runs) + 2) * 1.6, 3.8))
-    for ax, key, title in ((axes[0], "well_detected", "well-detected units"), (axes[1], "unit_precision", "unit precision")):
+    for ax, key, title in (
+        (axes[0], "well_detected", "well-detected units"),
+        (axes[1], "unit_precision", "unit precision"),
+    ):
         before = [e["before"][key] or 0 for e in runs]
         after = [e["after"][key] or 0 for e in runs]
         ax.bar(x - 0.2, before, 0.4, label="sorter output")

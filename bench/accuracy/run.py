@@ -170,7 +170,9 @@ def run_one(sorter: str, via: str, dataset: str, quick: bool, timeout_s: float) 
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "entry.json"
         log = Path(tmp) / "log.txt"
-        command = [sys.executable, __file__, "--worker", sorter, via, dataset, str(out)] + (["--quick"] if quick else [])
+        command = [sys.executable, __file__, "--worker", sorter, via, dataset, str(out)] + (
+            ["--quick"] if quick else []
+        )
         load_before = os.getloadavg()[0]
         start = time.monotonic()
         with log.open("w") as handle:
@@ -207,7 +209,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="CI-sized recordings (under 10 minutes).")
     parser.add_argument("--realistic", action="store_true", help="the MEArec recordings of bench/mearec/make.py")
     parser.add_argument("--sorters", nargs="*", default=None, help="subset of the available sorters")
-    parser.add_argument("--datasets", nargs="*", default=None, help=f"ground-truth presets ({sorted(groundtruth.PRESETS)})")
+    parser.add_argument(
+        "--datasets", nargs="*", default=None, help=f"ground-truth presets ({sorted(groundtruth.PRESETS)})"
+    )
     parser.add_argument("--resume", action="store_true",
                         help="keep successful runs of the saved JSON (same recording parameters) and run the rest")
     parser.add_argument("--replot", action="store_true", help="rewrite the markdown and PNGs from the saved JSON")

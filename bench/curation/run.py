@@ -178,7 +178,8 @@ def main(argv: list[str] | None = None) -> int:
         lines.append(
             f"| {name} | {s['spikeinterface_s']:.1f} | {s['spikelab_s']:.1f} | {s['speedup']:.1f}x | "
             f"{s['firing_rate_max_rel_diff']:.1e} | {s['isi_violation_counts_equal']} | "
-            f"{s['snr_max_rel_diff']:.1%} / {s['snr_median_rel_diff']:.1%} | {s['snr_max_rel_diff_at_snr_5_or_more']:.1%} |"
+            f"{s['snr_max_rel_diff']:.1%} / {s['snr_median_rel_diff']:.1%} | "
+            f"{s['snr_max_rel_diff_at_snr_5_or_more']:.1%} |"
         )
     write_atomic(RESULTS / f"{stem}.md", "\n".join(lines) + "\n")
     print("\n".join(lines))

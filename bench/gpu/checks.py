@@ -240,7 +240,10 @@ def _rt_throughput(args, device, model, scaled, full, fs, **_) -> dict:
         if args.cpu and batch > 64:
             continue
         t = _timed(lambda d=data, b=batch: infer_logits(model, d, batch_size=b), device == "cuda")
-        out[label] = {"channel_s_per_s": round(data.shape[1] * seconds / t, 1), "real_time_factor": round(t / seconds, 4)}
+        out[label] = {
+            "channel_s_per_s": round(data.shape[1] * seconds / t, 1),
+            "real_time_factor": round(t / seconds, 4),
+        }
     return out
 
 
@@ -531,7 +534,9 @@ def _key_numbers(part: str, entry: dict) -> str:
                     f"{stop.get('status')} {stop.get('error_class')}")
         if part == "oom":
             tries = [(a["batch_size"], a["error_class"] or a["status"]) for a in entry["sort"].get("attempts", [])]
-            return f"attempts {tries}; real OOM {entry['real_oom_seen']}; retried to success {entry['retried_to_success']}"
+            return (
+                f"attempts {tries}; real OOM {entry['real_oom_seen']}; retried to success {entry['retried_to_success']}"
+            )
         if part == "gen":
             return f"{entry['num_channels']} ch x {entry['durations'][0]:g} s, {entry['gt_spikes']} GT spikes"
         if part == "env":

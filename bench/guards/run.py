@@ -196,7 +196,8 @@ def markdown(result: dict) -> str:
     for poll in r:
         lines.append(
             f"| RAM threshold crossed -> child tree stopped, poll {poll['poll_interval_s']} s "
-            f"(median / max of {len(poll['runs'])}) | {poll['latency_s_median']} s / {poll['latency_s_max']} s | < 3 s |"
+            f"(median / max of {len(poll['runs'])}) | {poll['latency_s_median']} s / {poll['latency_s_max']} s "
+            "| < 3 s |"
         )
     lines += [
         "",

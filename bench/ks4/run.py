@@ -209,14 +209,16 @@ def summarise(runs: list[dict]) -> dict:
 
 def write_markdown(report: dict, path: Path) -> None:
     rows = [
-        "| path | units found | well detected (acc >= 0.8) | accuracy mean / median | sort time (median) | whole call (median) | CPU time (median) | runs (sort s) | load avg |",
+        "| path | units found | well detected (acc >= 0.8) | accuracy mean / median | sort time (median) "
+        "| whole call (median) | CPU time (median) | runs (sort s) | load avg |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for name, entry in report["paths"].items():
         rows.append(
             f"| {name} | {entry['units_found']} | {entry['well_detected']}/{report['recording']['num_units']} | "
             f"{entry['accuracy_mean']:.3f} / {entry['accuracy_median']:.3f} | {entry['sort_s_median']:.1f} s | "
-            f"{entry['wall_s_median']:.1f} s | {entry['cpu_s_median']:.1f} s | {entry['sort_s_all']} | {entry['load_avg_1min']} |"
+            f"{entry['wall_s_median']:.1f} s | {entry['cpu_s_median']:.1f} s | {entry['sort_s_all']} "
+            f"| {entry['load_avg_1min']} |"
         )
     checks = report["checks"]
     lines = [

@@ -225,8 +225,9 @@ FINDINGS = """## What was measured and why units are lost
 - **What recovers units is enough spikes per group**: the same recording at 30 s
   (`demo-0-30s`) gives 10/16 well detected (11 units, mean accuracy 0.623), and another seed at
   30 s (`demo-1-30s`) 12/16 (12 units, none false, mean accuracy 0.749) where its 10 s gave
-  8 units again and 5/16 (`demo-1`); the demo now records 30 s. Of the 16 true units of seed 0, one has a 4 µV trough under 6 µV of noise
-  and three are 27-36 µV (under 6x the noise); those are the ones a sorter struggles with.
+  8 units again and 5/16 (`demo-1`); the demo now records 30 s. Of the 16 true units of seed 0,
+  one has a 4 µV trough under 6 µV of noise and three are 27-36 µV (under 6x the noise); those
+  are the ones a sorter struggles with.
 - The Maxwell-like grid (`mea-quick`, 8x8 at 17.5 µm, 20 kHz, 20 s, 16 units at 20 Hz) gets
   11/16 with Kilosort4's defaults; its 4 clustering groups hold 670-1330 spikes. The grid
   variants (`pitch`: dmin=dminx=17.5, 225 universal templates instead of 135) were started but
@@ -248,7 +249,8 @@ def table() -> str:
         "comparison; well detected = accuracy >= 0.8. Sort times were taken on a shared 2-core "
         "machine under load (load average beside them) and mean little.",
         "",
-        "| recording | variant | well detected | units found | false positive | mean accuracy | settings | sort s (load) |",
+        "| recording | variant | well detected | units found | false positive | mean accuracy | settings "
+        "| sort s (load) |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:

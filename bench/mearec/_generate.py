@@ -27,7 +27,9 @@ from pathlib import Path
 SKIPPED_MECHANISMS = ("ProbAMPANMDA_EMS.mod", "ProbGABAAB_EMS.mod")
 # MEArec still loads each model's synapses.hoc, which names those mechanisms: an empty template
 # of the same name takes its place (the cells are built with synapses disabled).
-_STUB = "begintemplate {name}\npublic load_synapses\nproc init() {{ }}\nproc load_synapses() {{ }}\nendtemplate {name}\n"
+_STUB = (
+    "begintemplate {name}\npublic load_synapses\nproc init() {{ }}\nproc load_synapses() {{ }}\nendtemplate {name}\n"
+)
 
 
 def _cell_models(data_dir: Path) -> Path:
@@ -73,7 +75,9 @@ def _templates(spec: dict, data_dir: Path) -> Path:
     tmp = path.with_suffix(".tmp.h5")
     mr.save_template_generator(tempgen, tmp)
     tmp.replace(path)
-    print(f"[mearec] templates {path.name}: {len(tempgen.templates)} in {time.perf_counter() - start:.0f} s", flush=True)
+    print(
+        f"[mearec] templates {path.name}: {len(tempgen.templates)} in {time.perf_counter() - start:.0f} s", flush=True
+    )
     return path
 
 

@@ -109,12 +109,17 @@ def markdown(s: dict) -> str:
         f"**Overhead {s['overhead_s']} s = {s['overhead_pct_of_sorter']} % of the sorter's own "
         f"{s['sorter_own_s']} s** ({ok} the < {s['target_pct']:g} % target).",
         "",
-        "| run | wall (s) | sorter own (s) | cached stages | " + " | ".join(sorted(s["runs"][0]["stage_times_s"])) + " |",
+        "| run | wall (s) | sorter own (s) | cached stages | "
+        + " | ".join(sorted(s["runs"][0]["stage_times_s"]))
+        + " |",
         "| --- | --- | --- | --- | " + " | ".join("---" for _ in s["runs"][0]["stage_times_s"]) + " |",
     ]
     for run in s["runs"]:
         stages = " | ".join(f"{run['stage_times_s'].get(k, 0):.2f}" for k in sorted(s["runs"][0]["stage_times_s"]))
-        lines.append(f"| {run['run']} | {run['wall_s']} | {run['sorter_own_s']} | {', '.join(run['cached_stages']) or '-'} | {stages} |")
+        lines.append(
+            f"| {run['run']} | {run['wall_s']} | {run['sorter_own_s']} | "
+            f"{', '.join(run['cached_stages']) or '-'} | {stages} |"
+        )
     lines += ["", "The sort stage includes starting the sorter's fresh interpreter and reading its output; "
               "the sorter's own time is measured inside that process around `backend.run`."]
     return "\n".join(lines) + "\n"

@@ -227,8 +227,15 @@ def disk_full(ctx: Context) -> Outcome:
     where = ctx.args["where"]
     folders = {"intermediate_folders": [disk / "inter" if where == "inter" else ctx.inter],
                "results_folders": [disk / "results" if where == "results" else ctx.results]}
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={ctx.args.get('size_kb', 256)}k", "tmpfs", str(disk)],
-                             capture_output=True).returncode == 0 if os.geteuid() == 0 else False
+    mounted = (
+        subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={ctx.args.get('size_kb', 256)}k", "tmpfs", str(disk)],
+            capture_output=True,
+        ).returncode
+        == 0
+        if os.geteuid() == 0
+        else False
+    )
     try:
         ctx.prepared.folders = folders
         if mounted:
@@ -343,8 +350,10 @@ def batch(ctx: Context) -> Outcome:
             outcome.error = RuntimeError(f"{failed[0].status}: {failed[0].error_message}")
             outcome.result = None
         else:
-            outcome.result = [SpikeData.load(r.spikedata_path) if hasattr(SpikeData, "load") else _unpickle(r.spikedata_path)
-                              for r in results]
+            outcome.result = [
+                SpikeData.load(r.spikedata_path) if hasattr(SpikeData, "load") else _unpickle(r.spikedata_path)
+                for r in results
+            ]
     return outcome
 
 

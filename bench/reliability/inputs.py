@@ -40,7 +40,9 @@ def _base_copy(work: Path, base: Path, name: str = "small.raw.h5") -> Path:
 
 
 def _default(work: Path, path: Path) -> Prepared:
-    return Prepared([path], [work / "data"], {"intermediate_folders": [work / "inter"], "results_folders": [work / "results"]})
+    return Prepared(
+        [path], [work / "data"], {"intermediate_folders": [work / "inter"], "results_folders": [work / "results"]}
+    )
 
 
 def clean(work: Path, base: Path) -> Prepared:
@@ -199,7 +201,9 @@ def user_folder_in_intermediate(work: Path, base: Path, managed: str = "recordin
     path = folder / "part0.raw.h5"
     shutil.copyfile(base, path)
     (folder / "notes.txt").write_text("day 1: slice 3, 34 C\n")
-    return Prepared([path], [work / "exp"], {"intermediate_folders": [work / "exp"], "results_folders": [work / "results"]})
+    return Prepared(
+        [path], [work / "exp"], {"intermediate_folders": [work / "exp"], "results_folders": [work / "results"]}
+    )
 
 
 def two_recordings(work: Path, base: Path, results: str = "same") -> Prepared:

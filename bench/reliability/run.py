@@ -32,10 +32,12 @@ RESULTS = HERE.parents[0] / "results" / "reliability"
 def markdown(rows: list[dict], header: str) -> str:
     counts = Counter(r["group"] for r in rows)
     lines = [
-        header, "",
+        header,
+        "",
         f"{len(rows)} cases ({', '.join(f'{n} {g}' for g, n in sorted(counts.items()))}): "
         f"**{sum(r['passed'] for r in rows)} pass, {sum(not r['passed'] for r in rows)} fail; "
-        f"data lost in {sum(r['data_lost'] for r in rows)}, silently wrong in {sum(r['silent_wrong'] for r in rows)}.**",
+        f"data lost in {sum(r['data_lost'] for r in rows)}, "
+        f"silently wrong in {sum(r['silent_wrong'] for r in rows)}.**",
         "",
         "| case | source | expected | outcome | time to error (s) | data lost | silent wrong | pass | problem |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",

@@ -6,8 +6,9 @@ On the RT-Sort bench's held-out recording (``run.py --quick``: 64 ch x 20 s, 8 u
 the shipped network is run (a) on every channel-chunk, as today, and (b) only on channel-chunks
 whose traces reach below -k noise SD (``infer_logits(prefilter_sd=k)``), for a few k and chunk
 lengths. Throughput is channel-seconds per second on a 2 s sample tiled to 256 channels (the
-same spike density per channel; the real-time factor at 1,020 channels is 1,020 / throughput), with ``--threads`` torch threads; F1 is the bench's (stringent
-threshold, 0.4 ms, labels = channel-spikes >= 4 noise SD) over the whole recording.
+same spike density per channel; the real-time factor at 1,020 channels is 1,020 / throughput),
+with ``--threads`` torch threads; F1 is the bench's (stringent threshold, 0.4 ms, labels =
+channel-spikes >= 4 noise SD) over the whole recording.
 
 Writes ``bench/results/rtsort/prefilter.json`` and ``.md``.
 """
@@ -75,12 +76,16 @@ def main(argv=None) -> int:
               "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "prefilter.json").write_text(json.dumps(report, indent=2) + "\n")
-    lines = ["# RT-Sort detection with a threshold pre-filter (issue 21 item 3)", "",
-             f"Held-out recording: 64 ch x {size['duration_s']:g} s, {size['num_units']} units (seed {size['seed']}); "
-             f"throughput on 2 s tiled to 256 channels, {args.threads} torch threads; load average "
-             f"{report['load_avg'][0]} (**loaded machine**: ratios mean more than absolute rates).", "",
-             "| variant | channel-s/s | real-time factor at 1,020 ch | speed-up | precision | recall | F1 | F1 change |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "# RT-Sort detection with a threshold pre-filter (issue 21 item 3)",
+        "",
+        f"Held-out recording: 64 ch x {size['duration_s']:g} s, {size['num_units']} units (seed {size['seed']}); "
+        f"throughput on 2 s tiled to 256 channels, {args.threads} torch threads; load average "
+        f"{report['load_avg'][0]} (**loaded machine**: ratios mean more than absolute rates).",
+        "",
+        "| variant | channel-s/s | real-time factor at 1,020 ch | speed-up | precision | recall | F1 | F1 change |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
         lines.append(f"| {r['variant']} | {r['channel_s_per_s']} | {r['real_time_factor_1020ch']} | {r['speedup']}x | "
                      f"{r['precision']} | {r['recall']} | {r['f1']} | {r['f1_change']:+.4f} |")

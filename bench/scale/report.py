@@ -85,7 +85,9 @@ def plots(runs: list[dict], folder: Path, tag: str = "") -> list[str]:
     fig, ax = plt.subplots(figsize=(5.5, 4))
     if len(durations) > 1:
         for sorter in sorted({r["sorter"] for r in ok}):
-            mine = sorted((r for r in ok if r["sorter"] == sorter and r["channels"] == 1020), key=lambda r: r["minutes"])
+            mine = sorted(
+                (r for r in ok if r["sorter"] == sorter and r["channels"] == 1020), key=lambda r: r["minutes"]
+            )
             ax.plot([r["minutes"] for r in mine], [r["wall_s"] for r in mine], marker="o", label=sorter)
         ax.legend(fontsize=7)
     else:
@@ -103,7 +105,9 @@ def _stage_cell(run: dict) -> str:
     parts = []
     for name, s in run["stages"].items():
         if s["wall_s"] >= 0.5:
-            parts.append(f"{name} {s['wall_s']:.1f}s/{s['cpu_s']:.0f}cpu/{s['peak_rss_gb']:.2f}GB/{s['written_gb']:.2f}GBw")
+            parts.append(
+                f"{name} {s['wall_s']:.1f}s/{s['cpu_s']:.0f}cpu/{s['peak_rss_gb']:.2f}GB/{s['written_gb']:.2f}GBw"
+            )
     return "; ".join(parts)
 
 
@@ -138,8 +142,10 @@ def markdown(runs: list[dict], fitted: dict, host: str) -> str:
         stage_fits = {s: v for s, v in f["stage_wall_s_vs_channels"].items() if v}
         if stage_fits:
             biggest = max(stage_fits.items(), key=lambda kv: kv[1]["slope"])
-            lines.append(f"  - steepest stage against channels: {biggest[0]} ({biggest[1]['slope'] * 1000:.0f} s of wall "
-                         "time per 1,000 channels, 1-minute files)")
+            lines.append(
+                f"  - steepest stage against channels: {biggest[0]} ({biggest[1]['slope'] * 1000:.0f} s of wall "
+                "time per 1,000 channels, 1-minute files)"
+            )
     ran = {(r["channels"], r["minutes"]) for r in runs}
     missing = [f"{c} ch x {m} min" for c, m in LADDER if (c, m) not in ran]
     lines += ["", f"Not run in this session: {', '.join(missing) or 'none'}; nor the 6-well MaxTwo file "

@@ -149,13 +149,15 @@ def markdown(report: dict) -> str:
     q, t = report["quality"], report["throughput"]
     size = t["size"]
     lines = [
-        f"Stim artifact removal, `spikelab-stim` vs `spikelab==0.1.2` (`polynomial`, default options, true stim times), "
+        "Stim artifact removal, `spikelab-stim` vs `spikelab==0.1.2` "
+        "(`polynomial`, default options, true stim times), "
         f"{'quick' if report['quick'] else 'full'} run, {report['machine']}, {report['date']}.",
         "",
         "Targets (issue #8): spikes from 2 ms after pulse end recovered >= 0.9 with amplitude error < 10 %; "
         "residual artifact RMS <= 1.5x noise RMS; >= 5x faster than 0.1.2.",
         "",
-        "| scenario | implementation | spikes scored | recovered | amplitude error | residual / noise RMS | blanked | time (s) |",
+        "| scenario | implementation | spikes scored | recovered | amplitude error | residual / noise RMS "
+        "| blanked | time (s) |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in q:
@@ -167,7 +169,8 @@ def markdown(report: dict) -> str:
             continue
         s = r["score"]
         lines.append(
-            f"| {r['scenario']} | {'spikelab-stim' if r['impl'] == 'ours' else 'spikelab 0.1.2'} | {s['n_spikes_scored']} "
+            f"| {r['scenario']} | {'spikelab-stim' if r['impl'] == 'ours' else 'spikelab 0.1.2'} "
+            f"| {s['n_spikes_scored']} "
             f"| {s['recovered_fraction']:.3f} | {100 * s['amplitude_error']:.1f} % | {s['residual_to_noise']:.2f} "
             f"| {100 * s['blanked_fraction']:.2f} % | {r['seconds']:.2f} |"
         )

@@ -53,9 +53,16 @@ def worker(duration_min: float, n_channels: int, n_units: int, folder: str) -> d
     cpu = (cpu_after.user - cpu_before.user) + (cpu_after.system - cpu_before.system)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # kB on Linux
     return {
-        "duration_min": duration_min, "channels": n_channels, "units": sd.N, "spikes": n_spikes,
-        "rss_before_mib": before / 2**20, "peak_rss_mib": peak / 2**20, "extraction_peak_delta_mib": (peak - before) / 2**20,
-        "seconds": seconds, "cpu_seconds": cpu, "traces_in_memory_mib": duration_min * 60 * FS * n_channels * 4 / 2**20,
+        "duration_min": duration_min,
+        "channels": n_channels,
+        "units": sd.N,
+        "spikes": n_spikes,
+        "rss_before_mib": before / 2**20,
+        "peak_rss_mib": peak / 2**20,
+        "extraction_peak_delta_mib": (peak - before) / 2**20,
+        "seconds": seconds,
+        "cpu_seconds": cpu,
+        "traces_in_memory_mib": duration_min * 60 * FS * n_channels * 4 / 2**20,
         "snippet_mib": sd.raw_data.nbytes / 2**20,
     }
 
@@ -108,7 +115,8 @@ def markdown(summary: dict) -> str:
         "(300 spikes/unit, 1 s chunks). Wall time depends on machine load; CPU time includes generating "
         "and filtering the traces.",
         "",
-        "| length (min) | channels | units | spikes | RSS before (MiB) | peak RSS (MiB) | extraction peak - before (MiB) "
+        "| length (min) | channels | units | spikes | RSS before (MiB) | peak RSS (MiB) "
+        "| extraction peak - before (MiB) "
         "| traces if held in memory (MiB) | raw snippets kept (MiB) | wall (s) | CPU (s) |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]

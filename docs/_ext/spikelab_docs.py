@@ -59,7 +59,9 @@ class StatusTable(Directive):
         ]
         rows = []
         for cls in sorted(classes, key=lambda c: (c("x").family, c.__name__)):
-            specific = [f for f in cls.all_evidence_fields() if f not in ("sorter", "stage", "log_path", "matched_line")]
+            specific = [
+                f for f in cls.all_evidence_fields() if f not in ("sorter", "stage", "log_path", "matched_line")
+            ]
             rows.append([
                 f":class:`~spikelab.spike_sorting._exceptions.{cls.__name__}`",
                 cls("x").family,

@@ -34,7 +34,10 @@ def test_console_script_runs_in_a_fresh_interpreter():
 
 
 def test_core_imports_without_torch():
-    code = "import sys, spikelab, spikelab.spike_sorting.config, spikelab.plugins; spikelab.plugins.get_plugin_manager(); print('torch' in sys.modules)"
+    code = (
+        "import sys, spikelab, spikelab.spike_sorting.config, spikelab.plugins; "
+        "spikelab.plugins.get_plugin_manager(); print('torch' in sys.modules)"
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                           env={"SPIKELAB_DISABLE_PLUGIN_AUTOLOAD": "1", "PATH": "/usr/bin:/bin"})
     assert proc.returncode == 0, proc.stderr

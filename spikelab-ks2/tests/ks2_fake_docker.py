@@ -72,8 +72,18 @@ class FakeAPI:
         for layer in ("a3ed95caeb02", "5f70bf18a086"):
             events += [
                 {"status": "Pulling fs layer", "progressDetail": {}, "id": layer},
-                {"status": "Downloading", "progressDetail": {"current": 1, "total": 2}, "progress": "[==>  ]", "id": layer},
-                {"status": "Downloading", "progressDetail": {"current": 2, "total": 2}, "progress": "[=====>]", "id": layer},
+                {
+                    "status": "Downloading",
+                    "progressDetail": {"current": 1, "total": 2},
+                    "progress": "[==>  ]",
+                    "id": layer,
+                },
+                {
+                    "status": "Downloading",
+                    "progressDetail": {"current": 2, "total": 2},
+                    "progress": "[=====>]",
+                    "id": layer,
+                },
                 {"status": "Download complete", "progressDetail": {}, "id": layer},
                 {"status": "Pull complete", "progressDetail": {}, "id": layer},
             ]

@@ -87,10 +87,20 @@ def write_phy(ops: dict, output: Path, data: np.ndarray, chanmap: dict, samples:
     np.save(output / "whitening_mat_inv.npy", np.eye(n_channels))
     counts = np.bincount(cluster, minlength=len(unit_ids))
     good = [bool(c >= 20) and i != len(unit_ids) - 1 for i, c in enumerate(counts)]  # last one 'mua'
-    _write_tsv(output / "cluster_KSLabel.tsv", "cluster_id\tKSLabel", [f"{i}\t{'good' if g else 'mua'}" for i, g in enumerate(good)])
+    _write_tsv(
+        output / "cluster_KSLabel.tsv",
+        "cluster_id\tKSLabel",
+        [f"{i}\t{'good' if g else 'mua'}" for i, g in enumerate(good)],
+    )
     (output / "cluster_group.tsv").write_bytes((output / "cluster_KSLabel.tsv").read_bytes())  # rezToPhy copies it
-    _write_tsv(output / "cluster_ContamPct.tsv", "cluster_id\tContamPct", [f"{i}\t{2.5:.1f}" for i in range(len(unit_ids))])
-    _write_tsv(output / "cluster_Amplitude.tsv", "cluster_id\tAmplitude", [f"{i}\t{float(np.ptp(t)):.1f}" for i, t in enumerate(templates)])
+    _write_tsv(
+        output / "cluster_ContamPct.tsv", "cluster_id\tContamPct", [f"{i}\t{2.5:.1f}" for i in range(len(unit_ids))]
+    )
+    _write_tsv(
+        output / "cluster_Amplitude.tsv",
+        "cluster_id\tAmplitude",
+        [f"{i}\t{float(np.ptp(t)):.1f}" for i, t in enumerate(templates)],
+    )
     name = Path(str(ops["fbinary"])).name
     (output / "params.py").write_text(
         f"dat_path = '{name}'\nn_channels_dat = {int(ops['NchanTOT'])}\ndtype = 'int16'\noffset = 0\n"
@@ -99,7 +109,9 @@ def write_phy(ops: dict, output: Path, data: np.ndarray, chanmap: dict, samples:
     return sum(good)
 
 
-def run(ops: dict, output: Path, binary: Path, chanmap_path: Path, say: Callable[[str], None], kilosort_path: str = "") -> None:
+def run(
+    ops: dict, output: Path, binary: Path, chanmap_path: Path, say: Callable[[str], None], kilosort_path: str = ""
+) -> None:
     """Replay one Kilosort2 run; raises FakeKilosortError with MATLAB's report on a failure."""
     import scipy.io
 
@@ -132,8 +144,14 @@ def run(ops: dict, output: Path, binary: Path, chanmap_path: Path, say: Callable
         say(f"found {nchan} bad channels ")
         say("Time   0s. Computing whitening matrix.. ")
         say("Getting channel whitening matrix... ")
-        raise FakeKilosortError("Index exceeds the number of array elements (0).\n\nError in get_whitening_matrix (line 28)")
-    crossings = 312 if mode == "few_spikes" else _count_crossings(data, fs, float(ops["fshigh"]), float(ops["spkTh"]), int(ops["nt0"]))
+        raise FakeKilosortError(
+            "Index exceeds the number of array elements (0).\n\nError in get_whitening_matrix (line 28)"
+        )
+    crossings = (
+        312
+        if mode == "few_spikes"
+        else _count_crossings(data, fs, float(ops["fshigh"]), float(ops["spkTh"]), int(ops["nt0"]))
+    )
     say(f"found {crossings} threshold crossings in {seconds:2.2f} seconds of data ")
     say("found 0 bad channels ")
     say("Time   0s. Computing whitening matrix.. ")
@@ -160,7 +178,9 @@ def run(ops: dict, output: Path, binary: Path, chanmap_path: Path, say: Callable
             "invalid configuration argument\n\nError in learnTemplates (line 119)"
         )
     oom_above = os.environ.get("SPIKELAB_FAKE_KS2_OOM_ABOVE_NT")
-    say(f"0.42 sec, 1 / {n_batches} batches, 24 units, nspks: 1843.2210, mu: 14.8789, nst0: 188, merges: 0.0000, 0.0000 ")
+    say(
+        f"0.42 sec, 1 / {n_batches} batches, 24 units, nspks: 1843.2210, mu: 14.8789, nst0: 188, merges: 0.0000, 0.0000 "
+    )
     if mode == "gpu_oom" and (oom_above is None or nt > int(oom_above)):
         raise FakeKilosortError(
             "Error using  * \nOut of memory on device. To view more detail about available memory on the GPU, use "
@@ -185,7 +205,9 @@ def run(ops: dict, output: Path, binary: Path, chanmap_path: Path, say: Callable
     say(f"Number of spikes before applying cutoff: {len(gt['samples'])}")
     say("Finished compressing time-varying templates ")
     say("initialized spike counts")
-    say(f"Finished splitting. Found 0 splits, checked {len(np.unique(gt['labels']))}/{len(np.unique(gt['labels']))} clusters, nccg 0 ")
+    say(
+        f"Finished splitting. Found 0 splits, checked {len(np.unique(gt['labels']))}/{len(np.unique(gt['labels']))} clusters, nccg 0 "
+    )
     if mode == "unknown_error":
         say(f"found {len(np.unique(gt['labels']))} good units ")
         say("Saving results to Phy  ")

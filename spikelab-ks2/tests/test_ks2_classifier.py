@@ -26,7 +26,9 @@ Error using  *
 Out of memory on device. To view more detail about available memory on the GPU, use 'gpuDevice()'. If the problem persists, reset the GPU by calling
 'gpuDevice(1)'.
 """
-GPU_EIG_216 = "Error running kilosort! Call to Real Single Symmetric EIG on the GPU failed with CUDA error status: out of memory"
+GPU_EIG_216 = (
+    "Error running kilosort! Call to Real Single Symmetric EIG on the GPU failed with CUDA error status: out of memory"
+)
 HOST_OOM_300 = """\
 9471.83 sec, 5401 / 8421 batches, 154 units, nspks: 7777541.0000, mu: 17.1072, nst0: 2342 
 9498.16 sec, 5501 / 8421 batches, 154 units, nspks: 7872951.0000, mu: 17.1072, nst0: 7256 
@@ -41,8 +43,12 @@ Invalid MEX-file '/mnt/Carlo/Kilosort3/CUDA/spikedetector3.mexa64':
 /mnt/Carlo/Kilosort3/CUDA/spikedetector3.mexa64: failed to map segment from shared object Failed to map segment from shared object
 """
 MEX_UNRECOGNISED_249 = "Unrecognized function or variable 'spikedetector3'."
-MEX_UNDEFINED_SI3204 = "Undefined function 'spikedetector3' for input arguments of type 'gpuArray'."  # SpikeInterface #3204
-FATBINARY = "fatbinary fatal   : '/tmp/tmpxft_00002b1c_00000000-4_mexMPnu8.compute_35.cubin' is not in 'keyword=value' format"
+MEX_UNDEFINED_SI3204 = (
+    "Undefined function 'spikedetector3' for input arguments of type 'gpuArray'."  # SpikeInterface #3204
+)
+FATBINARY = (
+    "fatbinary fatal   : '/tmp/tmpxft_00002b1c_00000000-4_mexMPnu8.compute_35.cubin' is not in 'keyword=value' format"
+)
 NO_TOOLKIT_245 = "No CUDA toolkit installation could be found. If installed, set MW_NVCC_PATH"
 # Kilosort2 issue #22: a real v2.0 log ending in a MATLAB-version incompatibility, not a known signature
 UNKNOWN_22 = """\
@@ -84,7 +90,9 @@ Time 547056s. Optimizing templates ...
 An unexpected error occurred trying to launch a kernel. The CUDA error was:
 invalid configuration argument
 """
-ILLEGAL_ADDRESS_107 = "An unexpected error occurred during CUDA execution. The CUDA error was:\nCUDA_ERROR_ILLEGAL_ADDRESS"
+ILLEGAL_ADDRESS_107 = (
+    "An unexpected error occurred during CUDA execution. The CUDA error was:\nCUDA_ERROR_ILLEGAL_ADDRESS"
+)
 CUBLAS_SI702 = "Error using  * \nsgemm in CUBLAS failed."
 # Kilosort2 v2.0 format strings (get_good_channels, clusterSingleBatches, learnTemplates) on a near-silent recording
 FEW_SPIKES = """\
@@ -218,7 +226,9 @@ def test_zero_threshold_crossings(tmp_path):
     assert error.threshold_crossings == 0 and error.units_at_failure is None
 
 
-@pytest.mark.parametrize("text", [LAUNCH_274, AEON_518, ILLEGAL_ADDRESS_107, CUBLAS_SI702], ids=["ks2_274", "aeon_518", "illegal_address", "cublas"])
+@pytest.mark.parametrize(
+    "text", [LAUNCH_274, AEON_518, ILLEGAL_ADDRESS_107, CUBLAS_SI702], ids=["ks2_274", "aeon_518", "illegal_address", "cublas"]
+)
 def test_cuda_faults_on_busy_recordings_are_not_called_silent(tmp_path, text):
     error = classify(tmp_path, text)
     assert type(error) is ex.ResourceSortFailure
@@ -231,7 +241,10 @@ def test_unknown_failure_is_not_classified(tmp_path):
 
 
 def test_only_the_latest_attempt_is_read(tmp_path):
-    text = f"{RUN_MARKER} 2026-01-01 10:00:00 (MATLAB) ==\n{GPU_OOM_506}{RUN_MARKER} 2026-01-01 10:05:00 (MATLAB) ==\n{UNKNOWN_22}"
+    text = (
+        f"{RUN_MARKER} 2026-01-01 10:00:00 (MATLAB) ==\n{GPU_OOM_506}"
+        f"{RUN_MARKER} 2026-01-01 10:05:00 (MATLAB) ==\n{UNKNOWN_22}"
+    )
     assert classify(tmp_path, text) is None, "an earlier attempt's OOM must not label a new failure"
 
 

@@ -22,7 +22,9 @@ from spikelab_ks2.script import (
 
 def _ops(**params):
     merged = dict(DEFAULT_PARAMS, **params)
-    return build_ops(merged, num_channels=4, sampling_frequency=20000.0, binary_path="/data/rec.dat", output_folder="/out")
+    return build_ops(
+        merged, num_channels=4, sampling_frequency=20000.0, binary_path="/data/rec.dat", output_folder="/out"
+    )
 
 
 def test_nt_defaults_rounds_and_floors():

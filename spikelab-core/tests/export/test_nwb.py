@@ -31,7 +31,9 @@ def test_round_trip_keeps_ids_trains_positions_templates_metrics_and_history(cur
     sd, _ = curated_sort
     back = load_nwb(export(sd, "nwb", tmp_path / "units.nwb"))
     assert list(back.unit_ids) == [0, 1, 2, 6]
-    for original, loaded, train, loaded_train in zip(sd.neuron_attributes, back.neuron_attributes, sd.train, back.train):
+    for original, loaded, train, loaded_train in zip(
+        sd.neuron_attributes, back.neuron_attributes, sd.train, back.train
+    ):
         np.testing.assert_array_equal(train, loaded_train)
         assert loaded["channel"] == original["channel"]
         assert loaded["snr"] == pytest.approx(original["snr"])
@@ -76,11 +78,24 @@ def test_waveform_mean_is_in_volts_at_its_rate_and_spans_its_electrodes(curated_
 def test_metadata_comes_from_keywords_and_passes_the_inspector(curated_sort, tmp_path):
     sd, recording = curated_sort
     path = export(
-        sd, "nwb", tmp_path / "units.nwb", recording=recording, include_traces="filtered", subject=SUBJECT,
-        experimenter="Doe, Jane", institution="UC Santa Cruz", keywords=["organoid", "MEA"],
-        session_id="day90", experiment_description="Spontaneous activity", session_start_time="2024-05-01T10:00:00-07:00",
+        sd,
+        "nwb",
+        tmp_path / "units.nwb",
+        recording=recording,
+        include_traces="filtered",
+        subject=SUBJECT,
+        experimenter="Doe, Jane",
+        institution="UC Santa Cruz",
+        keywords=["organoid", "MEA"],
+        session_id="day90",
+        experiment_description="Spontaneous activity",
+        session_start_time="2024-05-01T10:00:00-07:00",
     )
-    bad = [m for m in _messages(path) if m.importance.name in ("CRITICAL", "PYNWB_VALIDATION", "ERROR", "BEST_PRACTICE_VIOLATION")]
+    bad = [
+        m
+        for m in _messages(path)
+        if m.importance.name in ("CRITICAL", "PYNWB_VALIDATION", "ERROR", "BEST_PRACTICE_VIOLATION")
+    ]
     assert bad == [], [m.message for m in bad]
     io, nwbfile = _read(path)
     assert nwbfile.subject.subject_id == "culture-1" and nwbfile.institution == "UC Santa Cruz"
@@ -115,7 +130,11 @@ def test_cli_takes_flags_and_a_neuroconv_metadata_file(curated_sort, tmp_path, c
     assert main(argv) == 0
     assert "wrote" in capsys.readouterr().out
     io, nwbfile = _read(out)
-    assert (nwbfile.lab, nwbfile.session_description, nwbfile.subject.subject_id) == ("Braingeneers", "Day 90", "organoid-8")
+    assert (nwbfile.lab, nwbfile.session_description, nwbfile.subject.subject_id) == (
+        "Braingeneers",
+        "Day 90",
+        "organoid-8",
+    )
     assert nwbfile.subject.species == "Homo sapiens" and list(nwbfile.experimenter) == ["Doe, Jane"]
     io.close()
     assert not [m for m in _messages(out) if m.importance.name == "CRITICAL"]
@@ -124,7 +143,10 @@ def test_cli_takes_flags_and_a_neuroconv_metadata_file(curated_sort, tmp_path, c
         np.testing.assert_array_equal(original, loaded)
     assert main(["export", str(saved), "--to", "nwb", str(out)]) != 0  # exists
     (tmp_path / "bad.json").write_text(json.dumps({"NWBFile": {"institute": "x"}}))
-    assert main(["export", str(saved), "--to", "nwb", str(tmp_path / "b.nwb"), "--metadata", str(tmp_path / "bad.json")]) != 0
+    assert (
+        main(["export", str(saved), "--to", "nwb", str(tmp_path / "b.nwb"), "--metadata", str(tmp_path / "bad.json")])
+        != 0
+    )
     assert "institute" in capsys.readouterr().err
 
 

@@ -76,7 +76,9 @@ def test_an_unedited_folder_reads_back_with_ids_values_and_positions(curated_sor
     sd, recording = curated_sort
     back = load_phy(export(sd, "phy", tmp_path / "phy", recording=recording))
     assert list(back.unit_ids) == [0, 1, 2, 6]
-    for original, loaded, train, loaded_train in zip(sd.neuron_attributes, back.neuron_attributes, sd.train, back.train):
+    for original, loaded, train, loaded_train in zip(
+        sd.neuron_attributes, back.neuron_attributes, sd.train, back.train
+    ):
         np.testing.assert_array_equal(train, loaded_train)
         assert loaded["snr"] == pytest.approx(original["snr"], rel=1e-6)
         assert loaded["channel"] == original["channel"]
@@ -108,7 +110,9 @@ def test_label_merge_and_split_read_back_without_borrowing_values(curated_sort, 
     model.save_spike_clusters(clusters)
     model.save_metadata("group", {4: "good", 5: "good", 6: "mua", cluster_of[6]: "noise"})
     inherited = dict(model.metadata["si_unit_id"]) | {5: 2, 6: 2}
-    model.save_metadata("si_unit_id", {c: v for c, v in inherited.items() if c not in (cluster_of[0], cluster_of[1], cluster_of[2])})
+    model.save_metadata(
+        "si_unit_id", {c: v for c, v in inherited.items() if c not in (cluster_of[0], cluster_of[1], cluster_of[2])}
+    )
     model.save_metadata("snr", dict(model.metadata["snr"]) | {5: model.metadata["snr"][cluster_of[2]]})
     model.close()
 
@@ -190,7 +194,9 @@ def test_a_folder_from_spikeinterface_keeps_its_unit_ids_and_metrics(tmp_path):
     for attributes, train in zip(back.neuron_attributes, back.train):
         unit = attributes["unit_id"]
         assert attributes["snr"] == pytest.approx(metrics.loc[unit, "snr"], rel=1e-4)
-        np.testing.assert_array_equal(np.rint(train * recording.sampling_frequency / 1000), truth.get_unit_spike_train(unit))
+        np.testing.assert_array_equal(
+            np.rint(train * recording.sampling_frequency / 1000), truth.get_unit_spike_train(unit)
+        )
     assert back.unit_locations.shape == (4, 2)
     assert back.length == pytest.approx(4000.0)
 

@@ -68,7 +68,9 @@ def test_cli_exports_to_phy_without_and_with_the_original_file(pipeline_run, tmp
 
 def test_cli_names_a_missing_recording_in_one_line(pipeline_run, tmp_path, capsys):
     _, _, results = pipeline_run
-    code = main(["export", str(results), "--to", "phy", str(tmp_path / "phy"), "--recording", str(tmp_path / "nope.raw.h5")])
+    code = main(
+        ["export", str(results), "--to", "phy", str(tmp_path / "phy"), "--recording", str(tmp_path / "nope.raw.h5")]
+    )
     err = capsys.readouterr().err
     assert code == 2
     assert "nope.raw.h5" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1

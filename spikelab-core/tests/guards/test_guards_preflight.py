@@ -230,7 +230,8 @@ HDF5_SCRIPT = textwrap.dedent("""
     config = SortingPipelineConfig().override(sorter="fake")
     findings = run_preflight(config, BACKEND, [H5Recording(path)], [inter], [results],
                              probes=PreflightProbes(load_nvml=lambda: None, available_ram=lambda: 1e11,
-                                                    disk_usage=lambda p: (1e12, 0, 1e12), open_files_limit=lambda: None))
+                                                    disk_usage=lambda p: (1e12, 0, 1e12),
+                                                    open_files_limit=lambda: None))
     try:
         raise_for_findings(findings, sorter="fake")
     except Exception as exc:

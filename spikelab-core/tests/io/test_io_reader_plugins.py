@@ -25,7 +25,9 @@ class CsvReader:
             return None
         traces = np.loadtxt(source, delimiter=",", dtype=np.float32, ndmin=2)
         recording = NumpyRecording([traces], sampling_frequency=1000.0)
-        recording.set_dummy_probe_from_locations(np.column_stack([np.zeros(traces.shape[1]), np.arange(traces.shape[1])]))
+        recording.set_dummy_probe_from_locations(
+            np.column_stack([np.zeros(traces.shape[1]), np.arange(traces.shape[1])])
+        )
         return recording
 
     @hookimpl

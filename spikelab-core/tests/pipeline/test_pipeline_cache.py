@@ -61,7 +61,9 @@ def test_an_incomplete_cache_folder_is_rebuilt(small_file, tmp_path):
     (tmp_path / "inter" / "sorter_output" / cache.MARKER).unlink()
     _, result = _run(path, tmp_path)
     assert result.cached_stages == ["preprocess"]
-    assert cache.is_valid(tmp_path / "inter" / "sorter_output", cache.read_marker(tmp_path / "inter" / "sorter_output")["key"])
+    assert cache.is_valid(
+        tmp_path / "inter" / "sorter_output", cache.read_marker(tmp_path / "inter" / "sorter_output")["key"]
+    )
 
 
 def test_markers_are_keyed_and_atomic(tmp_path):

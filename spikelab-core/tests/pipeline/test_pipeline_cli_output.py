@@ -141,6 +141,8 @@ def test_a_sort_in_a_pipe_lists_no_display_setting_as_a_user_change(small_file, 
     code, out = run_cli(["sort", path, "--sorter", "fake", *QUICK, "--results", tmp_path / "res"],
                         terminal=False, cwd=tmp_path)
     assert code == 0, out
-    changed = {c["setting"] for c in json.loads((tmp_path / "res" / "recording_report.json").read_text())["config_changes"]}
+    changed = {
+        c["setting"] for c in json.loads((tmp_path / "res" / "recording_report.json").read_text())["config_changes"]
+    }
     assert "n_jobs" in changed  # what the user typed is listed
     assert not {"progress_bar", "sorter_output"} & changed  # what the terminal decided is not

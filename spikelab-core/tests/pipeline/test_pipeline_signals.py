@@ -32,7 +32,9 @@ def _full_disk(target):
     ("curation", "spikelab.spikedata.spikedata.SpikeData.save"),
     ("lock", "spikelab.atomic.write_bytes"),
 ])
-def test_a_full_disk_in_any_stage_is_disk_exhausted_and_the_rerun_recovers(small_file, tmp_path, monkeypatch, stage, patch):
+def test_a_full_disk_in_any_stage_is_disk_exhausted_and_the_rerun_recovers(
+    small_file, tmp_path, monkeypatch, stage, patch
+):
     """An ENOSPC outside the sort stage was a raw OSError with status ``failed``. (The write
     failure is injected: this machine cannot mount a small tmpfs or loop volume.)"""
     path, _ = small_file

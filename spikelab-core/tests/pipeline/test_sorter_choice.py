@@ -125,6 +125,8 @@ def test_shipped_table_cites_existing_results_with_their_numbers_best_first():
             runs = [r for r in data["runs"] if r["sorter"] == entry["sorter"] and r["dataset"] == dataset
                     and r.get("via") == entry["via"] and r.get("ok")]
             assert runs, (dataset, entry)
-            assert entry["well_detected"] == f"{runs[0]['after']['well_detected']}/{entry['well_detected'].split('/')[1]}"
+            assert (
+                entry["well_detected"] == f"{runs[0]['after']['well_detected']}/{entry['well_detected'].split('/')[1]}"
+            )
             scores.append(runs[0]["after"]["well_detected"])
         assert scores == sorted(scores, reverse=True), row["source"]

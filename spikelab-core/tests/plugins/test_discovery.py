@@ -136,7 +136,10 @@ def test_third_party_broken_backend_names_its_distribution_and_the_error(install
     install_distribution("acme-sorter", "1.2", {"acme": "acme_broken"}, {"acme_broken": BROKEN_ACME}, provides)
     fresh = SpikeLabPluginManager()
     monkeypatch.setattr(manager, "_GLOBAL", fresh)
-    with pytest.raises(UnknownSorterError, match=r"acme-sorter, which is installed but its plugin failed to load \(ImportError: acme needs libacme.so\)"):
+    with pytest.raises(
+        UnknownSorterError,
+        match=r"acme-sorter, which is installed but its plugin failed to load \(ImportError: acme needs libacme.so\)",
+    ):
         fresh.sorter("acme")
     with pytest.raises(ImportError, match="The ACME preset is provided by acme-sorter"):
         get_preset("ACME")

@@ -20,7 +20,10 @@ def _template(primary, amplitude=80.0):
 
 
 def _sd():
-    attrs = [{"unit_id": 3, "channel": 4, "template": _template(4)}, {"unit_id": 9, "channel": 0, "template": _template(0)}]
+    attrs = [
+        {"unit_id": 3, "channel": 4, "template": _template(4)},
+        {"unit_id": 9, "channel": 0, "template": _template(0)},
+    ]
     return SpikeData([[1.0], [2.0]], length=5.0, neuron_attributes=attrs, metadata={"channel_locations": XY})
 
 

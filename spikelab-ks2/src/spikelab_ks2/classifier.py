@@ -68,7 +68,8 @@ _ACTIVITY_ERRORS = re.compile(
     r"|Index in position \d+ exceeds|Array indices must be positive integers"
 )
 _CUDA_FAULT = re.compile(
-    r"CUDA_ERROR_\w+|The CUDA error was:\s*[^\n]+|in CUBLAS failed|An unexpected error occurred trying to launch a kernel"
+    r"CUDA_ERROR_\w+|The CUDA error was:\s*[^\n]+|in CUBLAS failed"
+    r"|An unexpected error occurred trying to launch a kernel"
 )
 
 
@@ -118,14 +119,21 @@ def _dependency_for(function: str) -> tuple[str, str] | None:
     if function.startswith("mex") or function.startswith("spikedetector"):
         return (
             "Kilosort2 CUDA MEX files",
-            f"Compile Kilosort2's CUDA code: in MATLAB run `cd <kilosort_path>/CUDA; mexGPUall` ('{function}' is one of them).",
+            "Compile Kilosort2's CUDA code: in MATLAB run `cd <kilosort_path>/CUDA; mexGPUall` "
+            f"('{function}' is one of them).",
         )
     if function in ("writeNPY", "constructNPYheader"):
         return ("npy-matlab", "Install https://github.com/kwikteam/npy-matlab and pass npy_matlab_path=...")
     if function.startswith("gpu"):
-        return ("MATLAB Parallel Computing Toolbox", "Install MATLAB's Parallel Computing Toolbox (Kilosort2 needs gpuArray).")
+        return (
+            "MATLAB Parallel Computing Toolbox",
+            "Install MATLAB's Parallel Computing Toolbox (Kilosort2 needs gpuArray).",
+        )
     if function in ("preprocessDataSub", "clusterSingleBatches", "learnAndSolve8b", "rezToPhy", "set_cutoff"):
-        return ("Kilosort2 sources", f"kilosort_path does not hold Kilosort2 v2.0 ('{function}' is missing): point it at your clone.")
+        return (
+            "Kilosort2 sources",
+            f"kilosort_path does not hold Kilosort2 v2.0 ('{function}' is missing): point it at your clone.",
+        )
     return None
 
 

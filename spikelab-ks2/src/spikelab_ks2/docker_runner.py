@@ -48,8 +48,18 @@ _REASONS = (
     ("client_missing", re.compile(r"No module named ['\"]?docker", re.I)),
     ("permission_denied", re.compile(r"permission denied", re.I)),
     ("nvidia_runtime_missing", re.compile(r"could not select device driver .* with capabilities: \[\[gpu\]\]", re.I)),
-    ("image_pull_failed", re.compile(r"manifest unknown|pull access denied|not found|ImageNotFound|failed to resolve reference", re.I)),
-    ("daemon_down", re.compile(r"Error while fetching server API version|Cannot connect to the Docker daemon|Connection refused|No such file or directory|Connection aborted", re.I)),
+    (
+        "image_pull_failed",
+        re.compile(r"manifest unknown|pull access denied|not found|ImageNotFound|failed to resolve reference", re.I),
+    ),
+    (
+        "daemon_down",
+        re.compile(
+            r"Error while fetching server API version|Cannot connect to the Docker daemon|Connection refused"
+            r"|No such file or directory|Connection aborted",
+            re.I,
+        ),
+    ),
 )
 _ADVICE = {
     "client_missing": "install the Docker SDK: `pip install spikelab-ks2[docker]`",

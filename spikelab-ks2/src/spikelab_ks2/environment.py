@@ -19,7 +19,8 @@ if TYPE_CHECKING:
 
 KS2_URL = "https://github.com/MouseLand/Kilosort2"
 NPY_MATLAB_URL = "https://github.com/kwikteam/npy-matlab"
-#: Files that identify a Kilosort2 source tree (v2.0 ships main_kilosort.m; SpikeInterface also accepts master_kilosort.m).
+#: Files that identify a Kilosort2 source tree (v2.0 ships main_kilosort.m; SpikeInterface also
+#: accepts master_kilosort.m).
 MAIN_FILES = ("main_kilosort.m", "master_kilosort.m")
 MEX_SOURCE = Path("CUDA") / "mexGPUall.m"
 #: Compiled CUDA MEX files (one per platform).

@@ -35,7 +35,9 @@ def _option(default: Any, doc: str, unit: str | None = None) -> Any:
 class Kilosort4Params:
     """Kilosort4 4.1.x parameters as SpikeLab passes them (``sort_recording(batch_size=...)``)."""
 
-    batch_size: int = _setting(60000, "Samples per batch; lower it after GPU out-of-memory errors.", "samples", positive)
+    batch_size: int = _setting(
+        60000, "Samples per batch; lower it after GPU out-of-memory errors.", "samples", positive
+    )
     nblocks: int = _setting(1, "Blocks for drift correction (0: none, 1: rigid, more: non-rigid).", None, non_negative)
     Th_universal: float = _setting(9.0, "Detection threshold for the universal templates.", "whitened SD", positive)
     Th_learned: float = _setting(8.0, "Detection threshold for the learned templates.", "whitened SD", positive)
@@ -71,14 +73,20 @@ class Kilosort4Params:
     n_templates: int = _setting(6, "Single-channel templates for the universal templates.", None, positive)
     n_pcs: int = _setting(6, "Single-channel principal components per spike.", None, positive)
     Th_single_ch: float = _setting(6.0, "Threshold for the single-channel crossings.", "whitened SD", positive)
-    acg_threshold: float = _setting(0.2, "Refractory violations (vs baseline) a 'good' unit may have.", None, non_negative)
+    acg_threshold: float = _setting(
+        0.2, "Refractory violations (vs baseline) a 'good' unit may have.", None, non_negative
+    )
     ccg_threshold: float = _setting(0.25, "Refractory violations (vs baseline) for merges/splits.", None, non_negative)
     cluster_neighbors: int = _setting(10, "Nearest spikes in the clustering graph.", None, positive)
     cluster_downsampling: int = _setting(20, "One landmark spike in every N during clustering.", None, positive)
-    max_cluster_subset: int | None = _setting(25000, "Most spikes searched for neighbours when clustering.", None, positive)
+    max_cluster_subset: int | None = _setting(
+        25000, "Most spikes searched for neighbours when clustering.", None, positive
+    )
     x_centers: int | None = _setting(None, "Horizontal template-group centres (None: automatic).", None, positive)
     cluster_init_seed: int = _setting(5, "Seed of the k-means++ clustering initialisation.", None, positive)
-    duplicate_spike_ms: float = _setting(0.25, "Spikes of one cluster closer than this are dropped (0: keep).", "ms", non_negative)
+    duplicate_spike_ms: float = _setting(
+        0.25, "Spikes of one cluster closer than this are dropped (0: keep).", "ms", non_negative
+    )
     position_limit: float = _setting(100.0, "Farthest channel used to locate a spike.", "µm", positive)
     do_CAR: bool = _run(True, "Common average referencing before sorting.")
     invert_sign: bool = _run(False, "Invert the data's sign (for positive-going spikes).")

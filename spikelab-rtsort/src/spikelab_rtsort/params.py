@@ -125,7 +125,9 @@ class RTSortBackendParams:
     rt_sort_model_path: str | None = knob(
         None, "Detection model folder (init_dict.json + state_dict.pt); None: the shipped one for rt_sort_probe."
     )
-    rt_sort_probe: str = knob("mea", "Probe family of the defaults and shipped model.", validator=one_of("mea", "neuropixels"))
+    rt_sort_probe: str = knob(
+        "mea", "Probe family of the defaults and shipped model.", validator=one_of("mea", "neuropixels")
+    )
     rt_sort_device: str = knob("cpu", "Torch device of the detection model: 'cpu', 'cuda' or 'cuda:N'.")
     rt_sort_detection_window_s: float | None = knob(
         None, "Seconds of recording used to detect sequences (None: all of it).", unit="s", validator=positive

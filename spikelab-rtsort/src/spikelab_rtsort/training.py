@@ -4,8 +4,9 @@ Samples are 10 ms single-channel windows cut from SpikeInterface-generated MEA-l
 half of them placed so that a labelled spike trough falls inside the scored central region and half
 at random, and/or windows of spike-free noise of a sorted recording with 0-4 of its unit templates
 pasted in (:mod:`.sorted_samples`); sources are mixed sample by sample. Targets are multi-hot per
-output frame; frames near spikes just under the label threshold are masked out of the loss. The loss is binary cross-entropy summed over output frames. Training
-uses Adam, reduces the learning rate on plateaus, stops early on the validation loss, restores the
+output frame; frames near spikes just under the label threshold are masked out of the loss.
+The loss is binary cross-entropy summed over output frames. Training uses Adam, reduces the
+learning rate on plateaus, stops early on the validation loss, restores the
 best weights, then picks the stringent and loose thresholds from the validation threshold curve and
 writes a model folder with full provenance.
 """

@@ -246,7 +246,9 @@ def _anchor(ref: np.ndarray, lo: int, kind: str, params: _AlignParams) -> int:
     signal = np.abs(window) if kind == "abs" else (window if kind == "pos" else -window)
     best = int(np.argmax(signal))
     if params.multi_peak and signal[best] > 0:
-        peaks, _ = find_peaks(signal, height=params.multi_peak_threshold * signal[best], distance=params.multi_peak_distance)
+        peaks, _ = find_peaks(
+            signal, height=params.multi_peak_threshold * signal[best], distance=params.multi_peak_distance
+        )
         if peaks.size:
             best = int(peaks[0] if params.multi_peak_select == "first" else peaks[-1])
     return lo + best

@@ -149,7 +149,9 @@ def _resolve_sorter(rt_sort, model, model_path):
             from spikelab_rtsort import DetectionModel, load_detection_model
             from spikelab_rtsort.rtsort import RTSort
         except ImportError as exc:
-            raise ImportError("Loading an RT-Sort pickle needs spikelab-rtsort: `pip install spikelab-rtsort`.") from exc
+            raise ImportError(
+                "Loading an RT-Sort pickle needs spikelab-rtsort: `pip install spikelab-rtsort`."
+            ) from exc
         if model is None and model_path is None:
             raise ValueError("`rt_sort` is a path: pass the detection `model` or its `model_path` as well.")
         model = model if isinstance(model, DetectionModel) else load_detection_model(model_path or model)
@@ -170,7 +172,9 @@ def _check_window(recording_window_ms, duration_ms):
     except (TypeError, ValueError):
         raise ValueError(f"`recording_window_ms` must be (start_ms, end_ms); got {recording_window_ms!r}.") from None
     if not 0 <= a < b <= duration_ms + 1e-9:
-        raise ValueError(f"`recording_window_ms` {recording_window_ms} must satisfy 0 <= start < end <= {duration_ms} ms.")
+        raise ValueError(
+            f"`recording_window_ms` {recording_window_ms} must satisfy 0 <= start < end <= {duration_ms} ms."
+        )
     return (a, b)
 
 

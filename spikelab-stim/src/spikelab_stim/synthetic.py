@@ -175,16 +175,47 @@ def make_stim_recording(
 
     traces = clean.copy() if keep_clean else clean
     index_in_event = _index_in_event(onsets, protocol, train_n)
-    _add_artifacts(traces, onsets, train_gain ** index_in_event, amp, fs, pulse, n_ph, rail_uV, tail_fraction, tail_tau_ms,
-                   slow_fraction, slow_tau_ms, recovery_ms_per_decade, offsets)
+    _add_artifacts(
+        traces,
+        onsets,
+        train_gain**index_in_event,
+        amp,
+        fs,
+        pulse,
+        n_ph,
+        rail_uV,
+        tail_fraction,
+        tail_tau_ms,
+        slow_fraction,
+        slow_tau_ms,
+        recovery_ms_per_decade,
+        offsets,
+    )
     logged = onsets + (rng.uniform(-jitter_ms, jitter_ms, onsets.size) if jitter_ms else 0.0)
     logged = np.clip(logged, 0.0, duration_ms - 1.0)
     return SyntheticStim(
-        traces=traces, clean=clean if keep_clean else None, fs_Hz=fs, stim_times_ms=onsets, logged_stim_times_ms=np.sort(logged),
-        pulse_end_ms=pulse_end, spike_times_ms=times, spike_channels=chans, spike_amplitudes=amps,
-        spike_evoked=evoked, noise_uV=float(noise_uV),
-        params=dict(n_channels=n_channels, duration_s=duration_s, fs_Hz=fs, n_events=n_events,
-                    protocol=protocol, pulse=pulse, polarity=polarity, rail_uV=rail_uV, seed=seed),
+        traces=traces,
+        clean=clean if keep_clean else None,
+        fs_Hz=fs,
+        stim_times_ms=onsets,
+        logged_stim_times_ms=np.sort(logged),
+        pulse_end_ms=pulse_end,
+        spike_times_ms=times,
+        spike_channels=chans,
+        spike_amplitudes=amps,
+        spike_evoked=evoked,
+        noise_uV=float(noise_uV),
+        params=dict(
+            n_channels=n_channels,
+            duration_s=duration_s,
+            fs_Hz=fs,
+            n_events=n_events,
+            protocol=protocol,
+            pulse=pulse,
+            polarity=polarity,
+            rail_uV=rail_uV,
+            seed=seed,
+        ),
     )
 
 
@@ -227,7 +258,9 @@ def _add_artifacts(traces, onsets, gains, amp, fs, pulse, n_ph, rail, tail_fract
             art[c, pos : pos + hold_n[c]] = 2 * rail * last_sign[c]
         for c in range(traces.shape[0]):
             p0 = pos + hold_n[c]
-            art[c, p0 : p0 + tail_len] += tail_amp[c] * np.exp(-t / tau) + slow_fraction * amp[c] * np.exp(-t / slow_tau)
+            art[c, p0 : p0 + tail_len] += tail_amp[c] * np.exp(-t / tau) + slow_fraction * amp[c] * np.exp(
+                -t / slow_tau
+            )
         end = min(n_samples, on + art.shape[1])
         traces[:, on:end] += gain * art[:, : end - on]
     lo = (offsets - rail)[:, None].astype(np.float32)

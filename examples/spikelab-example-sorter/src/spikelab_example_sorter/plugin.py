@@ -52,7 +52,10 @@ def run(job: SortJob) -> None:
         frame, channel = np.nonzero(onsets)
         samples.append(frame + start + 1)
         channels.append(channel)
-        print(f"threshold: {start + traces.shape[0]}/{recording.get_num_samples()} samples, {len(frame)} crossings", flush=True)
+        print(
+            f"threshold: {start + traces.shape[0]}/{recording.get_num_samples()} samples, {len(frame)} crossings",
+            flush=True,
+        )
     samples, channels = np.concatenate(samples), np.concatenate(channels)
     if samples.size == 0:
         raise RuntimeError("threshold: 0 crossings found; the recording looks silent")

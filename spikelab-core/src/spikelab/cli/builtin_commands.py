@@ -28,7 +28,8 @@ def spikelab_register_commands(register) -> None:
     register(
         Command(
             name="sort",
-            help="Sort recordings: spikelab sort FILES... [--sorter NAME (default kilosort4)] [--preset P] [--set key=value ...].",
+            help="Sort recordings: spikelab sort FILES... [--sorter NAME (default kilosort4)] [--preset P] "
+            "[--set key=value ...].",
             configure=sort_command.configure,
             run=sort_command.run,
         )

@@ -12,7 +12,9 @@ from spikelab.errors import InputError
 def configure(parser: argparse.ArgumentParser) -> None:
     from spikelab.export import FORMATS
 
-    parser.add_argument("results", type=Path, help="A results folder written by `spikelab sort`, or a SpikeData file (.npz/.pkl).")
+    parser.add_argument(
+        "results", type=Path, help="A results folder written by `spikelab sort`, or a SpikeData file (.npz/.pkl)."
+    )
     parser.add_argument("--to", required=True, choices=FORMATS, help="Target format.")
     parser.add_argument("out", type=Path, help="Folder (phy, spikeinterface) or .nwb file to write.")
     parser.add_argument(

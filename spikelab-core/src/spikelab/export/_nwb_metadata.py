@@ -62,7 +62,9 @@ def read_metadata_file(path: str | Path) -> dict[str, Any]:
     return {"NWBFile": dict(data.get("NWBFile") or {}), "Subject": dict(data.get("Subject") or {})}
 
 
-def merge(metadata: Mapping[str, Any] | str | Path | None, nwbfile: Mapping[str, Any], subject: Mapping[str, Any] | None) -> tuple[dict[str, Any], dict[str, Any]]:
+def merge(
+    metadata: Mapping[str, Any] | str | Path | None, nwbfile: Mapping[str, Any], subject: Mapping[str, Any] | None
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """File (or dict) metadata overridden by explicit values; checked and normalised.
 
     Returns

@@ -144,7 +144,11 @@ def _attributes(row, table_id: Any) -> dict[str, Any]:
 def _place(row, attrs: dict[str, Any], locations: np.ndarray | None, waveform_scale: float) -> dict[str, Any]:
     """``template`` (µV, every channel) and, when missing, ``channel``, ``x`` and ``y`` from the electrodes."""
     out: dict[str, Any] = {}
-    rows = np.asarray(row["electrodes"], dtype=np.int64).ravel() if "electrodes" in row and row["electrodes"] is not None else np.zeros(0, np.int64)
+    rows = (
+        np.asarray(row["electrodes"], dtype=np.int64).ravel()
+        if "electrodes" in row and row["electrodes"] is not None
+        else np.zeros(0, np.int64)
+    )
     waveform = row.get("waveform_mean")
     peak = None
     if waveform is not None and np.ndim(waveform) >= 1:

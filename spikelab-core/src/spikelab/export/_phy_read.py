@@ -59,7 +59,9 @@ def load_phy(folder: str | Path, *, exclude_groups: tuple[str, ...] = ("noise",)
     exported = json.loads((folder / UNITS_FILE).read_text()) if (folder / UNITS_FILE).is_file() else {}
     exported_units = exported.get("units", {})
     values = _cluster_values(folder)
-    groups = {c: str(v) for c, v in (_column(folder / "cluster_group.tsv") or _column(folder / "cluster_KSLabel.tsv")).items()}
+    groups = {
+        c: str(v) for c, v in (_column(folder / "cluster_group.tsv") or _column(folder / "cluster_KSLabel.tsv")).items()
+    }
     template_ids = sorted({int(t) for t in np.unique(phy.templates)} | {int(c) for c in exported_units})
     unit_of_template = {t: _exported_id(t, exported_units, values) for t in template_ids}
     fresh = _FreshIds(unit_of_template.values())
@@ -86,7 +88,9 @@ def load_phy(folder: str | Path, *, exclude_groups: tuple[str, ...] = ("noise",)
         attributes.append(attrs)
     splits = {}
     for template in (int(t) for t in np.unique(phy.templates)):
-        children = sorted({unit_of_cluster[int(c)] for c in np.unique(phy.clusters[phy.templates == template])}, key=str)
+        children = sorted(
+            {unit_of_cluster[int(c)] for c in np.unique(phy.clusters[phy.templates == template])}, key=str
+        )
         if children != [unit_of_template[template]] and len(children) > 1:
             splits[unit_of_template[template]] = children
     final = [a["unit_id"] for a in attributes]
@@ -124,7 +128,9 @@ class _PhyFolder:
         self.clusters = (clusters if clusters is not None else templates).astype(np.int64)
         for name, array in (("spike_templates", self.templates), ("spike_clusters", self.clusters)):
             if array.shape != self.samples.shape:
-                raise InputError(f"{folder}: {name}.npy has {array.size} spikes but spike_times.npy has {self.samples.size}.")
+                raise InputError(
+                    f"{folder}: {name}.npy has {array.size} spikes but spike_times.npy has {self.samples.size}."
+                )
         self.channel_positions = self._optional("channel_positions.npy", squeeze=False)
         self.waveforms = self._optional("templates.npy", squeeze=False)
         self.template_channels = self._optional("template_ind.npy", squeeze=False)
@@ -215,7 +221,9 @@ def _cluster_values(folder: Path) -> dict[int, dict[str, Any]]:
         for row in read_tsv(path):
             cluster = row.pop("cluster_id", "").strip()
             if cluster:
-                values.setdefault(int(cluster), {}).update({k: _value(v) for k, v in row.items() if k and v not in ("", None)})
+                values.setdefault(int(cluster), {}).update(
+                    {k: _value(v) for k, v in row.items() if k and v not in ("", None)}
+                )
     for cluster, unit in _column(folder / "cluster_si_unit_ids.tsv").items():
         values.setdefault(cluster, {})["si_unit_id"] = unit
     return values
@@ -259,7 +267,9 @@ class _FreshIds:
         return str(candidate) if self.as_text else candidate
 
 
-def _attributes(cluster: int, unchanged: bool, exported_units: dict[str, Any], values: dict[int, dict[str, Any]]) -> dict[str, Any]:
+def _attributes(
+    cluster: int, unchanged: bool, exported_units: dict[str, Any], values: dict[int, dict[str, Any]]
+) -> dict[str, Any]:
     from_phy = values.get(cluster, {})
     if unchanged:
         attrs = dict(exported_units.get(str(cluster), {}))
@@ -280,7 +290,11 @@ def _place(phy: _PhyFolder, exported_units, values, sources, counts, known: dict
     for template, count in zip(sources.tolist(), counts.tolist()):
         own = {**values.get(template, {}), **exported_units.get(str(template), {})}
         derived = phy.template_place(template)
-        xy = (float(own["x"]), float(own["y"])) if "x" in own and "y" in own else (None if derived is None else tuple(derived[0]))
+        xy = (
+            (float(own["x"]), float(own["y"]))
+            if "x" in own and "y" in own
+            else (None if derived is None else tuple(derived[0]))
+        )
         channel = own.get("channel", None if derived is None else derived[1])
         places.append((xy, channel, count))
     out: dict[str, Any] = {}

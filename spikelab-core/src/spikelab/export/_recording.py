@@ -113,7 +113,9 @@ def _check_matches(sd: SpikeData, recording: BaseRecording) -> None:
         )
     fs = float(recording.get_sampling_frequency())
     if sd.fs_Hz and abs(fs - sd.fs_Hz) > 1e-6 * sd.fs_Hz:
-        raise InputError(f"The recording is sampled at {fs} Hz but the units at {sd.fs_Hz} Hz; pass the recording they came from.")
+        raise InputError(
+            f"The recording is sampled at {fs} Hz but the units at {sd.fs_Hz} Hz; pass the recording they came from."
+        )
     duration_ms = recording.get_num_samples() / fs * 1000.0
     last = max((float(t[-1]) for t in sd.train if len(t)), default=0.0) - sd.start_time
     if last > duration_ms + 1000.0 / fs:

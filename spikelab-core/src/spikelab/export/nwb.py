@@ -67,7 +67,8 @@ def export_to_nwb(
     metadata : dict, str or Path, optional
         neuroconv-style metadata, ``{"NWBFile": {...}, "Subject": {...}}``, or a YAML/JSON file
         holding it. The keyword arguments below override it key by key.
-    session_description, session_start_time, identifier, experimenter, institution, lab, keywords, session_id, experiment_description
+    session_description, session_start_time, identifier, experimenter, institution, lab, keywords, session_id, \
+    experiment_description
         NWB file fields. The start time defaults to ``sd.metadata["session_start_time"]`` or
         now; ``experimenter`` and ``keywords`` take a list or a comma-separated string.
     subject : dict, optional
@@ -159,7 +160,9 @@ def _add_electrodes(nwbfile, sd: SpikeData) -> int:
     ids = sd.metadata.get("channel_ids") or list(range(len(locations)))
     nwbfile.add_electrode_column(name="channel_name", description="channel id in the source recording")
     for (x, y), channel_id in zip(locations, ids):
-        nwbfile.add_electrode(rel_x=float(x), rel_y=float(y), group=group, location="unknown", channel_name=str(channel_id))
+        nwbfile.add_electrode(
+            rel_x=float(x), rel_y=float(y), group=group, location="unknown", channel_name=str(channel_id)
+        )
     return len(locations)
 
 
@@ -225,7 +228,9 @@ def _add_traces(nwbfile, recording, mode: str, n_electrodes: int) -> None:
     class _Traces(GenericDataChunkIterator):
         def _get_data(self, selection):
             return recording.get_traces(
-                start_frame=selection[0].start, end_frame=selection[0].stop, return_in_uV=recording.has_scaleable_traces()
+                start_frame=selection[0].start,
+                end_frame=selection[0].stop,
+                return_in_uV=recording.has_scaleable_traces(),
             )[:, selection[1]].astype(np.float32)
 
         def _get_maxshape(self):
@@ -235,7 +240,9 @@ def _add_traces(nwbfile, recording, mode: str, n_electrodes: int) -> None:
             return np.dtype("float32")
 
     region = nwbfile.create_electrode_table_region(list(range(n_electrodes)), "all channels")
-    data = H5DataIO(_Traces(buffer_gb=0.1, display_progress=False), compression="gzip", compression_opts=4, shuffle=True)
+    data = H5DataIO(
+        _Traces(buffer_gb=0.1, display_progress=False), compression="gzip", compression_opts=4, shuffle=True
+    )
     nwbfile.add_acquisition(
         ElectricalSeries(
             name=f"ElectricalSeries{mode.capitalize()}",

@@ -234,7 +234,9 @@ class SpikeLabPluginManager:
             reason = f"plugin autoloading is off ({ENV_DISABLE_AUTOLOAD} or autoload=False)"
         else:
             reason = f"its plugin is not loaded (disabled by {ENV_DISABLED_PLUGINS}, or unregistered)"
-        return f"{what} is provided by {dist}, which is installed but {reason}. `spikelab plugins` lists what is loaded."
+        return (
+            f"{what} is provided by {dist}, which is installed but {reason}. `spikelab plugins` lists what is loaded."
+        )
 
     def presets(self) -> dict[str, Callable[[], SortingPipelineConfig]]:
         """Preset factories contributed by the installed backends, by preset name."""
@@ -289,7 +291,9 @@ class SpikeLabPluginManager:
             if plugin is None:
                 continue
             hooks = tuple(sorted(caller.name for caller in self._pm.get_hookcallers(plugin) or ()))
-            dist, version = self._distributions.get(name, ("spikelab-core", distribution_version("spikelab-core", None)))
+            dist, version = self._distributions.get(
+                name, ("spikelab-core", distribution_version("spikelab-core", None))
+            )
             infos.append(PluginInfo(name, dist, version, hooks))
         return sorted(infos, key=lambda info: info.name) + list(self.broken)
 

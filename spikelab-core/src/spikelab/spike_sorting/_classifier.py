@@ -70,7 +70,9 @@ def exception_chain_text(exc: BaseException | None) -> str:
     return "\n".join(parts)
 
 
-def read_sorter_log(output_folder: Path | str | None, names: Iterable[str], max_bytes: int = 2_000_000) -> tuple[str, Path | None]:
+def read_sorter_log(
+    output_folder: Path | str | None, names: Iterable[str], max_bytes: int = 2_000_000
+) -> tuple[str, Path | None]:
     """Read the first existing log among ``names`` in ``output_folder`` (or its ``sorter_output``).
 
     Only the last ``max_bytes`` are read, so a huge log cannot exhaust memory.

@@ -32,7 +32,9 @@ if TYPE_CHECKING:
 log = structlog.get_logger("spikelab.pipeline")
 
 
-def build_config(sorter: str | None, config: SortingPipelineConfig | None, kwargs: dict[str, Any]) -> SortingPipelineConfig:
+def build_config(
+    sorter: str | None, config: SortingPipelineConfig | None, kwargs: dict[str, Any]
+) -> SortingPipelineConfig:
     """The effective configuration.
 
     ``sorter=`` without a config starts from the preset that backend names as its default

@@ -22,9 +22,23 @@ _HDF5 = re.compile(
 )
 _DOCKER = (
     ("client_missing", re.compile(r"No module named ['\"]docker['\"]")),
-    ("permission_denied", re.compile(r"permission denied while trying to connect to the Docker daemon|Got permission denied", re.I)),
-    ("daemon_down", re.compile(r"Cannot connect to the Docker daemon|Is the docker daemon running|Error while fetching server API version", re.I)),
-    ("image_pull_failed", re.compile(r"manifest unknown|pull access denied|failed to resolve reference|ImageNotFound|error pulling image", re.I)),
+    (
+        "permission_denied",
+        re.compile(r"permission denied while trying to connect to the Docker daemon|Got permission denied", re.I),
+    ),
+    (
+        "daemon_down",
+        re.compile(
+            r"Cannot connect to the Docker daemon|Is the docker daemon running|Error while fetching server API version",
+            re.I,
+        ),
+    ),
+    (
+        "image_pull_failed",
+        re.compile(
+            r"manifest unknown|pull access denied|failed to resolve reference|ImageNotFound|error pulling image", re.I
+        ),
+    ),
 )
 
 

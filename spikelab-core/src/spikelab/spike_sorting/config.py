@@ -229,7 +229,8 @@ class SortingPipelineConfig:
                 continue
             raise UnknownParameterError(
                 f"Unknown parameter {name!r} for sorter {sorter_name!r}."
-                f"{did_you_mean(name, [*FLAT_MAP, *backend_names, *_plugin_criteria_names()])} See SortingPipelineConfig for "
+                f"{did_you_mean(name, [*FLAT_MAP, *backend_names, *_plugin_criteria_names()])} "
+                "See SortingPipelineConfig for "
                 f"the pipeline's knobs and `spikelab plugins --params {sorter_name}` for the sorter's."
             )
         return self.from_dict(data)

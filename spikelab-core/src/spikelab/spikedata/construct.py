@@ -41,7 +41,9 @@ def from_unit_indices(unit_indices: Any, times_ms: Any, N: int | None = None, **
     idx = np.asarray(unit_indices).ravel()
     times = np.asarray(times_ms, dtype=np.float64).ravel()
     if idx.shape != times.shape:
-        raise SpikeDataError(f"unit_indices has {idx.size} entries but times_ms has {times.size}; give one unit per spike.")
+        raise SpikeDataError(
+            f"unit_indices has {idx.size} entries but times_ms has {times.size}; give one unit per spike."
+        )
     if idx.size and (not np.issubdtype(idx.dtype, np.integer) or idx.min() < 0):
         raise SpikeDataError("unit_indices must be integers >= 0 (unit index of each spike).")
     n_units = int(idx.max()) + 1 if idx.size else 0

@@ -39,10 +39,14 @@ def _builtin(name: str) -> CurationMetric:
     return next(m for m in BUILTIN_METRICS if m.name == name)
 
 
-def _apply(sd: SpikeData, metric: CurationMetric, threshold: float, options: Mapping[str, Any]) -> tuple[SpikeData, Result]:
+def _apply(
+    sd: SpikeData, metric: CurationMetric, threshold: float, options: Mapping[str, Any]
+) -> tuple[SpikeData, Result]:
     _check_threshold(metric.param, threshold)
     result = metric.evaluate(sd, threshold, options)
-    log.info("curation_applied", criterion=metric.name, threshold=threshold, kept=int(result["passed"].sum()), units=sd.N)
+    log.info(
+        "curation_applied", criterion=metric.name, threshold=threshold, kept=int(result["passed"].sum()), units=sd.N
+    )
     return sd.subset(np.flatnonzero(result["passed"])), result
 
 
@@ -62,7 +66,11 @@ def curate_by_firing_rate(sd: SpikeData, min_rate_hz: float = 0.05) -> tuple[Spi
 
 
 def curate_by_isi_violations(
-    sd: SpikeData, max_violation: float = 1.0, threshold_ms: float = 1.5, min_isi_ms: float = 0.0, method: str = "percent"
+    sd: SpikeData,
+    max_violation: float = 1.0,
+    threshold_ms: float = 1.5,
+    min_isi_ms: float = 0.0,
+    method: str = "percent",
 ) -> tuple[SpikeData, Result]:
     """Keep units with few refractory-period violations.
 

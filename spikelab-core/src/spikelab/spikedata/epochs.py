@@ -28,7 +28,9 @@ def split_epochs(sd: SpikeData) -> list[SpikeData]:
         )
     bounds = np.asarray(chunks, dtype=np.float64).reshape(-1, 2)
     if np.any(bounds[:, 1] <= bounds[:, 0]) or np.any(bounds[1:, 0] < bounds[:-1, 1] - 1e-9):
-        raise SpikeDataError(f"metadata['rec_chunks_ms'] must be increasing, non-overlapping (start, end) pairs; got {bounds.tolist()}.")
+        raise SpikeDataError(
+            f"metadata['rec_chunks_ms'] must be increasing, non-overlapping (start, end) pairs; got {bounds.tolist()}."
+        )
     names = list(sd.metadata.get("rec_chunk_names") or [])
     epochs = []
     for index, (start, end) in enumerate(bounds):

@@ -168,7 +168,9 @@ def _split(value: Any, array_key: str, key: str, plain: dict[str, Any], arrays: 
     except (TypeError, ValueError):
         as_array = np.asarray(value)
         if as_array.dtype == object:
-            raise SpikeDataError(f"{array_key} ({type(value).__name__}) cannot be stored in NPZ; save as .pkl instead.") from None
+            raise SpikeDataError(
+                f"{array_key} ({type(value).__name__}) cannot be stored in NPZ; save as .pkl instead."
+            ) from None
         arrays[array_key] = as_array
 
 

@@ -54,7 +54,8 @@ def curate_by_merge_duplicates(
     sd : SpikeData
         Needs positions (``x``/``y``, ``position``, or ``channel`` + ``metadata["channel_locations"]``)
         and ``template`` or ``avg_waveform`` per unit, or ``raw_data`` to compute them.
-    dist_um, max_violation_rate, isi_threshold_ms, cosine_threshold, max_lag, delta_ms, max_isi_increase, min_coincidence
+    dist_um, max_violation_rate, isi_threshold_ms, cosine_threshold, max_lag, delta_ms, max_isi_increase, \
+    min_coincidence
         See above.
 
     Returns

@@ -70,7 +70,9 @@ class CurationMetric:
         if self.passes not in ("min", "max"):
             raise SpikeDataError(f"CurationMetric {self.name!r}: passes must be 'min' or 'max', got {self.passes!r}.")
 
-    def evaluate(self, sd: SpikeData, threshold: float, options: Mapping[str, Any] | None = None) -> dict[str, np.ndarray]:
+    def evaluate(
+        self, sd: SpikeData, threshold: float, options: Mapping[str, Any] | None = None
+    ) -> dict[str, np.ndarray]:
         """Metric and pass mask of every unit of ``sd``: ``{"metric": (N,), "passed": (N,)}``."""
         metric = np.asarray(self.compute(sd, dict(options or {})), dtype=np.float64)
         if metric.shape != (sd.N,):

@@ -126,9 +126,20 @@ def plot_unit_footprints(
             if k < n_units:
                 log.warning("footprint_without_template", unit=labels[k])
             continue
-        _draw_unit(ax, xy, np.asarray(templates[k], dtype=float), int(primary_channels[k]), box, pad, pitch_x,
-                   threshold, waveform_scale_uv, show_amplitude_scale_bar, show_axes,
-                   dict(color=waveform_color, primary=primary_color, lw=waveform_lw, dot=bg_dot_color, size=bg_dot_size))
+        _draw_unit(
+            ax,
+            xy,
+            np.asarray(templates[k], dtype=float),
+            int(primary_channels[k]),
+            box,
+            pad,
+            pitch_x,
+            threshold,
+            waveform_scale_uv,
+            show_amplitude_scale_bar,
+            show_axes,
+            dict(color=waveform_color, primary=primary_color, lw=waveform_lw, dot=bg_dot_color, size=bg_dot_size),
+        )
         ax.set_title(f"Unit {labels[k]}", fontsize=10)
     fig.tight_layout()
     if save_path is not None:
@@ -145,8 +156,15 @@ def _shown(template: np.ndarray, primary: int, threshold: tuple[float, float]) -
     return np.flatnonzero((ptp >= cutoff) | (np.arange(len(ptp)) == primary))
 
 
-def _extent(xy: np.ndarray, template: np.ndarray, primary: int, threshold: tuple[float, float], box: tuple[float, float],
-            pad: float, pitch_x: float) -> tuple[np.ndarray, np.ndarray]:
+def _extent(
+    xy: np.ndarray,
+    template: np.ndarray,
+    primary: int,
+    threshold: tuple[float, float],
+    box: tuple[float, float],
+    pad: float,
+    pitch_x: float,
+) -> tuple[np.ndarray, np.ndarray]:
     """Data limits of one unit's panel: its drawn channels, their waveform boxes, the scale bar's column."""
     if template.ndim != 2 or template.shape[0] != xy.shape[0]:
         raise SpikeDataError(f"A template has shape {template.shape}; expected ({xy.shape[0]}, samples).")

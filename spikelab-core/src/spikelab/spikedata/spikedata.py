@@ -304,7 +304,10 @@ class SpikeData(CurationMethods):
 
     @classmethod
     def load(cls, path: str | Path) -> SpikeData:
-        """Read a ``.pkl``/``.npz`` written by :meth:`save`, an NWB file or a phy folder; see :func:`spikelab.spikedata.io.load`."""
+        """Read a ``.pkl``/``.npz`` written by :meth:`save`, an NWB file or a phy folder.
+
+        See :func:`spikelab.spikedata.io.load`.
+        """
         from spikelab.spikedata.io import load
 
         return load(path)
@@ -318,7 +321,9 @@ def _as_train(values: Iterable[float], index: int) -> np.ndarray:
         raise SpikeDataError(f"Spike train of unit {index} is not numeric ({exc}); pass spike times in ms.") from exc
     if not np.all(np.isfinite(arr)):
         bad = int(np.count_nonzero(~np.isfinite(arr)))
-        raise SpikeDataError(f"Spike train of unit {index} has {bad} NaN/inf times; remove them before building SpikeData.")
+        raise SpikeDataError(
+            f"Spike train of unit {index} has {bad} NaN/inf times; remove them before building SpikeData."
+        )
     arr.sort(kind="stable")
     return arr
 
@@ -328,11 +333,15 @@ def _as_attributes(attributes: Sequence[Mapping[str, Any]] | None, n: int) -> li
         return [{} for _ in range(n)]
     out = [dict(a) for a in attributes]
     if len(out) != n:
-        raise SpikeDataError(f"neuron_attributes has {len(out)} entries but there are {n} units; give one dict per unit.")
+        raise SpikeDataError(
+            f"neuron_attributes has {len(out)} entries but there are {n} units; give one dict per unit."
+        )
     return out
 
 
-def _as_raw(raw_data: Any, raw_time: Any, start_time: float, metadata: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+def _as_raw(
+    raw_data: Any, raw_time: Any, start_time: float, metadata: Mapping[str, Any]
+) -> tuple[np.ndarray, np.ndarray]:
     if raw_data is None or np.size(raw_data) == 0:
         return np.zeros((0, 0), dtype=np.float32), np.zeros(0)
     data = np.asarray(raw_data)
@@ -342,7 +351,9 @@ def _as_raw(raw_data: Any, raw_time: Any, start_time: float, metadata: Mapping[s
     if raw_time is None and metadata.get("fs_Hz"):
         raw_time = float(metadata["fs_Hz"]) / 1000.0
     if raw_time is None:
-        raise SpikeDataError("raw_data was given without raw_time: pass raw_time (ms per sample, or rate in kHz) or metadata['fs_Hz'].")
+        raise SpikeDataError(
+            "raw_data was given without raw_time: pass raw_time (ms per sample, or rate in kHz) or metadata['fs_Hz']."
+        )
     if np.ndim(raw_time) == 0:
         rate_khz = float(raw_time)
         if not rate_khz > 0:

@@ -189,7 +189,9 @@ def write_new(
                     data = np.asarray(traces[key], dtype=np.uint16)
                 else:
                     data = synthetic_traces(num_channels, num_samples, seed=seed + 100 * w + r)
-                table = mapping if mapping is not None else maxwell_mapping(data.shape[0], electrode_offset=1000 + 100 * w)
+                table = (
+                    mapping if mapping is not None else maxwell_mapping(data.shape[0], electrode_offset=1000 + 100 * w)
+                )
                 settings.create_dataset("mapping", data=table)
                 rec.create_dataset("groups/routed/raw", data=data, **kwargs)
     return path

@@ -103,7 +103,11 @@ class BatchReport:
         lines += ["| recording | status | units | wall time (s) | submissions | last decision |",
                   "| --- | --- | --- | --- | --- | --- |"]
         for entry in self.entries:
-            last = entry.decisions[-1]["reason"] if entry.decisions else ("results from a previous run" if entry.from_previous_run else "")
+            last = (
+                entry.decisions[-1]["reason"]
+                if entry.decisions
+                else ("results from a previous run" if entry.from_previous_run else "")
+            )
             lines.append(
                 f"| {entry.name} | {entry.status} | {'' if entry.n_units is None else entry.n_units} | "
                 f"{'' if entry.wall_time_s is None else f'{entry.wall_time_s:.1f}'} | {len(entry.decisions)} | {last} |"

@@ -61,7 +61,8 @@ class _FiniteSegment(BasePreprocessorSegment):
             sample, column = (int(i) for i in np.argwhere(bad)[0])
             channels = self._channel_ids if channel_indices is None else np.asarray(self._channel_ids)[channel_indices]
             raise InputError(
-                f"{self._label} holds {traces[sample, column]} (NaN or inf) at sample {int(start_frame or 0) + sample}, "
+                f"{self._label} holds {traces[sample, column]} (NaN or inf) "
+                f"at sample {int(start_frame or 0) + sample}, "
                 f"channel '{channels[column]}'; a sorter cannot use it. Replace or remove those samples "
                 "(e.g. spikeinterface.preprocessing.remove_artifacts) before sorting."
             )

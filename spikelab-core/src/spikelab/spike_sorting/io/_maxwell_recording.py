@@ -92,7 +92,9 @@ def _read_mapping(f: Any, name: str, file_path: Path) -> np.ndarray:
     mapping = np.asarray(f[name])
     missing = [field for field in _MAPPING_FIELDS if field not in (mapping.dtype.names or ())]
     if missing:
-        raise InputError(f"{file_path}: '/{name}' lacks the fields {missing}; a Maxwell mapping has {list(_MAPPING_FIELDS)}.")
+        raise InputError(
+            f"{file_path}: '/{name}' lacks the fields {missing}; a Maxwell mapping has {list(_MAPPING_FIELDS)}."
+        )
     return mapping
 
 
@@ -114,7 +116,9 @@ def _check_signal(file_path: Path, dataset: str, shape: tuple[int, ...], dtype: 
         raise InputError(f"{file_path}: '/{dataset}' has shape {shape}; expected (channels, samples) with data.")
 
 
-def _rows(mapping: np.ndarray, n_rows: int, legacy: bool, file_path: Path, dataset: str) -> tuple[np.ndarray, np.ndarray]:
+def _rows(
+    mapping: np.ndarray, n_rows: int, legacy: bool, file_path: Path, dataset: str
+) -> tuple[np.ndarray, np.ndarray]:
     """The kept mapping rows and the signal row each is read from."""
     mapping = mapping[mapping["channel"] >= 0]
     if mapping.size == 0:
@@ -177,7 +181,9 @@ class _Segment(BaseRecordingSegment):
     def get_num_samples(self) -> int:
         return self._n_samples
 
-    def get_traces(self, start_frame: int | None = None, end_frame: int | None = None, channel_indices=None) -> np.ndarray:
+    def get_traces(
+        self, start_frame: int | None = None, end_frame: int | None = None, channel_indices=None
+    ) -> np.ndarray:
         start = 0 if start_frame is None else int(start_frame)
         end = self._n_samples if end_frame is None else int(end_frame)
         rows = self._rows if channel_indices is None else self._rows[channel_indices]

@@ -111,7 +111,9 @@ def signal_dataset_path(path: Path, stream_id: str | None, rec_name: str | None)
         _version(f, path)
         if "sig" in f:
             if stream_id not in (None, "well000"):
-                raise InputError(f"{path} is a legacy single-well Maxwell file: its only stream is 'well000', not {stream_id!r}.")
+                raise InputError(
+                    f"{path} is a legacy single-well Maxwell file: its only stream is 'well000', not {stream_id!r}."
+                )
             return "sig", "well000", None
         if "wells" not in f:
             raise InputError(f"{path} has neither '/sig' nor '/wells': not a Maxwell recording layout SpikeLab knows.")

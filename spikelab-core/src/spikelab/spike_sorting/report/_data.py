@@ -100,7 +100,9 @@ def _printed(param: str) -> str:
     return {curate: knob for knob, curate in CONFIG_SPELLINGS.items()}.get(param, param)
 
 
-def curation_from_results(results: Mapping[str, Mapping[str, Any]], parameters: Mapping[str, Any]) -> list[dict[str, Any]]:
+def curation_from_results(
+    results: Mapping[str, Mapping[str, Any]], parameters: Mapping[str, Any]
+) -> list[dict[str, Any]]:
     """Per criterion: threshold, units evaluated, passed and failed (from ``SpikeData.curate``)."""
     params = _criterion_params()
     out = []

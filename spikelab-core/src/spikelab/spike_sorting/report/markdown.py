@@ -28,7 +28,10 @@ def render(doc: dict[str, Any]) -> str:
     parts += _config(doc)
     parts += _versions(doc)
     parts += _watchdog(doc)
-    parts += [f"_Report schema {doc.get('schema')} v{doc.get('schema_version')}, generated {doc.get('generated_at')}._", ""]
+    parts += [
+        f"_Report schema {doc.get('schema')} v{doc.get('schema_version')}, generated {doc.get('generated_at')}._",
+        "",
+    ]
     return "\n".join(parts)
 
 
@@ -97,7 +100,9 @@ def _quality(doc: dict[str, Any]) -> list[str]:
     lines = ["## Unit quality distributions", ""]
     rows = [[QUALITY_FIELDS.get(k, k), q.get("n"), q.get("mean"), q.get("median"), q.get("std"), q.get("min"),
              q.get("max")] for k, q in quality.items() if q.get("n")]
-    lines += _table(["metric (all units)", "n", "mean", "median", "std", "min", "max"], rows) if rows else ["No unit.", ""]
+    lines += (
+        _table(["metric (all units)", "n", "mean", "median", "std", "min", "max"], rows) if rows else ["No unit.", ""]
+    )
     if QUALITY_PNG in figures:
         lines += [f"![Quality distributions]({QUALITY_PNG})", ""]
     if FOOTPRINT_PNG in figures:
@@ -158,7 +163,12 @@ def _watchdog(doc: dict[str, Any]) -> list[str]:
 def _failure(rec: dict[str, Any]) -> list[str]:
     if not rec.get("error_class"):
         return []
-    lines = ["## Failure", "", f"**{rec.get('error_class')}** (status `{rec.get('status')}`): {rec.get('error_message')}", ""]
+    lines = [
+        "## Failure",
+        "",
+        f"**{rec.get('error_class')}** (status `{rec.get('status')}`): {rec.get('error_message')}",
+        "",
+    ]
     evidence = rec.get("error_evidence") or {}
     if evidence:
         lines += _table(["evidence", "value"], [[k, v] for k, v in evidence.items() if v is not None])

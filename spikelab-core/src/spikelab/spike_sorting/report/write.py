@@ -34,7 +34,9 @@ def curation_thresholds(config: SortingPipelineConfig) -> dict[str, Any]:
             "min_snr": c.snr_min, "max_std_norm": c.std_norm_max}
 
 
-def _base_doc(result: RecordingResult, config: SortingPipelineConfig | None, versions: Mapping[str, Any] | None) -> dict:
+def _base_doc(
+    result: RecordingResult, config: SortingPipelineConfig | None, versions: Mapping[str, Any] | None
+) -> dict:
     return {
         "schema": _data.SCHEMA,
         "schema_version": _data.SCHEMA_VERSION,
@@ -222,7 +224,9 @@ def regenerate_report(results_folder: str | Path) -> Path:
     try:
         doc = json.loads(json_path.read_text())
     except ValueError as exc:
-        raise InputError(f"{json_path} is not valid JSON ({exc}); the run may have been killed while writing it.") from exc
+        raise InputError(
+            f"{json_path} is not valid JSON ({exc}); the run may have been killed while writing it."
+        ) from exc
     if doc.get("schema_version", 0) > _data.SCHEMA_VERSION:
         raise InputError(f"{json_path} has report schema v{doc.get('schema_version')}; this SpikeLab reads up to "
                          f"v{_data.SCHEMA_VERSION}. Upgrade spikelab-core.")

@@ -52,7 +52,9 @@ def _recording_fingerprint(recording: BaseRecording) -> str:
         provenance = type(recording).__name__
     n = recording.get_num_samples()
     probe_frames = sorted({0, n // 2, max(n - 64, 0)})
-    samples = [np.asarray(recording.get_traces(start_frame=f, end_frame=min(f + 64, n))).tobytes() for f in probe_frames]
+    samples = [
+        np.asarray(recording.get_traces(start_frame=f, end_frame=min(f + 64, n))).tobytes() for f in probe_frames
+    ]
     head = hashlib.sha256(b"".join(samples)).hexdigest()
     facts = (recording.get_sampling_frequency(), n, [str(c) for c in recording.get_channel_ids()],
              np.asarray(recording.get_channel_locations()).round(3).tolist())

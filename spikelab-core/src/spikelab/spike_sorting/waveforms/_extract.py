@@ -166,12 +166,19 @@ def accumulate(
     intervals = merge_windows(starts[sampled.snippet], width)
     lengths = intervals[:, 1] - intervals[:, 0]
     snippet_data = np.zeros((n_channels, int(lengths.sum())), dtype=np.float32)
-    snippet_frames = np.concatenate([np.arange(a, b) for a, b in intervals]) if intervals.size else np.empty(0, np.int64)
+    snippet_frames = (
+        np.concatenate([np.arange(a, b) for a, b in intervals]) if intervals.size else np.empty(0, np.int64)
+    )
     # column of each snippet window inside snippet_data (overlapping windows share columns)
     interval_offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
     owner = np.searchsorted(intervals[:, 0], starts, side="right") - 1
-    snippet_pos = np.where(sampled.snippet, interval_offsets[np.clip(owner, 0, None)] + starts - intervals[np.clip(owner, 0, None), 0]
-                           if intervals.size else 0, -1)
+    snippet_pos = np.where(
+        sampled.snippet,
+        interval_offsets[np.clip(owner, 0, None)] + starts - intervals[np.clip(owner, 0, None), 0]
+        if intervals.size
+        else 0,
+        -1,
+    )
     locations = np.asarray(recording.get_channel_locations(), dtype=float)[:, :2]
     summer = _SparseSummer(sums, squares, max(n_groups // max(n_units, 1), 1), locations)
     offsets = np.arange(width)
