@@ -29,9 +29,9 @@ _UMASK = os.umask(0o022)
 os.umask(_UMASK)
 
 
-def _temporary(path: Path) -> Path:
+def _temporary(path: Path, suffix: str = ".tmp") -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
     try:
         os.fchmod(fd, 0o666 & ~_UMASK)
     finally:
@@ -50,10 +50,14 @@ def _commit(tmp: Path, path: Path) -> None:
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; on success it is fsynced and renamed to ``path``."""
+def atomic_path(path: str | Path, *, suffix: str = ".tmp") -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success it is fsynced and renamed to ``path``.
+
+    ``suffix`` ends the temporary name, for writers that insist on an extension (pynwb warns
+    unless a file ends in ``.nwb``: pass ``suffix=".tmp.nwb"``).
+    """
     path = Path(path)
-    tmp = _temporary(path)
+    tmp = _temporary(path, suffix)
     try:
         yield tmp
         with open(tmp, "rb+") as handle:

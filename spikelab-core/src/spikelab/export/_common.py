@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import shutil
 import uuid
@@ -13,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from spikelab.atomic import write_json
 from spikelab.errors import InputError
 
 if TYPE_CHECKING:
@@ -66,17 +66,8 @@ def curation_history(sd: SpikeData) -> dict[str, Any] | None:
 
 
 def dump_json(path: Path, data: Any) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=_plain))
-    os.replace(tmp, path)
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    return str(value)
+    """Write ``data`` as indented JSON to ``path`` atomically (fsynced), through SpikeLab's encoder."""
+    write_json(path, data, indent=2, sort_keys=False)
 
 
 @contextlib.contextmanager

@@ -10,8 +10,6 @@ as JSON. A file written here reads back with bit-identical spike trains; :func:`
 from __future__ import annotations
 
 import datetime as dt
-import json
-import os
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import structlog
 
+from spikelab.atomic import atomic_path, dumps
 from spikelab.errors import InputError
 from spikelab.export._common import curation_history, scalar_columns, templates
 from spikelab.export._nwb_read import FACTS, load_nwb
@@ -126,15 +125,9 @@ def export_to_nwb(
         "rec_chunks_ms": sd.metadata.get("rec_chunks_ms"),
         "rec_chunk_names": sd.metadata.get("rec_chunk_names"),
     }
-    nwbfile.add_scratch(json.dumps(facts, default=_plain), name=FACTS, description="SpikeLab metadata (JSON)")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")  # keeps the .nwb suffix pynwb expects
-    try:
-        with NWBHDF5IO(str(tmp), "w") as io:
-            io.write(nwbfile)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    nwbfile.add_scratch(dumps(facts), name=FACTS, description="SpikeLab metadata (JSON)")
+    with atomic_path(path, suffix=".tmp.nwb") as tmp, NWBHDF5IO(str(tmp), "w") as io:  # pynwb wants .nwb
+        io.write(nwbfile)
     log.info("exported", format="nwb", path=str(path), units=sd.N)
     return path
 
@@ -263,14 +256,6 @@ _DESCRIPTIONS = {
     "firing_rate": "spikes per second over the recording",
     "n_spikes": "number of spikes",
 }
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    return str(value)
 
 
 __all__ = ["export_to_nwb", "load_nwb"]
