@@ -154,3 +154,16 @@ def test_auto_passes_over_rt_sort_for_a_30_khz_recording_and_says_why():
     choice = choose_sorter(recording, table=table, load_nvml=lambda: None)
     assert choice.sorter == "fake"
     assert choice.skipped[0].startswith("rt_sort (16/16) cannot sort it here: RT-Sort cannot sort this 30 kHz")
+
+
+def test_a_bad_probe_is_refused_once_with_its_path_before_any_work(tmp_path):
+    from spikelab.errors import ConfigError
+    from spikelab.spike_sorting import sort_recording
+
+    with pytest.raises(ConfigError) as info:
+        sort_recording([tmp_path / "session.raw.h5"], sorter="rt_sort", rt_sort_probe="utah",
+                       intermediate_folders=[tmp_path / "inter"], results_folders=[tmp_path / "results"])
+    message = str(info.value)
+    assert message.count("rt_sort_probe") == 2  # the knob's name once, and once in its path
+    assert "['mea', 'neuropixels'], got 'utah' @ $.sorter.sorter_params.rt_sort_probe" in message
+    assert not (tmp_path / "inter").exists() and not (tmp_path / "results").exists()

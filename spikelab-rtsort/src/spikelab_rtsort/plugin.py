@@ -18,26 +18,22 @@ from .runner import DEFAULT_PARAMS, LOG_NAME, SORTER, prepare_recording, read_so
 
 
 def check_environment(config) -> list[str]:
-    """What is missing to run RT-Sort with ``config`` (empty when ready)."""
+    """What is missing to run RT-Sort with ``config`` (empty when ready).
+
+    The parameters themselves (``rt_sort_probe``, unknown names) were checked against
+    :class:`~spikelab_rtsort.params.RTSortBackendParams` when ``config`` was built.
+    """
     problems = []
     if importlib.util.find_spec("torch") is None:
         problems.append("RT-Sort needs PyTorch: `pip install torch==2.13.0` (CPU build) or a CUDA "
                         "build of your choice.")
-    params = {**DEFAULT_PARAMS, **config.sorter.sorter_params}
-    if params.get("rt_sort_probe") not in ("mea", "neuropixels"):
-        problems.append(f"rt_sort_probe must be 'mea' or 'neuropixels', got "
-                        f"{params.get('rt_sort_probe')!r}.")
-        return problems
-    folder = resolve_model_path(params)
+    folder = resolve_model_path({**DEFAULT_PARAMS, **config.sorter.sorter_params})
     missing = [n for n in ("init_dict.json", "state_dict.pt") if not (folder / n).is_file()]
     if missing:
         problems.append(
             f"The RT-Sort model folder {folder} lacks {', '.join(missing)}: pass "
             "rt_sort_model_path= a trained model folder (no Neuropixels model is shipped; train "
             "one with `spikelab rtsort train --sampling-frequency 30000 FOLDER`).")
-    unknown = sorted(set(params) - set(DEFAULT_PARAMS))
-    if unknown:
-        problems.append(f"Unknown RT-Sort parameter(s) {unknown}; known: {sorted(DEFAULT_PARAMS)}.")
     return problems
 
 
@@ -52,8 +48,6 @@ def check_recording(recording, config) -> list:
     from ._errors import ModelLoadingError
 
     params = {**DEFAULT_PARAMS, **config.sorter.sorter_params}
-    if params.get("rt_sort_probe") not in ("mea", "neuropixels"):
-        return []  # check_environment names that
     folder = resolve_model_path(params)
     try:
         model_hz = json.loads((folder / "init_dict.json").read_text()).get("samp_freq_hz")
