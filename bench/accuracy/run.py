@@ -107,14 +107,14 @@ def sort(sorter: str, via: str, recording, work: Path, quick: bool, path: str | 
         from spikeinterface.sorters import run_sorter
 
         return run_sorter(sorter, recording, folder=work / "si", remove_existing_folder=True, verbose=False)
-    from spikelab.spike_sorting import sort_recording
+    from spikelab.spike_sorting import run_recordings
 
     extra = {"nblocks": 0} if (sorter == "kilosort4" and quick) else {}
-    results: list = []
-    spike_data = sort_recording(
+    results = run_recordings(
         [path or recording], sorter=sorter, curate=False, create_figures=False, recompute_sorting=True,
-        intermediate_folders=[work / "inter"], results_folders=[work / "results"], out_results=results, **extra,
+        intermediate_folders=[work / "inter"], results_folders=[work / "results"], **extra,
     )
+    spike_data = results[0].spike_data
     if not spike_data or results[0].status != "success":
         status = results[0] if results else None
         raise RuntimeError(f"sort_recording({sorter}) failed: {getattr(status, 'status', '?')}: "

@@ -310,15 +310,16 @@ def _rt_pipeline_section(recording, gt, args, device, **_) -> dict:
 
 def _rtsort_pipeline(recording, gt, args, device: str) -> dict:
     from bench.rtsort.run import accuracy
-    from spikelab.spike_sorting import sort_recording
+    from spikelab.spike_sorting import run_recordings
 
-    results: list = []
     began = time.perf_counter()
     try:
-        spike_data = sort_recording([recording], sorter="rt_sort", rt_sort_device=device, curate=False,
-                                    create_figures=False, intermediate_folders=[args.work / "rts_inter"],
-                                    results_folders=[args.work / "rts_results"], out_results=results,
-                                    recompute_sorting=True)
+        results = run_recordings([recording], sorter="rt_sort", rt_sort_device=device, curate=False,
+                                 create_figures=False, intermediate_folders=[args.work / "rts_inter"],
+                                 results_folders=[args.work / "rts_results"], recompute_sorting=True)
+        if results[0].error is not None:
+            raise results[0].error
+        spike_data = results[0].spike_data
     except Exception as exc:
         return {"error": f"{type(exc).__name__}: {exc}"[:1500]}
     sorting = spike_data[0].to_spikeinterface(fs_Hz=recording.get_sampling_frequency())
@@ -380,21 +381,24 @@ def _nvml(args):
 
 
 def _sort_ks4(args, **overrides) -> dict:
-    from spikelab.spike_sorting import sort_recording
+    from spikelab.spike_sorting import run_recordings
 
     recording, gt = load_ground_truth(args.work)
     results: list = []
     began = time.perf_counter()
     out: dict = {}
     try:
-        spike_data = sort_recording([recording], sorter="kilosort4", curate=False, create_figures=False,
-                                    intermediate_folders=[args.work / "k_inter"],
-                                    results_folders=[args.work / "k_results"], out_results=results,
-                                    recompute_sorting=True, **overrides)
+        results = run_recordings([recording], sorter="kilosort4", curate=False, create_figures=False,
+                                 intermediate_folders=[args.work / "k_inter"],
+                                 results_folders=[args.work / "k_results"], recompute_sorting=True, **overrides)
+        if results[0].error is not None:
+            raise results[0].error
+        spike_data = results[0].spike_data
         from bench.ks4.run import score
 
         out.update(score(gt, spike_data[0].to_spikeinterface(fs_Hz=recording.get_sampling_frequency())))
     except Exception as exc:
+        results = results or list(getattr(exc, "results", None) or [])
         out["raised"] = f"{type(exc).__name__}: {exc}"[:800]
     out["wall_s"] = round(time.perf_counter() - began, 2)
     if results:

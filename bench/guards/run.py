@@ -78,6 +78,7 @@ def _timed_sort(job, watchdogs) -> tuple[float, float]:
 
 
 def bench_overhead(tmp: Path, duration_s: float, channels: int, repeats: int) -> dict:
+    from spikelab.plugins import get_plugin_manager
     from spikelab.spike_sorting.guards.watch import build_watchdogs
 
     backend, recording_folder = _setup(tmp, duration_s, channels)
@@ -86,7 +87,7 @@ def bench_overhead(tmp: Path, duration_s: float, channels: int, repeats: int) ->
         job, _ = _job(backend, recording_folder, tmp / f"bare{index}", duration_s)
         bare_wall, bare_cpu = _timed_sort(job, [])
         job, context = _job(backend, recording_folder, tmp / f"guarded{index}", duration_s)
-        watchdogs = build_watchdogs(context)
+        watchdogs = build_watchdogs(context, plugin_manager=get_plugin_manager())
         wall, cpu = _timed_sort(job, watchdogs)
         threads_cpu = sum(w.cpu_time_s for w in watchdogs)
         rows.append(
@@ -112,6 +113,7 @@ def bench_overhead(tmp: Path, duration_s: float, channels: int, repeats: int) ->
 
 
 def bench_ram_trip(tmp: Path, repeats: int, poll_s: float) -> dict:
+    from spikelab.plugins import get_plugin_manager
     from spikelab.spike_sorting._exceptions import HostMemoryWatchdogError
     from spikelab.spike_sorting.guards.watch import build_watchdogs
 
@@ -146,7 +148,7 @@ def bench_ram_trip(tmp: Path, repeats: int, poll_s: float) -> dict:
 
         watcher = threading.Thread(target=monitor, daemon=True)
         watcher.start()
-        watchdogs = build_watchdogs(context)
+        watchdogs = build_watchdogs(context, plugin_manager=get_plugin_manager())
         from spikelab.spike_sorting.child import run_in_child
         from spikelab.testing.fake_backend import run
 

@@ -81,11 +81,10 @@ def score(gt, sorting) -> dict:
 
 
 def run_spikelab(recording, gt, work: Path, nblocks: int) -> dict:
-    from spikelab.spike_sorting import sort_recording
+    from spikelab.spike_sorting import run_recordings
 
-    results = []
     start = time.perf_counter()
-    spike_data = sort_recording(
+    results = run_recordings(
         [recording],
         sorter="kilosort4",
         nblocks=nblocks,
@@ -93,10 +92,12 @@ def run_spikelab(recording, gt, work: Path, nblocks: int) -> dict:
         create_figures=False,
         intermediate_folders=[work / "inter"],
         results_folders=[work / "results"],
-        out_results=results,
         recompute_sorting=True,
     )
     wall = time.perf_counter() - start
+    if results[0].error is not None:
+        raise results[0].error
+    spike_data = results[0].spike_data
     sorting = spike_data[0].to_spikeinterface(fs_Hz=recording.get_sampling_frequency())
     return {"wall_s": wall, "sort_s": results[0].stage_times_s.get("sort"), **score(gt, sorting)}
 

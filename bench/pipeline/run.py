@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     manager.register(timed_backend, name="bench.timed_backend")
 
     from spikelab.demo import write_demo_recording
-    from spikelab.spike_sorting import sort_recording
+    from spikelab.spike_sorting import run_recordings
 
     with tempfile.TemporaryDirectory(prefix="bench_pipeline_") as tmp:
         folder = Path(tmp)
@@ -66,10 +66,9 @@ def main(argv: list[str] | None = None) -> int:
             kwargs["nblocks"] = 0
         runs = []
         for label in ("cold", "warm"):
-            results: list = []
             start = time.perf_counter()
-            sort_recording([path], sorter="timed", intermediate_folders=[folder / "inter"],
-                           results_folders=[folder / "results"], out_results=results, **kwargs)
+            results = run_recordings([path], sorter="timed", intermediate_folders=[folder / "inter"],
+                                     results_folders=[folder / "results"], **kwargs)
             wall = time.perf_counter() - start
             own_file = folder / "inter" / "sorter_output" / timed_backend.OWN_TIME
             own = json.loads(own_file.read_text())["sorter_own_time_s"]

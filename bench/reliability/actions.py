@@ -309,13 +309,14 @@ def record_kept(ctx: Context) -> Outcome:
     """Finding 17.7: a cached rerun must not erase the record of the real sort (its wall time)."""
     import re
 
-    from spikelab.spike_sorting import sort_recording
+    from spikelab.spike_sorting import run_recordings
 
-    out: list = []
-    first = timed(sort_recording, ctx.prepared.sources, out_results=out, **{**ctx.folders, **ctx.kwargs})
+    first = timed(run_recordings, ctx.prepared.sources, **{**ctx.folders, **ctx.kwargs})
+    if first.error is None and not first.result[0].ok:
+        first.error = first.result[0].error
     if first.error is not None:
         return first
-    wall = out[0].wall_time_s
+    wall = first.result[0].wall_time_s
     outcome = _sort(ctx, **ctx.args.get("second", {}))
     numbers = []
     for path in ctx.results.rglob("*"):
@@ -441,10 +442,9 @@ def check_retries_used(ctx: Context, outcome: Outcome) -> str | None:
 
 
 def check_no_canary_when_cached(ctx: Context, outcome: Outcome) -> str | None:
-    from spikelab.spike_sorting import sort_recording
+    from spikelab.spike_sorting import run_recordings
 
-    out: list = []
-    sort_recording(ctx.prepared.sources, out_results=out, **{**ctx.folders, **ctx.kwargs})
+    out = run_recordings(ctx.prepared.sources, **{**ctx.folders, **ctx.kwargs})
     times = out[0].stage_times_s
     if "canary" in times and "canary" not in out[0].cached_stages and times["canary"] > 0.05:
         return f"the canary ran ({times['canary']} s) although the sort was cached ({out[0].cached_stages})"

@@ -139,7 +139,7 @@ def measure(args) -> int:
     from spikeinterface.comparison import compare_sorter_to_ground_truth
 
     from bench.scale.generate import ground_truth
-    from spikelab.spike_sorting import sort_recording
+    from spikelab.spike_sorting import run_recordings
 
     if args.sorter == "fake":
         from spikelab.plugins import get_plugin_manager
@@ -155,11 +155,14 @@ def measure(args) -> int:
     with TreeMonitor(os.getpid()) as monitor:
         began = time.perf_counter()
         try:
-            spike_data = sort_recording([path], sorter=args.sorter, intermediate_folders=[work / "inter"],
-                                        results_folders=[work / "results"], out_results=results,
-                                        progress_bar=False, prevent_system_sleep=False, **params)
-            error = None
+            results = run_recordings([path], sorter=args.sorter, intermediate_folders=[work / "inter"],
+                                     results_folders=[work / "results"],
+                                     progress_bar=False, prevent_system_sleep=False, **params)
+            spike_data, error = results[0].spike_data, None
+            if results[0].error is not None:
+                spike_data, error = None, f"{results[0].error_class}: {results[0].error_message}"[:1000]
         except Exception as exc:
+            results = list(getattr(exc, "results", None) or [])
             spike_data, error = None, f"{type(exc).__name__}: {exc}"[:1000]
         wall = time.perf_counter() - began
     own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)

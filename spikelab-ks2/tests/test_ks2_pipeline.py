@@ -39,26 +39,24 @@ def test_sort_recording_with_kilosort_path(ground_truth, fake_matlab, kilosort_t
 
 
 def test_gpu_oom_is_retried_with_a_smaller_nt(ground_truth, fake_matlab, kilosort_tree, tmp_path, monkeypatch):
-    from spikelab.spike_sorting import sort_recording
+    from spikelab.spike_sorting import run_recordings
 
     monkeypatch.setenv("SPIKELAB_FAKE_KS2_MODE", "gpu_oom")
     monkeypatch.setenv("SPIKELAB_FAKE_KS2_OOM_ABOVE_NT", "20000")
-    out_results: list = []
-    results = sort_recording(
+    results = run_recordings(
         [ground_truth["recording"]],
         sorter="kilosort2",
         kilosort_path=str(kilosort_tree),
         intermediate_folders=[tmp_path / "inter"],
         results_folders=[tmp_path / "results"],
-        out_results=out_results,
         n_jobs=1,
         create_figures=False,
     )
-    assert results[0].N >= 1
-    attempts = out_results[0].attempts
+    assert results[0].spike_data[0].N >= 1
+    attempts = results[0].attempts
     assert [a.status for a in attempts] == ["oom_gpu", "oom_gpu", "success"]
     assert [a.params.get("NT") for a in attempts] == [None, 32800, 16384]  # None: Kilosort2's 65600
-    assert out_results[0].retries_used == 2
+    assert results[0].retries_used == 2
     logs = sorted((tmp_path / "results" / "sorter_logs").glob("attempt*_kilosort2.log"))
     assert len(logs) == 3
     assert "Out of memory on device" in logs[0].read_text()
@@ -94,6 +92,6 @@ def test_docker_preset_end_to_end(ground_truth, fake_docker, tmp_path):
         intermediate_folders=[tmp_path / "inter"],
         results_folders=[tmp_path / "results"],
     )
-    assert results[0].N >= 1
+    assert results[0].spike_data[0].N >= 1
     _matches_ground_truth(results[0], ground_truth)
     assert any(call["event"] == "containers.run" for call in fake_docker())

@@ -21,11 +21,10 @@ def test_sort_recording_finds_ground_truth_units(tmp_path):
     from spikeinterface.comparison import compare_sorter_to_ground_truth
     from spikeinterface.core import generate_ground_truth_recording
 
-    from spikelab.spike_sorting import sort_recording
+    from spikelab.spike_sorting import run_recordings
 
     recording, gt_sorting = generate_ground_truth_recording(**GT_KWARGS)
-    results = []
-    spike_data = sort_recording(
+    results = run_recordings(
         [recording],
         sorter="kilosort4",
         nblocks=0,
@@ -33,8 +32,8 @@ def test_sort_recording_finds_ground_truth_units(tmp_path):
         create_figures=False,
         intermediate_folders=[tmp_path / "inter"],
         results_folders=[tmp_path / "results"],
-        out_results=results,
     )
+    spike_data = results[0].spike_data
     assert len(spike_data) == 1 and results[0].status == "success"
     sorting = spike_data[0].to_spikeinterface(fs_Hz=recording.get_sampling_frequency())
     comparison = compare_sorter_to_ground_truth(gt_sorting, sorting, exhaustive_gt=True)

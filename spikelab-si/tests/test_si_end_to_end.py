@@ -15,14 +15,13 @@ pytestmark = pytest.mark.slow
 def test_sort_recording_with_spykingcircus2_finds_ground_truth_units(tmp_path):
     from spikeinterface.comparison import compare_sorter_to_ground_truth
 
-    from spikelab.spike_sorting import sort_recording
+    from spikelab.spike_sorting import run_recordings
 
     # Small enough for a loaded 2-core machine; motion correction needs a longer, deeper probe.
     # 20 Hz for 5 s: about 100 spikes per unit, above default curation's spikes_min of 50.
     recording, gt_sorting = tiny_recording(
         seed=3, duration_s=5.0, num_channels=8, num_units=4, firing_rate_hz=20.0
     )
-    results = []
     kwargs = dict(
         sorter="spykingcircus2",
         apply_motion_correction=False,
@@ -31,7 +30,8 @@ def test_sort_recording_with_spykingcircus2_finds_ground_truth_units(tmp_path):
         intermediate_folders=[tmp_path / "inter"],
         results_folders=[tmp_path / "results"],
     )
-    spike_data = sort_recording([recording], **kwargs, out_results=results)
+    results = run_recordings([recording], **kwargs)
+    spike_data = results[0].spike_data
     assert len(spike_data) == 1 and results[0].status == "success"
     sorting = spike_data[0].to_spikeinterface(fs_Hz=recording.get_sampling_frequency())
     comparison = compare_sorter_to_ground_truth(gt_sorting, sorting, exhaustive_gt=True)
@@ -46,8 +46,8 @@ def test_sort_recording_with_spykingcircus2_finds_ground_truth_units(tmp_path):
     si_log = next((tmp_path / "inter").rglob("spikeinterface_log.json"))
     assert json.loads(si_log.read_text())["error"] is False
 
-    again = []
-    second = sort_recording([recording], **kwargs, out_results=again)
+    again = run_recordings([recording], **kwargs)
+    second = again[0].spike_data
     assert "sort" in again[0].cached_stages  # the pipeline's cache reuses this backend's output
     assert second[0].N == spike_data[0].N
 
@@ -57,13 +57,12 @@ def test_sort_recording_with_mountainsort5_finds_ground_truth_units(tmp_path):
     pytest.importorskip("mountainsort5", reason="install spikelab-si[test]")
     from spikeinterface.comparison import compare_sorter_to_ground_truth
 
-    from spikelab.spike_sorting import sort_recording
+    from spikelab.spike_sorting import run_recordings
 
     recording, gt_sorting = tiny_recording(
         seed=3, duration_s=5.0, num_channels=8, num_units=4, firing_rate_hz=20.0
     )
-    results = []
-    spike_data = sort_recording(
+    results = run_recordings(
         [recording],
         sorter="mountainsort5",
         n_jobs=1,
@@ -71,8 +70,8 @@ def test_sort_recording_with_mountainsort5_finds_ground_truth_units(tmp_path):
         create_figures=False,
         intermediate_folders=[tmp_path / "inter"],
         results_folders=[tmp_path / "results"],
-        out_results=results,
     )
+    spike_data = results[0].spike_data
     assert results[0].status == "success"
     sorting = spike_data[0].to_spikeinterface(fs_Hz=recording.get_sampling_frequency())
     comparison = compare_sorter_to_ground_truth(gt_sorting, sorting, exhaustive_gt=True)

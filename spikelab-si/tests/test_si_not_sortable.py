@@ -23,7 +23,6 @@ def _noise_recording():
 def test_pure_noise_stops_in_the_canary_as_not_sortable(tmp_path):
     from spikelab.spike_sorting import sort_recording
 
-    results = []
     with pytest.raises(InsufficientActivityError) as raised:
         sort_recording(
             [_noise_recording()],
@@ -33,10 +32,9 @@ def test_pure_noise_stops_in_the_canary_as_not_sortable(tmp_path):
             create_figures=False,
             intermediate_folders=[tmp_path / "inter"],
             results_folders=[tmp_path / "results"],
-            out_results=results,
         )
     assert raised.value.stage == "canary"
     assert raised.value.sorter == "tridesclous2"
     assert raised.value.matched_line == "detect_peaks(): 0 peaks found"  # the sorter's own print
-    assert results[0].status == "not_sortable"
-    assert "sort" not in results[0].stage_times_s  # the full sort never started
+    assert raised.value.results[0].status == "not_sortable"
+    assert "sort" not in raised.value.results[0].stage_times_s  # the full sort never started

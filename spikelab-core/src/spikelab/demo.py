@@ -201,7 +201,7 @@ def run_demo(
         configure_logging()
     import spikeinterface.comparison as sc
 
-    from spikelab.spike_sorting import sort_recording
+    from spikelab.spike_sorting import run_recordings
     from spikelab.spike_sorting.stages.curation import RAW_NAME
     from spikelab.spikedata import SpikeData
 
@@ -212,14 +212,16 @@ def run_demo(
         folder / "demo.raw.h5", duration_s=duration_s, num_channels=num_channels, num_units=num_units,
         seed=seed, firing_rate_hz=firing_rate_hz, noise_level_uv=noise_level_uv,
     )
-    results: list = []
     kwargs = {"save_raw_pkl": True, **overrides}
     if sorter == "kilosort4":
         kwargs.setdefault("nblocks", 0)
-    curated = sort_recording(
+    result = run_recordings(
         [path], sorter=sorter, intermediate_folders=[folder / "intermediate"],
-        results_folders=[folder / "results"], out_results=results, **kwargs,
-    )
+        results_folders=[folder / "results"], **kwargs,
+    )[0]
+    if result.error is not None:
+        raise result.error
+    curated = result.spike_data
     raw = SpikeData.load(folder / "results" / RAW_NAME)
     fs = truth.get_sampling_frequency()
     comparison = sc.compare_sorter_to_ground_truth(truth, raw.to_spikeinterface(fs_Hz=fs), exhaustive_gt=True)
@@ -233,7 +235,6 @@ def run_demo(
     found_well_quality = {key: float(by_unit[key].to_numpy(dtype=float)[well].mean()) if well.any() else float("nan")
                           for key in ("precision", "recall")}
     clear = np.asarray(truth.get_property(PEAK_PROPERTY)) >= CLEAR_SNR * noise_level_uv
-    result = results[0]
     return DemoOutcome(
         sorter=sorter,
         sorter_reason=reason,

@@ -209,6 +209,6 @@ def test_sorter_name_builds_only_the_backend_default_preset(monkeypatch):
 
     patched = attrs.evolve(fake, presets={"FAKE_DOCKER": docker_preset, "FAKE": default})
     monkeypatch.setattr(type(manager), "sorter", lambda self, name: patched)
-    config = build_config("fake", None, {"snr_min": 2.0})
+    config = build_config("fake", None, {"snr_min": 2.0}, get_plugin_manager())
     assert built == ["FAKE"]
     assert config.curation.fr_min == 0.5 and config.curation.snr_min == 2.0

@@ -6,6 +6,7 @@ import attrs
 import pytest
 from _guards_helpers import assert_no_orphans, with_gpu
 
+from spikelab.plugins import get_plugin_manager as plugins
 from spikelab.spike_sorting._exceptions import GpuMemoryWatchdogError, GpuThermalWatchdogError
 from spikelab.spike_sorting.child import run_in_child
 from spikelab.spike_sorting.guards.events import read_events
@@ -31,7 +32,7 @@ def test_memory_climb_stops_the_child_with_a_retryable_error(make_job, fake_back
     )
     job, context = make_job(backend=with_gpu(fake_backend_obj), **GPU_ONLY, fake_behaviour="hang")
     with nvml.installed():
-        watchdogs = build_watchdogs(context)
+        watchdogs = build_watchdogs(context, plugin_manager=plugins())
         assert "gpu_memory" in [w.name for w in watchdogs]
         with pytest.raises(GpuMemoryWatchdogError) as info:
             run_in_child(fake_run, job, sorter="fake", watchdogs=watchdogs)
@@ -51,7 +52,7 @@ def test_overheating_gpu_stops_the_child(make_job, fake_backend_obj):
     nvml = FakeNvml([FakeGpu(used_gb=1.0, temperature_c=[(0.0, 70.0), (0.8, 93.0)])])
     job, context = make_job(backend=with_gpu(fake_backend_obj), **GPU_ONLY, fake_behaviour="hang")
     with nvml.installed(), pytest.raises(GpuThermalWatchdogError) as info:
-        run_in_child(fake_run, job, sorter="fake", watchdogs=build_watchdogs(context))
+        run_in_child(fake_run, job, sorter="fake", watchdogs=build_watchdogs(context, plugin_manager=plugins()))
     assert info.value.status == "gpu_thermal"
     assert info.value.temperature_c_at_trip == 93.0 and not info.value.oom_retryable
     assert read_events(context.results_folder)[-1]["watchdog"] == "gpu_thermal"

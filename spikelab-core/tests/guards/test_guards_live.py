@@ -9,6 +9,7 @@ import psutil
 import pytest
 from _guards_helpers import assert_no_orphans
 
+from spikelab.plugins import get_plugin_manager as plugins
 from spikelab.spike_sorting._exceptions import (
     DiskExhaustionError,
     HostMemoryWatchdogError,
@@ -69,7 +70,7 @@ def test_ram_watchdog_stops_a_child_that_eats_memory(make_job):
             fake_eat_step_mb=100,
         )
     )
-    watchdogs = build_watchdogs(context)
+    watchdogs = build_watchdogs(context, plugin_manager=plugins())
     assert [w.name for w in watchdogs] == ["host_memory", "inactivity"]
     error, pids = _run(job, watchdogs)
     assert isinstance(error, HostMemoryWatchdogError), error
@@ -98,7 +99,7 @@ def test_inactivity_watchdog_stops_a_silent_child(make_job):
             fake_hang_s=120.0,
         )
     )
-    watchdogs = build_watchdogs(context)
+    watchdogs = build_watchdogs(context, plugin_manager=plugins())
     started = time.monotonic()
     error, pids = _run(job, watchdogs)
     assert isinstance(error, SorterTimeoutError), error
@@ -121,7 +122,8 @@ def test_stop_kills_grandchildren_and_escaped_daemons(make_job):
             sorter_inactivity_max_s=3.0,
         )
     )
-    error, _ = _run(job, build_watchdogs(context), runner=_guards_runners.spawn_tree_then_hang)
+    watchdogs = build_watchdogs(context, plugin_manager=plugins())
+    error, _ = _run(job, watchdogs, runner=_guards_runners.spawn_tree_then_hang)
     assert isinstance(error, SorterTimeoutError), error
     pids = [int(p) for p in (job.sorter_folder / "pids.txt").read_text().split()]
     assert len(pids) == 3
@@ -238,7 +240,7 @@ def test_io_stall_watchdog_stops_a_child_blocked_without_io(make_job):
 
 def test_healthy_sort_is_not_disturbed_and_stays_silent(make_job):
     job, context = make_job(sorter_inactivity_base_s=30.0, io_stall_s=30.0)
-    watchdogs = build_watchdogs(context)
+    watchdogs = build_watchdogs(context, plugin_manager=plugins())
     assert {"host_memory", "disk", "inactivity", "io_stall"} <= {w.name for w in watchdogs}
     run_in_child(fake_run, job, sorter="fake", watchdogs=watchdogs)
     assert (job.sorter_folder / "spike_times.npy").is_file()
@@ -258,7 +260,7 @@ def test_sigterm_first_then_sigkill_after_the_grace(make_job, runner_name):
             sorter_inactivity_max_s=2.0,
         )
     )
-    watchdogs = build_watchdogs(context)
+    watchdogs = build_watchdogs(context, plugin_manager=plugins())
     with pytest.raises(SorterTimeoutError):
         run_in_child(
             getattr(_guards_runners, runner_name), job, sorter="fake", watchdogs=watchdogs, kill_grace_s=2.0
@@ -271,10 +273,9 @@ def test_sigterm_first_then_sigkill_after_the_grace(make_job, runner_name):
 def test_a_backend_declares_how_long_its_runner_needs_to_stop(make_job):
     import attrs
 
-    from spikelab.plugins import get_plugin_manager
     from spikelab.spike_sorting.builtin_run import kill_grace_s
 
-    fake = get_plugin_manager().sorter("fake")
+    fake = plugins().sorter("fake")
     job, _ = make_job()
     assert kill_grace_s(fake, job) == 3.0
     assert kill_grace_s(attrs.evolve(fake, stop_grace_s=lambda job: 15.0), job) == 15.0

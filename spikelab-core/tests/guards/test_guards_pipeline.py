@@ -61,7 +61,6 @@ def test_a_tripped_guard_fails_its_recording_and_keeps_the_others(tmp_path, full
     from spikelab.testing.recordings import tiny_recording
 
     recordings = [tiny_recording(seed=s, duration_s=3.0, num_channels=8, num_units=3)[0] for s in (1, 2)]
-    results = []
     with pytest.raises(DiskExhaustionError) as info:
         sort_recording(
             recordings,
@@ -71,7 +70,6 @@ def test_a_tripped_guard_fails_its_recording_and_keeps_the_others(tmp_path, full
             prevent_system_sleep=False,
             intermediate_folders=[tmp_path / "inter" / "rec_a", tmp_path / "inter" / "rec_b"],
             results_folders=[tmp_path / "results" / "rec_a", tmp_path / "results" / "rec_b"],
-            out_results=results,
         )
     error = info.value
     assert error.status == "disk_exhausted" and error.stage == "sort" and error.sorter == "fake"
@@ -95,7 +93,6 @@ def test_built_in_guards_are_tuned_through_sort_recording_kwargs(tmp_path):
     from spikelab.testing.recordings import tiny_recording
 
     recording = tiny_recording(seed=4, duration_s=2.0, num_channels=8, num_units=3)[0]
-    results = []
     with pytest.raises(SorterTimeoutError) as info:
         sort_recording(
             [recording],
@@ -110,7 +107,6 @@ def test_built_in_guards_are_tuned_through_sort_recording_kwargs(tmp_path):
             sorter_inactivity_max_s=2.0,
             intermediate_folders=[tmp_path / "inter"],
             results_folders=[tmp_path / "results"],
-            out_results=results,
         )
     assert info.value.status == "sorter_timeout" and info.value.results[0].status == "sorter_timeout"
     assert info.value.results[0].attempts[0].status == "sorter_timeout"  # not retried: not an OOM

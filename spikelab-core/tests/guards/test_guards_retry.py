@@ -6,7 +6,7 @@ import attrs
 import pytest
 from _guards_helpers import with_gpu
 
-from spikelab.plugins import get_plugin_manager
+from spikelab.plugins import get_plugin_manager as plugins
 from spikelab.spike_sorting._exceptions import (
     GpuMemoryWatchdogError,
     GPUOutOfMemoryError,
@@ -24,14 +24,14 @@ from spikelab.testing.fake_nvml import FakeGpu, FakeNvml
 
 def _sorting_attempt(make_job, backend, **flat):
     """One attempt = the fake sorter in a watched child, failures classified like the pipeline."""
-    pm = get_plugin_manager()
+    pm = plugins()
 
     def attempt(params):
         job, context = make_job(backend=backend, **flat)
         job = attrs.evolve(job, params=params)
         context = attrs.evolve(context, job=job)
         try:
-            run_in_child(fake_run, job, sorter="fake", watchdogs=build_watchdogs(context))
+            run_in_child(fake_run, job, sorter="fake", watchdogs=build_watchdogs(context, plugin_manager=plugins()))
         except Exception as exc:
             classified = pm.classify_failure("fake", job.sorter_folder, exc, job.log_path.read_text())
             if classified is None or classified is exc:

@@ -9,6 +9,7 @@ import sys
 import psutil
 import pytest
 
+from spikelab.plugins import get_plugin_manager as plugins
 from spikelab.spike_sorting.guards import io_stall
 from spikelab.spike_sorting.guards.events import EventLog, read_events
 from spikelab.spike_sorting.guards.inactivity import inactivity_tolerance_s, inactivity_watchdog
@@ -72,7 +73,8 @@ def test_io_stall_error_reports_how_long(monkeypatch):
 
 def test_knobs_turn_each_watchdog_off_and_inline_runs_have_none(make_job):
     _, everything = make_job()
-    assert {w.name for w in build_watchdogs(everything)} == {"host_memory", "disk", "inactivity", "io_stall"}
+    names = {w.name for w in build_watchdogs(everything, plugin_manager=plugins())}
+    assert names == {"host_memory", "disk", "inactivity", "io_stall"}
     _, nothing = make_job(
         host_ram_watchdog=False,
         disk_watchdog=False,
@@ -80,11 +82,11 @@ def test_knobs_turn_each_watchdog_off_and_inline_runs_have_none(make_job):
         sorter_inactivity_timeout=False,
         gpu_watchdog=False,
     )
-    assert build_watchdogs(nothing) == []
+    assert build_watchdogs(nothing, plugin_manager=plugins()) == []
     _, inline = make_job(isolation="inline")
-    assert build_watchdogs(inline) == []
+    assert build_watchdogs(inline, plugin_manager=plugins()) == []
     _, docker = make_job(use_docker=True)  # the container's I/O is not the child's
-    assert {w.name for w in build_watchdogs(docker)} == {"host_memory", "disk", "inactivity"}
+    assert {w.name for w in build_watchdogs(docker, plugin_manager=plugins())} == {"host_memory", "disk", "inactivity"}
 
 
 def test_a_broken_factory_is_skipped(make_job, fresh_plugin_manager):

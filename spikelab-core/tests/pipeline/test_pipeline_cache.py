@@ -6,17 +6,16 @@ import os
 
 from pipeline_helpers import inline_kwargs
 
-from spikelab.spike_sorting import cache, sort_recording
+from spikelab.spike_sorting import cache, run_recordings
 from spikelab.spike_sorting.folders import Manifest
 
 
 def _run(path, tmp_path, **kwargs):
-    results = []
-    sds = sort_recording(
+    results = run_recordings(
         [path], **inline_kwargs(**kwargs), intermediate_folders=[tmp_path / "inter"],
-        results_folders=[tmp_path / "results"], out_results=results,
+        results_folders=[tmp_path / "results"],
     )
-    return sds, results[0]
+    return results[0].spike_data, results[0]
 
 
 def test_second_run_reuses_everything_and_gives_the_same_units(small_file, tmp_path):

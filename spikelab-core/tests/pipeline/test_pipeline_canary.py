@@ -6,7 +6,7 @@ import pytest
 import structlog
 from pipeline_helpers import inline_kwargs
 
-from spikelab.spike_sorting import sort_recording
+from spikelab.spike_sorting import run_recordings, sort_recording
 from spikelab.spike_sorting._exceptions import InsufficientActivityError
 
 
@@ -16,12 +16,12 @@ def _events(events, name):
 
 def test_a_classified_canary_failure_aborts_before_the_full_sort(small_file, tmp_path):
     path, _ = small_file
-    results = []
     with pytest.raises(InsufficientActivityError) as info:
         sort_recording(
             [path], **inline_kwargs(fake_behaviour="no_spikes", canary_first_n_s=1.0),
-            intermediate_folders=[tmp_path / "i"], results_folders=[tmp_path / "r"], out_results=results,
+            intermediate_folders=[tmp_path / "i"], results_folders=[tmp_path / "r"],
         )
+    results = info.value.results
     assert info.value.stage == "canary"
     assert results[0].status == "not_sortable"
     assert "sort" not in results[0].stage_times_s  # the full sort never started
@@ -31,13 +31,11 @@ def test_a_classified_canary_failure_aborts_before_the_full_sort(small_file, tmp
 
 def test_a_resource_failure_in_the_canary_is_logged_and_the_sort_proceeds(small_file):
     path, _ = small_file
-    results = []
     with structlog.testing.capture_logs() as events:
-        sds = sort_recording(
+        results = run_recordings(
             [path], **inline_kwargs(fake_behaviour="gpu_oom", fake_oom_above_batch=40000, canary_first_n_s=1.0),
-            out_results=results,
         )
-    assert len(sds) == 1 and results[0].status == "success"
+    assert len(results[0].spike_data) == 1 and results[0].status == "success"
     assert _events(events, "canary_failure_ignored")
     assert [a.status for a in results[0].attempts] == ["oom_gpu", "success"]
 
@@ -63,13 +61,12 @@ def test_the_canary_is_not_run_when_the_full_sort_is_cached(small_file, tmp_path
     """Finding 10: the canary ran (127 s with Kilosort4) even when the full sort was cached."""
     path, _ = small_file
     kwargs = dict(intermediate_folders=[tmp_path / "i"], results_folders=[tmp_path / "r"])
-    results = []
-    sort_recording([path], **inline_kwargs(canary_first_n_s=1.0), **kwargs, out_results=results)
+    results = run_recordings([path], **inline_kwargs(canary_first_n_s=1.0), **kwargs)
     assert "canary" in results[0].stage_times_s
     with structlog.testing.capture_logs() as events:
-        sort_recording([path], **inline_kwargs(canary_first_n_s=1.0, fr_min=0.01), **kwargs, out_results=results)
+        results += run_recordings([path], **inline_kwargs(canary_first_n_s=1.0, fr_min=0.01), **kwargs)
     assert "sort" in results[1].cached_stages
     assert "canary" not in results[1].stage_times_s
     assert _events(events, "canary_skipped")[0]["reason"].startswith("the full sort is cached")
-    sort_recording([path], **inline_kwargs(canary_first_n_s=1.0, detect_threshold=6.0), **kwargs, out_results=results)
+    results += run_recordings([path], **inline_kwargs(canary_first_n_s=1.0, detect_threshold=6.0), **kwargs)
     assert "canary" in results[2].stage_times_s  # a new sort: the canary runs again

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from pipeline_helpers import inline_kwargs
 
 from spikelab.demo import write_demo_recording
 from spikelab.errors import InputError
-from spikelab.spike_sorting import sort_multistream, sort_recording
+from spikelab.spike_sorting import run_recordings, sort_multistream, sort_recording
 from spikelab.spikedata import SpikeData
 
 
@@ -16,8 +18,8 @@ def test_a_directory_is_sorted_once_and_split_back_per_file(tmp_path):
     folder = tmp_path / "day1"
     write_demo_recording(folder / "part1.raw.h5", duration_s=4.0, num_channels=8, num_units=4, seed=3)
     write_demo_recording(folder / "part2.raw.h5", duration_s=3.0, num_channels=8, num_units=4, seed=4)
-    results = []
-    epochs = sort_recording([folder], **inline_kwargs(curate=False), out_results=results)
+    results = run_recordings([folder], **inline_kwargs(curate=False))
+    epochs = results[0].spike_data
     assert len(results) == 1 and results[0].status == "success"
     assert [sd.length for sd in epochs] == pytest.approx([4000.0, 3000.0])
     assert [sd.metadata["source_file"] for sd in epochs] == ["part1", "part2"]
@@ -45,12 +47,12 @@ def test_multistream_sorts_each_well_into_its_own_folders(tmp_path):
         tmp_path / "multiwell.raw.h5", duration_s=3.0, num_channels=8, num_units=3, seed=7,
         wells=("well000", "well001"),
     )
-    results = []
-    out = sort_multistream(path, ["well000", "well001"], **inline_kwargs(curate=False), out_results=results)
+    out = sort_multistream(path, ["well000", "well001"], **inline_kwargs(curate=False))
     assert list(out) == ["well000", "well001"]
     assert all(len(sds) == 1 and sds[0].N > 0 for sds in out.values())
-    assert len({r.results_folder for r in results}) == 2
-    assert len({r.intermediate_folder for r in results}) == 2
+    reports = [json.loads(p.read_text()) for p in path.parent.glob("**/recording_report.json")]
+    assert len({r["results_folder"] for r in reports}) == 2
+    assert len({r["intermediate_folder"] for r in reports}) == 2
     # Different wells hold different activity.
     assert out["well000"][0].train[0].tolist() != out["well001"][0].train[0].tolist()
     with pytest.raises(InputError, match="well007"):

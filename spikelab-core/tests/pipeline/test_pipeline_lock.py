@@ -24,10 +24,9 @@ def test_a_second_process_gets_concurrent_sort_error_and_a_dead_holder_is_reclai
     lock_path = inter / lock.LOCK_NAME
     try:
         wait_for(lock_path.exists, child)
-        out = []
         with pytest.raises(ConcurrentSortError) as info:
             sort_recording([path], **inline_kwargs(), intermediate_folders=[inter],
-                           results_folders=[tmp_path / "results2"], out_results=out)
+                           results_folders=[tmp_path / "results2"])
         assert info.value.status == "concurrent_sort"
         assert info.value.holder_pid == child.pid
         assert [r.status for r in info.value.results] == ["concurrent_sort"]

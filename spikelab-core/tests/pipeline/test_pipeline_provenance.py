@@ -6,14 +6,12 @@ import json
 
 from pipeline_helpers import inline_kwargs
 
-from spikelab.spike_sorting import lock, sort_recording
+from spikelab.spike_sorting import lock, run_recordings
 
 
 def _sort(path, tmp_path, **kwargs):
-    out = []
-    sort_recording([path], **inline_kwargs(**kwargs), intermediate_folders=[tmp_path / "inter"],
-                   results_folders=[tmp_path / "results"], out_results=out)
-    return out[0]
+    return run_recordings([path], **inline_kwargs(**kwargs), intermediate_folders=[tmp_path / "inter"],
+                          results_folders=[tmp_path / "results"])[0]
 
 
 def test_the_losing_concurrent_sort_leaves_the_winners_folders_alone(small_file, tmp_path):

@@ -8,7 +8,7 @@ import pytest
 from pipeline_helpers import inline_kwargs, start_child_sort, wait_for
 
 from spikelab.demo import write_demo_recording
-from spikelab.spike_sorting import cache, sort_recording
+from spikelab.spike_sorting import cache, run_recordings, sort_recording
 
 
 def sorters_in(folder) -> list[psutil.Process]:
@@ -56,9 +56,8 @@ def test_killed_run_restarts_and_finishes_correctly(longer_file, tmp_path, when,
         child.kill()
         child.wait(30)
     assert not (results / "sorted_spikedata_curated.pkl").exists() or reused == ["preprocess", "sort"]
-    out = []
-    sds = sort_recording([path], **inline_kwargs(), intermediate_folders=[inter], results_folders=[results],
-                         out_results=out)
+    out = run_recordings([path], **inline_kwargs(), intermediate_folders=[inter], results_folders=[results])
+    sds = out[0].spike_data
     assert out[0].status == "success"
     assert not sorters_in(inter), "an orphaned sorter from the killed run is still running"
     assert out[0].cached_stages[: len(reused)] == reused

@@ -10,7 +10,8 @@ import structlog
 from pipeline_helpers import fast_kwargs, inline_kwargs, write_silent_file
 
 from spikelab.errors import ConfigError, InputError
-from spikelab.spike_sorting import sort_recording
+from spikelab.plugins import get_plugin_manager
+from spikelab.spike_sorting import run_recordings, sort_recording
 from spikelab.spike_sorting._exceptions import InsufficientActivityError
 from spikelab.spike_sorting.api import build_config
 from spikelab.spike_sorting.config import SortingPipelineConfig
@@ -20,9 +21,9 @@ STAGES = ("load", "preflight", "lock", "preprocess", "sort", "waveforms", "curat
 
 def test_sorts_a_maxwell_file_into_curated_spikedata_with_reports(maxwell_file, tmp_path):
     path, truth = maxwell_file
-    results = []
     with structlog.testing.capture_logs() as events:
-        sds = sort_recording([path], **fast_kwargs(), out_results=results)
+        results = run_recordings([path], **fast_kwargs())
+    sds = results[0].spike_data
     assert len(sds) == 1 and len(results) == 1
     sd, result = sds[0], results[0]
     assert result.status == "success" and result.n_curated_units == sd.N
@@ -45,12 +46,13 @@ def test_sorts_a_maxwell_file_into_curated_spikedata_with_reports(maxwell_file, 
 
 
 def test_sorter_without_config_starts_from_that_backends_preset():
-    config = build_config("fake", None, {"fr_min": 0.2})
+    config = build_config("fake", None, {"fr_min": 0.2}, get_plugin_manager())
     assert config.sorter_name == "fake"
     assert config.curation.fr_min == 0.2
-    assert build_config(SortingPipelineConfig().override(sorter="fake"), None, {}).sorter_name == "fake"
+    plugins = get_plugin_manager()
+    assert build_config(SortingPipelineConfig().override(sorter="fake"), None, {}, plugins).sorter_name == "fake"
     with pytest.raises(ConfigError, match="contradicts"):
-        build_config("fake", SortingPipelineConfig(), {})
+        build_config("fake", SortingPipelineConfig(), {}, get_plugin_manager())
 
 
 def test_missing_and_corrupt_files_fail_before_any_work(tmp_path):
@@ -78,20 +80,18 @@ def test_one_failure_loses_nothing_and_is_raised_after_the_batch(small_file, tmp
     failed_report = json.loads((tmp_path / "data" / "sorted_fake" / "silent" / "recording_report.json").read_text())
     assert failed_report["status"] == "not_sortable"
 
-    results = []
-    sds = sort_recording([silent, good], **inline_kwargs(raise_on_failure=False), out_results=results)
+    sds = sort_recording([silent, good], **inline_kwargs(raise_on_failure=False))
+    results = run_recordings([silent, good], **inline_kwargs())  # no raise_on_failure: results say it
     assert len(sds) == 1 and [r.status for r in results] == ["not_sortable", "success"]
+    assert [len(r.spike_data) for r in results] == [0, 1]
 
 
 def test_gpu_oom_is_retried_with_a_smaller_batch(small_file):
     path, _ = small_file
-    results = []
-    sds = sort_recording(
+    result = run_recordings(
         [path], **fast_kwargs(fake_behaviour="gpu_oom", fake_oom_above_batch=20000, oom_retry_max=2),
-        out_results=results,
-    )
-    result = results[0]
-    assert result.status == "success" and len(sds) == 1
+    )[0]
+    assert result.status == "success" and len(result.spike_data) == 1
     assert [a.params["batch_size"] for a in result.attempts] == [60000, 30000, 15000]
     assert [a.status for a in result.attempts] == ["oom_gpu", "oom_gpu", "success"]
     assert result.retries_used == 2
@@ -100,12 +100,10 @@ def test_gpu_oom_is_retried_with_a_smaller_batch(small_file):
 def test_retries_used_counts_the_retries_when_they_run_out(small_file, tmp_path):
     """Finding 10: ``retries_used`` said 0 when the OOM retries ran out after 2 retries."""
     path, _ = small_file
-    results = []
-    sort_recording(
-        [path], **inline_kwargs(fake_behaviour="gpu_oom", oom_retry_max=2, raise_on_failure=False),
-        intermediate_folders=[tmp_path / "i"], results_folders=[tmp_path / "r"], out_results=results,
-    )
-    result = results[0]
+    result = run_recordings(
+        [path], **inline_kwargs(fake_behaviour="gpu_oom", oom_retry_max=2),
+        intermediate_folders=[tmp_path / "i"], results_folders=[tmp_path / "r"],
+    )[0]
     assert result.status == "oom_gpu" and len(result.attempts) == 3
     assert result.retries_used == 2
 
@@ -133,11 +131,10 @@ def test_a_preflight_failure_stops_the_batch_before_any_work(small_file, tmp_pat
     from spikelab.spike_sorting._exceptions import EnvironmentSortFailure
 
     path, _ = small_file
-    out = []
     with pytest.raises(EnvironmentSortFailure) as info:
-        sort_recording([path], **inline_kwargs(fake_behaviour="bogus"), out_results=out)
+        sort_recording([path], **inline_kwargs(fake_behaviour="bogus"))
     assert "fake_behaviour" in str(info.value)
-    assert [r.status for r in info.value.results] == ["environment"] and out == info.value.results
+    assert [r.status for r in info.value.results] == ["environment"]
     assert not (tmp_path / "data" / "spikelab_intermediate").exists()
 
 

@@ -10,15 +10,13 @@ import psutil
 import pytest
 from pipeline_helpers import inline_kwargs, kill_group, start_child_sort, wait_for
 
-from spikelab.spike_sorting import lock, sort_recording
+from spikelab.spike_sorting import lock, run_recordings
 from spikelab.spike_sorting._exceptions import DiskExhaustionError
 
 
 def _sort(path, tmp_path, **kwargs):
-    out = []
-    sort_recording([path], **inline_kwargs(**kwargs), intermediate_folders=[tmp_path / "inter"],
-                   results_folders=[tmp_path / "results"], out_results=out)
-    return out[0]
+    return run_recordings([path], **inline_kwargs(**kwargs), intermediate_folders=[tmp_path / "inter"],
+                          results_folders=[tmp_path / "results"])[0]
 
 
 def _full_disk(target):

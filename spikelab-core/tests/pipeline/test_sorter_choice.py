@@ -99,16 +99,15 @@ def test_nothing_installed_or_nothing_measured_is_a_config_error_with_the_fix():
 
 
 def test_sort_recording_auto_sorts_with_the_choice_and_reports_it(tmp_path, monkeypatch, tiny_ground_truth):
-    from spikelab.spike_sorting import sort_recording
+    from spikelab.spike_sorting import run_recordings
 
     table = tmp_path / "choices.toml"
     table.write_text('[[choice]]\narray = "probe"\nsource = "mine.json"\n'
                      'ranking = [{ sorter = "fake", well_detected = "5/6" }]\n')
     monkeypatch.setenv("SPIKELAB_SORTER_CHOICES", str(table))
     recording, _ = tiny_ground_truth
-    results = []
-    sort_recording([recording], sorter="auto", n_jobs=1, prevent_system_sleep=False, out_results=results,
-                   intermediate_folders=[tmp_path / "i"], results_folders=[tmp_path / "r"])
+    results = run_recordings([recording], sorter="auto", n_jobs=1, prevent_system_sleep=False,
+                             intermediate_folders=[tmp_path / "i"], results_folders=[tmp_path / "r"])
     assert results[0].ok and results[0].sorter_choice.startswith("sorter='auto' chose fake: best measured")
     assert json.loads((tmp_path / "r" / "recording_report.json").read_text())["sorter"] == "fake"
 

@@ -59,8 +59,8 @@ def run(args: argparse.Namespace) -> int:
 
     from spikelab.cli import plan
     from spikelab.cli.console import Console
-    from spikelab.spike_sorting import sort_recording
-    from spikelab.spike_sorting.api import build_config
+    from spikelab.plugins import get_plugin_manager
+    from spikelab.spike_sorting.api import build_config, run_recordings
     from spikelab.spike_sorting.config import get_preset
 
     start = time.perf_counter()
@@ -69,30 +69,31 @@ def run(args: argparse.Namespace) -> int:
     batch = bool(args.workers or args.scheduler)
     overrides.update(console.overrides(overrides, batch=batch))
     config = get_preset(args.preset) if args.preset else None
+    plugins = get_plugin_manager()
     asked = args.sorter or overrides.get("sorter") or overrides.get("sorter_name")
     auto = asked == "auto" or (not asked and config is None)
     sorter, why = plan.sorter_choice(args, overrides)
     plan_overrides = {k: v for k, v in overrides.items() if not (auto and k in ("sorter", "sorter_name"))}
-    plan.show(console, args, build_config(sorter if auto else args.sorter, config, plan_overrides), sorter, why)
-    # with "auto", sort_recording chooses again from the same headers and writes why into each report
+    planned = build_config(sorter if auto else args.sorter, config, plan_overrides, plugins)
+    plan.show(console, args, planned, sorter, why)
+    # with "auto", the sort chooses again from the same headers and writes why into each report
     call_sorter = "auto" if auto else args.sorter
-    results: list = []
     if batch:
         from spikelab.spike_sorting import sort_batch
 
         results = sort_batch(
             args.files, sorter=call_sorter, config=config, workers=args.workers, scheduler=args.scheduler,
-            intermediate_folders=args.intermediate, results_folders=args.results, **overrides,
+            intermediate_folders=args.intermediate, results_folders=args.results, plugins=plugins, **overrides,
         )
     else:
-        # raise_on_failure stays as configured (a CLI sort is no user-changed setting, 22.10): the
-        # first failure is raised after every recording has its result, which is printed below.
+        # every recording's result is printed below, failures included (the exit status says)
         try:
-            sort_recording(
+            results = run_recordings(
                 args.files, sorter=call_sorter, config=config, intermediate_folders=args.intermediate,
-                results_folders=args.results, out_results=results, **overrides,
+                results_folders=args.results, plugins=plugins, **overrides,
             )
-        except Exception:
+        except Exception as exc:  # a preflight failure: every recording carries it
+            results = list(getattr(exc, "results", None) or [])
             if not results:
                 raise
     width = max(len(r.rec_name) for r in results)

@@ -27,6 +27,8 @@ from spikelab.plugins.manager import (  # noqa: E402  (needs hookimpl defined fi
     SpikeLabPluginManager,
     distribution_version,
     get_plugin_manager,
+    plugin_manager_in_use,
+    using_plugins,
 )
 
 __all__ = [
@@ -36,4 +38,6 @@ __all__ = [
     "distribution_version",
     "get_plugin_manager",
     "hookimpl",
+    "plugin_manager_in_use",
+    "using_plugins",
 ]

@@ -11,6 +11,7 @@ from typing import Any
 _LAZY = {
     "sort_recording": "spikelab.spike_sorting.api",
     "sort_multistream": "spikelab.spike_sorting.api",
+    "run_recordings": "spikelab.spike_sorting.api",
     "sort_batch": "spikelab.spike_sorting.batch",
     "RecordingResult": "spikelab.spike_sorting.results",
     "SortingPipelineConfig": "spikelab.spike_sorting.config",

@@ -14,6 +14,11 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from spikelab.plugins import SpikeLabPluginManager
+    from spikelab.spike_sorting._exceptions import SpikeSortingClassifiedError
 
 #: GPU out-of-memory signatures of torch and the CUDA libraries (MATLAB's included), shared by
 #: every backend; a backend adds its own tool's wording to it.
@@ -101,17 +106,24 @@ def find_line(text: str, pattern: str | re.Pattern[str], flags: int = 0) -> tupl
     return match, text[start : end if end != -1 else len(text)].strip()
 
 
-def get_classifier(name: str) -> Callable:
+def get_classifier(name: str, *, plugins: SpikeLabPluginManager | None = None) -> Callable:
     """The classifier function called ``name`` from the installed backends.
+
+    Parameters
+    ----------
+    name : str
+        ``classify_ks4_failure``, ...
+    plugins : SpikeLabPluginManager, optional
+        The backends to look in; default: the manager in use.
 
     Raises
     ------
     ImportError
         When the backend providing a documented classifier is not installed.
     """
-    from spikelab.plugins import get_plugin_manager
+    from spikelab.plugins import plugin_manager_in_use
 
-    manager = get_plugin_manager()
+    manager = plugin_manager_in_use(plugins)
     for backend in manager.sorters().values():
         if backend.classifier_name == name and backend.classifier is not None:
             return backend.classifier
@@ -127,11 +139,16 @@ def __getattr__(name: str) -> Callable:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def classify_failure(sorter: str, output_folder: Path | str, exc: BaseException):
-    """Classify with the whole plugin chain (backend classifier first, then generic ones)."""
-    from spikelab.plugins import get_plugin_manager
+def classify_failure(
+    sorter: str, output_folder: Path | str, exc: BaseException, *, plugins: SpikeLabPluginManager | None = None
+) -> SpikeSortingClassifiedError | None:
+    """Classify with the whole plugin chain (backend classifier first, then generic ones).
 
-    manager = get_plugin_manager()
+    ``plugins`` is the manager whose chain runs (default: the manager in use).
+    """
+    from spikelab.plugins import plugin_manager_in_use
+
+    manager = plugin_manager_in_use(plugins)
     backend = manager.sorters().get(sorter)
     log_text = ""
     if backend is not None:

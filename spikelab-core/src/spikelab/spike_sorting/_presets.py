@@ -35,10 +35,10 @@ def get_preset(name: str) -> SortingPipelineConfig:
     UnknownPresetError
         For a name no backend contributes (a ``ConfigError`` and a ``KeyError``).
     """
-    from spikelab.plugins import get_plugin_manager
+    from spikelab.plugins import plugin_manager_in_use
     from spikelab.plugins._provided import provided_names
 
-    manager = get_plugin_manager()
+    manager = plugin_manager_in_use()
     presets = manager.presets()
     if name in presets:
         return presets[name]()

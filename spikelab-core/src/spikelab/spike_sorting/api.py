@@ -9,6 +9,10 @@ Failure semantics: every recording gets a :class:`~spikelab.spike_sorting.result
 a failure in one never discards the others. After the batch, when any failed and
 ``raise_on_failure`` holds (default), the first failure's (classified when possible) exception
 is raised, carrying ``.status`` and ``.results`` (all RecordingResults, successes included).
+:func:`run_recordings` returns the results themselves.
+
+The public functions take the plugin manager as ``plugins=`` (default: the process-wide one),
+choose it once, at the top, and hand it down; nothing below them looks for another.
 """
 
 from __future__ import annotations
@@ -21,19 +25,44 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from spikelab.errors import ConfigError, InputError
+from spikelab.plugins import plugin_manager_in_use, using_plugins
+from spikelab.spike_sorting import sorter_choice
+from spikelab.spike_sorting.config import SortingPipelineConfig
+from spikelab.spike_sorting.folders import check_layout, resolve_folders
+from spikelab.spike_sorting.guards.sleep import prevent_system_sleep
+from spikelab.spike_sorting.interrupts import terminate_as_interrupt
+from spikelab.spike_sorting.io import list_streams
 from spikelab.spike_sorting.results import RecordingResult
+from spikelab.spike_sorting.stages import (
+    RecordingRun,
+    canary,
+    curation,
+    epochs,
+    load,
+    preflight,
+    preprocess,
+    report,
+    sort,
+    waveforms,
+)
+from spikelab.spike_sorting.stages import lock as lock_stage
 
 if TYPE_CHECKING:
-    from spikelab.spike_sorting.config import SortingPipelineConfig
+    from spikelab.plugins import SpikeLabPluginManager
     from spikelab.spike_sorting.io import LoadedRecording
     from spikelab.spike_sorting.sorter_choice import SorterChoice
     from spikelab.spikedata import SpikeData
 
 log = structlog.get_logger("spikelab.pipeline")
 
+Folders = Sequence[str | Path] | str | Path | None
+
 
 def build_config(
-    sorter: str | None, config: SortingPipelineConfig | None, kwargs: dict[str, Any]
+    sorter: str | None,
+    config: SortingPipelineConfig | None,
+    kwargs: dict[str, Any],
+    plugins: SpikeLabPluginManager,
 ) -> SortingPipelineConfig:
     """The effective configuration.
 
@@ -49,6 +78,8 @@ def build_config(
         A config to start from.
     kwargs : dict
         Flat knobs applied with :meth:`SortingPipelineConfig.override`.
+    plugins : SpikeLabPluginManager
+        Where the backend and its parameters are looked up.
 
     Returns
     -------
@@ -60,24 +91,23 @@ def build_config(
     ConfigError
         When ``sorter`` contradicts ``config``'s sorter.
     """
-    from spikelab.plugins import get_plugin_manager
-    from spikelab.spike_sorting.config import SortingPipelineConfig
-
     if isinstance(sorter, SortingPipelineConfig) and config is None:
         sorter, config = None, sorter  # the older positional order: sort_recording(files, config)
-    if config is not None:
-        if sorter is not None and sorter != config.sorter_name:
-            raise ConfigError(
-                f"sorter={sorter!r} contradicts the config, which is for {config.sorter_name!r}; pass "
-                "only one of them (or a config for that sorter)."
-            )
-        return config.override(**kwargs)
-    name = sorter if sorter is not None else kwargs.pop("sorter_name", None)
-    if name is None:
-        name = SortingPipelineConfig().sorter_name
-    SortingPipelineConfig().override(sorter=name)  # an empty or malformed name fails here, named
-    backend = get_plugin_manager().sorter(name)
-    if backend.default_preset is not None:
+    with using_plugins(plugins):
+        if config is not None:
+            if sorter is not None and sorter != config.sorter_name:
+                raise ConfigError(
+                    f"sorter={sorter!r} contradicts the config, which is for {config.sorter_name!r}; pass "
+                    "only one of them (or a config for that sorter)."
+                )
+            return config.override(**kwargs)
+        name = sorter if sorter is not None else kwargs.pop("sorter_name", None)
+        if name is None:
+            name = SortingPipelineConfig().sorter_name
+        SortingPipelineConfig().override(sorter=name)  # an empty or malformed name fails here, named
+        backend = plugins.sorter(name)
+        if backend.default_preset is None:
+            return SortingPipelineConfig().override(sorter=name, **kwargs)
         base = backend.presets[backend.default_preset]()
         if base.sorter_name != name:  # a preset borrowed from another backend would run that one
             raise ConfigError(
@@ -85,51 +115,17 @@ def build_config(
                 f"config for {base.sorter_name!r}; running it would sort with {base.sorter_name!r}. "
                 f"Fix the backend's default_preset, or pass config= for {name!r} explicitly."
             )
-    else:
-        base = SortingPipelineConfig().override(sorter=name)
-    return base.override(**kwargs)
-
-
-def _raise_first_failure(results: list[RecordingResult]) -> None:
-    failed = [r for r in results if not r.ok]
-    if not failed:
-        return
-    error = failed[0].error
-    if error is None:  # pragma: no cover - fail() always stores the error
-        error = RuntimeError(f"{failed[0].rec_name} failed: {failed[0].error_message}")
-    if not isinstance(getattr(error, "status", None), str):
-        _attach(error, status=failed[0].status)
-    _attach(error, results=list(results))
-    raise error
-
-
-def _new_result(
-    loaded: LoadedRecording, inter: Path, res: Path, choice: SorterChoice | None = None
-) -> RecordingResult:
-    """The one place a recording's :class:`RecordingResult` is started."""
-    return RecordingResult(
-        rec_name=loaded.name,
-        rec_path=str(loaded.source) if loaded.source is not None else loaded.name,
-        results_folder=str(res),
-        intermediate_folder=str(inter),
-        sorter_choice=f"sorter='auto' chose {choice.sorter}: {choice.reason}" if choice else None,
-    )
-
-
-def _attach(error: BaseException, **evidence: Any) -> None:
-    """Give any exception the ``status``/``results`` that classified exceptions carry."""
-    for key, value in evidence.items():
-        setattr(error, key, value)
+        return base.override(**kwargs)
 
 
 def sort_recording(
     recording_files: Any,
     sorter: str | None = None,
     config: SortingPipelineConfig | None = None,
-    intermediate_folders: Sequence[str | Path] | str | Path | None = None,
-    results_folders: Sequence[str | Path] | str | Path | None = None,
+    intermediate_folders: Folders = None,
+    results_folders: Folders = None,
     *,
-    out_results: list[RecordingResult] | None = None,
+    plugins: SpikeLabPluginManager | None = None,
     **kwargs: Any,
 ) -> list[SpikeData]:
     """Sort recordings and return their curated :class:`~spikelab.SpikeData`.
@@ -149,8 +145,9 @@ def sort_recording(
         The configuration; ``kwargs`` override it.
     intermediate_folders, results_folders : list of str or Path, optional
         One per recording; default beside each input (see :mod:`spikelab.spike_sorting.folders`).
-    out_results : list, optional
-        Receives one :class:`RecordingResult` per recording as each finishes.
+    plugins : SpikeLabPluginManager, optional
+        The sorters, readers, watchdogs, classifiers and metrics to use; default: the
+        process-wide manager (:func:`spikelab.plugins.get_plugin_manager`).
     **kwargs
         Flat configuration names (``fr_min=0.1``, ``n_jobs=8``, ``recompute_sorting=True``,
         backend parameters such as ``batch_size``).
@@ -168,75 +165,122 @@ def sort_recording(
         A preflight failure, or (with ``raise_on_failure``) the first recording's classified
         failure, with ``.status`` and ``.results``.
     """
-    from spikelab.plugins import get_plugin_manager
-    from spikelab.spike_sorting import sorter_choice
-    from spikelab.spike_sorting.folders import check_layout, resolve_folders
-    from spikelab.spike_sorting.guards.sleep import prevent_system_sleep
-    from spikelab.spike_sorting.interrupts import terminate_as_interrupt
-    from spikelab.spike_sorting.stages import load, preflight
+    plugins = plugin_manager_in_use(plugins)
+    config, choice = _configure(recording_files, sorter, config, kwargs, plugins)
+    results = _run(recording_files, config, intermediate_folders, results_folders, plugins, choice)
+    if config.execution.raise_on_failure:
+        _raise_first_failure(results)
+    return [spike_data for result in results for spike_data in result.spike_data]
 
+
+def run_recordings(
+    recording_files: Any,
+    sorter: str | None = None,
+    config: SortingPipelineConfig | None = None,
+    intermediate_folders: Folders = None,
+    results_folders: Folders = None,
+    *,
+    plugins: SpikeLabPluginManager | None = None,
+    **kwargs: Any,
+) -> list[RecordingResult]:
+    """Sort recordings and return what happened to each (:func:`sort_recording`'s own results).
+
+    Takes what :func:`sort_recording` takes, but a recording's failure is never raised: it is
+    in its result's ``status`` and ``error``; a success's curated SpikeData are in its
+    ``spike_data``.
+
+    Returns
+    -------
+    list of RecordingResult
+        One per recording, in input order.
+
+    Raises
+    ------
+    InputError
+        A malformed input, before any sorting.
+    SpikeSortingClassifiedError
+        A preflight failure, with ``.results`` (every recording failed with that cause).
+    KeyboardInterrupt, SortTerminated
+        Ctrl-C or SIGTERM, with ``.results`` of the recordings reached so far.
+    """
+    plugins = plugin_manager_in_use(plugins)
+    config, choice = _configure(recording_files, sorter, config, kwargs, plugins)
+    return _run(recording_files, config, intermediate_folders, results_folders, plugins, choice)
+
+
+def _configure(
+    recording_files: Any,
+    sorter: str | None,
+    config: SortingPipelineConfig | None,
+    kwargs: dict[str, Any],
+    plugins: SpikeLabPluginManager,
+) -> tuple[SortingPipelineConfig, SorterChoice | None]:
+    """:func:`build_config`, with ``sorter="auto"`` first resolved from the inputs' headers."""
     choice = None
     if sorter_choice.wants_auto(sorter, config, kwargs):
         kwargs = dict(kwargs)
-        choice = sorter_choice.choose_for_inputs(recording_files, kwargs)
+        choice = sorter_choice.choose_for_inputs(recording_files, kwargs, manager=plugins)
         sorter = choice.sorter
         log.info("sorter_chosen", sorter=choice.sorter, reason=choice.reason)
-    config = build_config(sorter, config, dict(kwargs))
-    manager = get_plugin_manager()
-    backend = manager.sorter(config.sorter_name)
-    sources = load.as_sources(recording_files)
-    loaded = load.run(sources, config)
+    return build_config(sorter, config, dict(kwargs), plugins), choice
+
+
+def _run(
+    recording_files: Any,
+    config: SortingPipelineConfig,
+    intermediate_folders: Folders,
+    results_folders: Folders,
+    plugins: SpikeLabPluginManager,
+    choice: SorterChoice | None = None,
+) -> list[RecordingResult]:
+    """Load and preflight every recording, then sort each; one result per recording."""
+    backend = plugins.sorter(config.sorter_name)
+    loaded = load.run(load.as_sources(recording_files), config, plugins=plugins)
     folders = resolve_folders(
-        [item.name for item in loaded],
-        [item.source for item in loaded],
-        backend.name,
-        intermediate_folders,
-        results_folders,
+        [item.name for item in loaded], [item.source for item in loaded], backend.name,
+        intermediate_folders, results_folders,
     )
     try:
         check_layout([item.source for item in loaded], folders)
         preflight.run(config, backend, loaded, folders)
     except Exception as exc:  # nothing has started: every recording fails with the same cause
-        failed = [_new_result(item, inter, res, choice).fail(exc) for item, (inter, res) in zip(loaded, folders)]
-        _attach(exc, results=failed)
-        if out_results is not None:
-            out_results.extend(failed)
+        _attach(exc, results=[_new_result(item, *pair, choice).fail(exc) for item, pair in zip(loaded, folders)])
         raise
 
     results: list[RecordingResult] = []
-    outputs: list[SpikeData] = []
-    with prevent_system_sleep(config.execution.prevent_system_sleep), terminate_as_interrupt():
-        for item, (inter, res) in zip(loaded, folders):
-            result = _new_result(item, inter, res, choice)
-            results.append(result)
-            if out_results is not None:
-                out_results.append(result)
-            outputs.extend(_sort_one(config, backend, manager, item, inter, res, result))
+    try:
+        with prevent_system_sleep(config.execution.prevent_system_sleep), terminate_as_interrupt():
+            for item, (inter, res) in zip(loaded, folders):
+                run = RecordingRun(
+                    config=config, backend=backend, manager=plugins, loaded=item,
+                    intermediate=inter, results=res, result=_new_result(item, inter, res, choice),
+                )
+                results.append(run.result)
+                _sort_one(run)
+    except BaseException as exc:  # Ctrl-C / SIGTERM: the reports are written, the batch stops
+        _attach(exc, results=results)
+        raise
     _log_batch(results)
-    if config.execution.raise_on_failure:
-        _raise_first_failure(results)
-    return outputs
+    return results
 
 
-def _sort_one(config, backend, manager, loaded, inter: Path, res: Path, result: RecordingResult) -> list:
-    from spikelab.spike_sorting.stages import (
-        RecordingRun,
-        canary,
-        curation,
-        epochs,
-        preprocess,
-        report,
-        sort,
-        waveforms,
+def _new_result(
+    loaded: LoadedRecording, inter: Path, res: Path, choice: SorterChoice | None = None
+) -> RecordingResult:
+    """The one place a recording's :class:`RecordingResult` is started."""
+    return RecordingResult(
+        rec_name=loaded.name,
+        rec_path=str(loaded.source) if loaded.source is not None else loaded.name,
+        results_folder=str(res),
+        intermediate_folder=str(inter),
+        sorter_choice=f"sorter='auto' chose {choice.sorter}: {choice.reason}" if choice else None,
     )
-    from spikelab.spike_sorting.stages import lock as lock_stage
 
+
+def _sort_one(run: RecordingRun) -> None:
+    """Run one recording's stages under its lock; its outcome and SpikeData go into ``run.result``."""
     start = time.perf_counter()
-    run = RecordingRun(
-        config=config, backend=backend, manager=manager, loaded=loaded,
-        intermediate=inter, results=res, result=result,
-    )
-    fresh = not inter.exists()
+    fresh = not run.intermediate.exists()
     try:
         # Everything written into the folders (config, caches, reports) is written by the lock
         # holder only: a sort that loses the race leaves the winner's folders untouched.
@@ -250,23 +294,22 @@ def _sort_one(config, backend, manager, loaded, inter: Path, res: Path, result: 
                 curation.run(run)
             except BaseException as exc:
                 _failed(run, exc, start)
-                _report_quietly(report, run)
+                _report_quietly(run)
                 raise
-            result.wall_time_s = round(time.perf_counter() - start, 3)
-            _report_quietly(report, run)
+            run.result.wall_time_s = round(time.perf_counter() - start, 3)
+            _report_quietly(run)
     except BaseException as exc:
-        if result.error is None:  # never held the lock: nothing of this run was written
+        if run.result.error is None:  # never held the lock: nothing of this run was written
             _failed(run, exc, start)
         if not isinstance(exc, Exception):
             raise  # Ctrl-C / SIGTERM / SystemExit: the report is written, now stop the batch
-        return []
-    parts = epochs.run(run)
-    if config.execution.delete_inter and run.manifest is not None:
+        return
+    run.result.spike_data = epochs.run(run)
+    if run.config.execution.delete_inter and run.manifest is not None:
         run.manifest.cleanup()
-    return parts
 
 
-def _failed(run, exc: BaseException, start: float) -> None:
+def _failed(run: RecordingRun, exc: BaseException, start: float) -> None:
     run.result.fail(exc)
     run.result.wall_time_s = round(time.perf_counter() - start, 3)
     log.warning(
@@ -275,11 +318,30 @@ def _failed(run, exc: BaseException, start: float) -> None:
     )
 
 
-def _report_quietly(report, run) -> None:
+def _report_quietly(run: RecordingRun) -> None:
     try:
         report.run(run)
     except Exception as exc:
         log.warning("recording_report_failed", recording=run.name, error=f"{type(exc).__name__}: {exc}")
+
+
+def _attach(error: BaseException, **evidence: Any) -> None:
+    """Give any exception the ``status``/``results`` that classified exceptions carry."""
+    for key, value in evidence.items():
+        setattr(error, key, value)
+
+
+def _raise_first_failure(results: list[RecordingResult]) -> None:
+    failed = [r for r in results if not r.ok]
+    if not failed:
+        return
+    error = failed[0].error
+    if error is None:  # pragma: no cover - fail() always stores the error
+        error = RuntimeError(f"{failed[0].rec_name} failed: {failed[0].error_message}")
+    if not isinstance(getattr(error, "status", None), str):
+        _attach(error, status=failed[0].status)
+    _attach(error, results=list(results))
+    raise error
 
 
 def _log_batch(results: list[RecordingResult]) -> None:
@@ -299,7 +361,7 @@ def sort_multistream(
     sorter: str | None = None,
     config: SortingPipelineConfig | None = None,
     *,
-    out_results: list[RecordingResult] | None = None,
+    plugins: SpikeLabPluginManager | None = None,
     **kwargs: Any,
 ) -> dict[str, list[SpikeData]]:
     """Sort several streams (e.g. the wells of a Maxwell MaxTwo file) of one recording.
@@ -310,7 +372,7 @@ def sort_multistream(
         A multi-stream file (or a directory of them, concatenated per stream).
     stream_ids : list of str
         Streams to sort, e.g. ``["well000", "well001"]``.
-    sorter, config, out_results, **kwargs
+    sorter, config, plugins, **kwargs
         As for :func:`sort_recording`; each stream gets its own default folders.
 
     Returns
@@ -319,14 +381,13 @@ def sort_multistream(
         ``{stream_id: list of SpikeData}``; a failed stream maps to ``[]`` when
         ``raise_on_failure`` is False.
     """
-    from spikelab.spike_sorting.io import list_streams
-
     for name in ("stream_id", "intermediate_folders", "results_folders"):
         if name in kwargs:
             raise ConfigError(
                 f"sort_multistream sets {name} per stream itself; remove it (use sort_recording to "
                 "sort one stream into folders of your choice)."
             )
+    plugins = plugin_manager_in_use(plugins)
     if isinstance(stream_ids, str):
         stream_ids = [stream_ids]
     path = Path(recording)
@@ -336,29 +397,25 @@ def sort_multistream(
         if not files:
             raise InputError(f"{path} contains no recording files.")
         probe = files[0]
-    available = list_streams(probe)
+    available = list_streams(probe, plugins=plugins)
     missing = [s for s in stream_ids if s not in available]
     if missing:
         raise InputError(f"{path} has no stream(s) {missing}; available streams: {available}.")
-    from spikelab.spike_sorting import sorter_choice
-
+    choice = None
     if sorter_choice.wants_auto(sorter, config, kwargs):  # every stream of one file has one array
         kwargs = {k: v for k, v in kwargs.items() if k not in ("sorter", "sorter_name")}
-        choice = sorter_choice.choose_for_inputs([path], {**kwargs, "stream_id": stream_ids[0]})
+        choice = sorter_choice.choose_for_inputs([path], {**kwargs, "stream_id": stream_ids[0]}, manager=plugins)
         sorter = choice.sorter
         log.info("sorter_chosen", sorter=choice.sorter, reason=choice.reason)
-    config = build_config(sorter, config, dict(kwargs))
+    config = build_config(sorter, config, dict(kwargs), plugins)
     results: list[RecordingResult] = []
     outputs: dict[str, list[SpikeData]] = {}
     for stream_id in stream_ids:
-        stream_results: list[RecordingResult] = []
-        outputs[stream_id] = sort_recording(
-            [path], config=config.override(stream_id=stream_id, raise_on_failure=False),
-            out_results=stream_results,
-        )
+        with using_plugins(plugins):
+            stream_config = config.override(stream_id=stream_id)
+        stream_results = _run([path], stream_config, None, None, plugins, choice)
+        outputs[stream_id] = [spike_data for result in stream_results for spike_data in result.spike_data]
         results.extend(stream_results)
-        if out_results is not None:
-            out_results.extend(stream_results)
     if config.execution.raise_on_failure:
         _raise_first_failure(results)
     return outputs

@@ -78,20 +78,23 @@ FLAT_MAP: dict[str, tuple[str, str]] = _build_flat_map()
 
 
 def _find_backend(sorter_name: str) -> SorterBackend | None:
-    """The installed backend called ``sorter_name``, or None (its parameters stay unchecked)."""
-    from spikelab.plugins import get_plugin_manager
+    """The installed backend called ``sorter_name``, or None (its parameters stay unchecked).
 
-    return get_plugin_manager().sorters().get(sorter_name)
+    A config checks itself in its constructor, which takes no manager: it reads the one the
+    enclosing façade call runs with (:func:`~spikelab.plugins.using_plugins`)."""
+    from spikelab.plugins import plugin_manager_in_use
+
+    return plugin_manager_in_use().sorters().get(sorter_name)
 
 
 def _plugin_criteria_names() -> tuple[str, ...]:
     """``curate()`` keywords (thresholds and options) of the metrics plugins register; the
     built-in metrics' keywords are left out (each has its own ``CurationConfig`` knob)."""
-    from spikelab.plugins import get_plugin_manager
+    from spikelab.plugins import plugin_manager_in_use
     from spikelab.spikedata.builtin_metrics import BUILTIN_METRICS
 
     builtin = {name for m in BUILTIN_METRICS for name in (m.param, *m.options)}
-    metrics = get_plugin_manager().curation_metrics().values()
+    metrics = plugin_manager_in_use().curation_metrics().values()
     return tuple(sorted({name for m in metrics for name in (m.param, *m.options)} - builtin))
 
 

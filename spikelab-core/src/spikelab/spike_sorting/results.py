@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import traceback
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from spikelab.spike_sorting._exceptions import STATUSES, status_of
+
+if TYPE_CHECKING:
+    from spikelab.spikedata import SpikeData
 
 
 @attrs.define(kw_only=True)
@@ -44,6 +47,9 @@ class RecordingResult:
         reuses the result only when this matches (see :func:`~spikelab.spike_sorting.batch.resume.result_key`).
     sorter_choice : str, optional
         With ``sorter="auto"``: which sorter it chose and the measurement that chose it.
+    spike_data : list of SpikeData
+        A success's curated SpikeData (one per file of a concatenated folder); kept in memory
+        only (``spikedata_path`` is the saved copy).
     """
 
     rec_name: str
@@ -67,6 +73,7 @@ class RecordingResult:
     cached_stages: list[str] = attrs.field(factory=list)
     result_key: str | None = None
     sorter_choice: str | None = None
+    spike_data: list[SpikeData] = attrs.field(factory=list, repr=False, eq=False)
 
     def __attrs_post_init__(self) -> None:
         if self.status not in STATUSES:
@@ -89,7 +96,7 @@ class RecordingResult:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready fields (the exception object itself is left out)."""
-        data = attrs.asdict(self, filter=lambda attribute, value: attribute.name != "error")
+        data = attrs.asdict(self, filter=lambda attribute, value: attribute.name not in ("error", "spike_data"))
         if self.error is not None and hasattr(self.error, "evidence"):
             data["error_evidence"] = {
                 key: (str(value) if isinstance(value, Path) else value)

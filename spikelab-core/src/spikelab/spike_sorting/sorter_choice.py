@@ -156,7 +156,7 @@ def _cannot_sort(manager: SpikeLabPluginManager, name: str, recording: Any) -> s
 
     backend = manager.sorter(name)
     try:
-        config = build_config(name, None, {})
+        config = build_config(name, None, {}, manager)
         problems = [*(backend.check_environment(config) or []), *(backend.check_recording(recording, config) or [])]
     except Exception as exc:  # a broken backend is passed over, with its reason
         problems = [f"{type(exc).__name__}: {exc}"]
@@ -198,9 +198,9 @@ def choose_sorter(
         When no row matches, or no ranked sorter is installed and able; the message lists
         what to install.
     """
-    from spikelab.plugins import get_plugin_manager
+    from spikelab.plugins import plugin_manager_in_use
 
-    manager = manager or get_plugin_manager()
+    manager = plugin_manager_in_use(manager)
     array = array_kind(recording.get_channel_locations())
     fs = float(recording.get_sampling_frequency())
     gpu = has_nvidia_gpu(load_nvml)
@@ -263,7 +263,7 @@ def choose_for_inputs(recording_files: Any, kwargs: dict[str, Any], **choose_kwa
     recording_config = SortingPipelineConfig().override(**knobs).recording
     choices = {}
     for source in load.as_sources(recording_files):
-        item = open_recording(source, recording_config)
+        item = open_recording(source, recording_config, plugins=choose_kwargs.get("manager"))
         choices[item.name] = choose_sorter(item.recording, **choose_kwargs)
     picked = {choice.sorter for choice in choices.values()}
     if len(picked) > 1:

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     import numpy as np
     from matplotlib.figure import Figure
 
+    from spikelab.plugins import SpikeLabPluginManager
     from spikelab.spikedata.spikedata import SpikeData
 
     Result = tuple[SpikeData, dict[str, np.ndarray]]
@@ -67,11 +68,14 @@ class CurationMethods:
 
         return compute_waveform_metrics(self, **kwargs)
 
-    def curate(self, **criteria: Any) -> tuple[SpikeData, dict[str, dict[str, np.ndarray]]]:
-        """Apply every non-None criterion in one call; see :func:`.curation.curate`."""
+    def curate(
+        self, *, plugins: SpikeLabPluginManager | None = None, **criteria: Any
+    ) -> tuple[SpikeData, dict[str, dict[str, np.ndarray]]]:
+        """Apply every non-None criterion in one call (``plugins``: whose metrics, default the
+        manager in use); see :func:`.curation.curate`."""
         from spikelab.spikedata.curation import curate
 
-        return curate(self, **criteria)
+        return curate(self, plugins=plugins, **criteria)
 
     def curate_by_merge_duplicates(self, **kwargs: Any) -> Result:
         """Merge duplicate units; see :func:`.merge.curate_by_merge_duplicates`."""

@@ -15,10 +15,12 @@ import numpy as np
 import structlog
 
 from spikelab.errors import did_you_mean
+from spikelab.plugins import plugin_manager_in_use
 from spikelab.spikedata.errors import SpikeDataError, UnknownCriterionError
 from spikelab.spikedata.metrics import CurationMetric
 
 if TYPE_CHECKING:
+    from spikelab.plugins import SpikeLabPluginManager
     from spikelab.spikedata.spikedata import SpikeData
 
 log = structlog.get_logger("spikelab.spikedata")
@@ -26,11 +28,10 @@ log = structlog.get_logger("spikelab.spikedata")
 Result = dict[str, np.ndarray]
 
 
-def available_metrics() -> dict[str, CurationMetric]:
-    """Registered curation metrics by ``curate()`` parameter name (built-ins plus plugins)."""
-    from spikelab.plugins import get_plugin_manager
-
-    return get_plugin_manager().curation_metrics()
+def available_metrics(plugins: SpikeLabPluginManager | None = None) -> dict[str, CurationMetric]:
+    """Registered curation metrics by ``curate()`` parameter name (built-ins plus plugins of
+    ``plugins``, default: the manager in use)."""
+    return plugin_manager_in_use(plugins).curation_metrics()
 
 
 def _builtin(name: str) -> CurationMetric:
@@ -127,7 +128,9 @@ CONFIG_SPELLINGS: dict[str, str] = {
 }
 
 
-def curate(sd: SpikeData, **criteria: Any) -> tuple[SpikeData, dict[str, Result]]:
+def curate(
+    sd: SpikeData, *, plugins: SpikeLabPluginManager | None = None, **criteria: Any
+) -> tuple[SpikeData, dict[str, Result]]:
     """Apply several criteria at once; only those given a non-None threshold are applied.
 
     Every criterion is evaluated on all units of ``sd``, so each result's ``metric`` and
@@ -144,6 +147,8 @@ def curate(sd: SpikeData, **criteria: Any) -> tuple[SpikeData, dict[str, Result]
         ``std_at_peak`` (True), ``std_window_ms_before`` (0.5), ``std_window_ms_after`` (1.5).
         The pipeline configuration's spellings (``spikes_min``, ``fr_min``, ``isi_viol_max``,
         ``snr_min``, ``std_norm_max``) are accepted too.
+    plugins : SpikeLabPluginManager, optional
+        Whose metrics are known; default: the manager in use.
 
     Returns
     -------
@@ -157,7 +162,7 @@ def curate(sd: SpikeData, **criteria: Any) -> tuple[SpikeData, dict[str, Result]
     UnknownCriterionError
         For a keyword no registered metric accepts (the message lists the known ones).
     """
-    registry = available_metrics()
+    registry = available_metrics(plugins)
     option_owner = {opt: m for m in registry.values() for opt in m.options}
     criteria = {CONFIG_SPELLINGS.get(k, k): v for k, v in criteria.items()}
     unknown = sorted(k for k in criteria if k not in registry and k not in option_owner)

@@ -36,10 +36,15 @@ class BackendConformance:
     run_overrides: ClassVar[dict] = {}
 
     @pytest.fixture
-    def backend(self):
+    def plugins(self):
+        """The manager the checks run against (override to check a backend in your own)."""
         from spikelab.plugins import get_plugin_manager
 
-        return get_plugin_manager().sorter(self.backend_name)
+        return get_plugin_manager()
+
+    @pytest.fixture
+    def backend(self, plugins):
+        return plugins.sorter(self.backend_name)
 
     def test_registered_through_entry_point_or_plugin(self, backend):
         assert backend.name == self.backend_name
@@ -86,14 +91,12 @@ class BackendConformance:
             pytest.skip("backend has no classifier")
         assert backend.classifier(tmp_path, KeyError("unrelated")) is None
 
-    def test_classifier_recognises_known_failures(self, backend, tmp_path: Path):
+    def test_classifier_recognises_known_failures(self, plugins, backend, tmp_path: Path):
         if not self.failure_samples:
             pytest.skip("no failure samples declared")
-        from spikelab.plugins import get_plugin_manager
-
         for text, status in self.failure_samples.items():
             (tmp_path / backend.log_name).write_text(text)
-            classified = get_plugin_manager().classify_failure(
+            classified = plugins.classify_failure(
                 backend.name, tmp_path, RuntimeError("sorter failed"), text
             )
             assert classified is not None, text

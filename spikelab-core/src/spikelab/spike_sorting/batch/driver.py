@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 from collections import deque
 from collections.abc import Sequence
@@ -11,16 +12,23 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from spikelab.errors import SpikeLabError
+from spikelab.plugins import plugin_manager_in_use, using_plugins
+from spikelab.spike_sorting import sorter_choice
+from spikelab.spike_sorting.api import build_config, run_recordings
 from spikelab.spike_sorting.batch._guard import check_main_guard
 from spikelab.spike_sorting.batch.cluster import batch_client
 from spikelab.spike_sorting.batch.policy import decide
 from spikelab.spike_sorting.batch.report import BatchReport, Entry
 from spikelab.spike_sorting.batch.resume import completed_result
+from spikelab.spike_sorting.config import SortingPipelineConfig
+from spikelab.spike_sorting.folders import check_layout, resolve_folders
+from spikelab.spike_sorting.io import short_name
 from spikelab.spike_sorting.provenance import result_key
 from spikelab.spike_sorting.results import RecordingResult
+from spikelab.spike_sorting.stages.load import as_sources
 
 if TYPE_CHECKING:
-    from spikelab.spike_sorting.config import SortingPipelineConfig
+    from spikelab.plugins import SpikeLabPluginManager
 
 log = structlog.get_logger("spikelab.batch")
 
@@ -32,29 +40,26 @@ class BatchStoppedError(SpikeLabError):
 
 
 def sort_on_worker(source: Any, config_json: str, intermediate: str, results: str, name: str) -> RecordingResult:
-    """Run the whole pipeline for one recording (executes on a Dask worker)."""
-    import multiprocessing
+    """Run the whole pipeline for one recording (executes on a Dask worker).
 
-    from spikelab.spike_sorting.api import sort_recording
-    from spikelab.spike_sorting.config import SortingPipelineConfig
-
-    config = SortingPipelineConfig.from_json(config_json).override(raise_on_failure=False)
-    if multiprocessing.current_process().daemon and config.execution.n_jobs != 1:
-        # a daemonic worker (Dask's default) may not start process pools; the sorter child is
-        # a subprocess and still works
-        log.info("daemonic_worker_single_job", recording=name)
-        config = config.override(n_jobs=1)
-    out: list[RecordingResult] = []
+    A worker is its own process: it sorts with the plugins installed there (its process-wide
+    manager); a manager object does not travel between processes.
+    """
+    plugins = plugin_manager_in_use()
+    with using_plugins(plugins):
+        config = SortingPipelineConfig.from_json(config_json)
+        if multiprocessing.current_process().daemon and config.execution.n_jobs != 1:
+            # a daemonic worker (Dask's default) may not start process pools; the sorter child is
+            # a subprocess and still works
+            log.info("daemonic_worker_single_job", recording=name)
+            config = config.override(n_jobs=1)
     try:
-        sort_recording([source], config=config, intermediate_folders=[intermediate],
-                       results_folders=[results], out_results=out)
-    except Exception as exc:  # preflight or input errors happen before a result exists
-        if out:
-            out[0].fail(exc)
-        else:
-            out.append(RecordingResult(rec_name=name, rec_path=str(source), results_folder=results,
-                                       intermediate_folder=intermediate).fail(exc))
-    result = out[0]
+        result = run_recordings([source], config=config, intermediate_folders=[intermediate],
+                                results_folders=[results], plugins=plugins)[0]
+    except Exception as exc:  # preflight or input errors happen before a sort starts
+        found = getattr(exc, "results", None)
+        result = found[0] if found else _result(name, str(source), (Path(intermediate), Path(results))).fail(exc)
+    result.spike_data = []  # saved at spikedata_path; not sent back over the network
     result.error_traceback = None if result.ok else result.error_traceback
     return result
 
@@ -70,6 +75,7 @@ def sort_batch(
     intermediate_folders: Sequence[str | Path] | None = None,
     results_folders: Sequence[str | Path] | None = None,
     report_folder: str | Path | None = None,
+    plugins: SpikeLabPluginManager | None = None,
     **overrides: Any,
 ) -> list[RecordingResult]:
     """Sort many recordings on a Dask cluster; one :class:`RecordingResult` per recording.
@@ -93,6 +99,9 @@ def sort_batch(
     report_folder : str or Path, optional
         Where ``batch_report.json``/``.md``/``batch_summary.png`` go (default: the common parent
         of the results folders).
+    plugins : SpikeLabPluginManager, optional
+        The plugins this process plans with (backend, parameters, retry knobs); default: the
+        process-wide manager. Each worker sorts with the plugins installed where it runs.
 
     Returns
     -------
@@ -102,18 +111,12 @@ def sort_batch(
     """
     from distributed import as_completed
 
-    from spikelab.plugins import get_plugin_manager
-    from spikelab.spike_sorting import sorter_choice
-    from spikelab.spike_sorting.api import build_config
-    from spikelab.spike_sorting.folders import check_layout, resolve_folders
-    from spikelab.spike_sorting.io import short_name
-    from spikelab.spike_sorting.stages.load import as_sources
-
+    plugins = plugin_manager_in_use(plugins)
     if sorter_choice.wants_auto(sorter, config, overrides):
         overrides = dict(overrides)
-        sorter = sorter_choice.choose_for_inputs(recordings, overrides).sorter
-    config = build_config(sorter, config, dict(overrides))
-    backend = get_plugin_manager().sorter(config.sorter_name)
+        sorter = sorter_choice.choose_for_inputs(recordings, overrides, manager=plugins).sorter
+    config = build_config(sorter, config, dict(overrides), plugins)
+    backend = plugins.sorter(config.sorter_name)
     sources = [str(r) if isinstance(r, Path) else r for r in as_sources(recordings)]
     if any(not isinstance(s, str) for s in sources):
         raise SpikeLabError("sort_batch takes paths (recording objects cannot travel to other machines).")
@@ -171,7 +174,9 @@ def sort_batch(
             log.info("batch_decision", recording=names[index], attempt=attempt, status=result.status,
                      action=decision.action, reason=decision.reason)
             if decision.action == "retry" and report.stopped_reason is None:
-                queue.appendleft((index, attempt + 1, attempt_config.override(**decision.overrides)))
+                with using_plugins(plugins):  # the retry's knobs are checked against these plugins
+                    retry_config = attempt_config.override(**decision.overrides)
+                queue.appendleft((index, attempt + 1, retry_config))
             else:
                 final[index] = result
                 _record(report, index, result)
@@ -189,9 +194,13 @@ def _collect(future, name: str, source: str, folders: tuple[Path, Path]) -> Reco
     try:
         return future.result()
     except Exception as exc:  # the task itself died (e.g. KilledWorker after repeated worker deaths)
-        inter, res = folders
-        return RecordingResult(rec_name=name, rec_path=source, results_folder=str(res),
-                               intermediate_folder=str(inter)).fail(exc)
+        return _result(name, source, folders).fail(exc)
+
+
+def _result(name: str, source: str, folders: tuple[Path, Path]) -> RecordingResult:
+    """The result of a recording the pipeline never reported on (the driver's one constructor)."""
+    inter, res = folders
+    return RecordingResult(rec_name=name, rec_path=source, results_folder=str(res), intermediate_folder=str(inter))
 
 
 def _capacity(client) -> int:
@@ -201,9 +210,7 @@ def _capacity(client) -> int:
 
 def _stopped(report, final, item, names, sources, folders) -> None:
     index, attempt, _ = item
-    inter, res = folders[index]
-    result = RecordingResult(rec_name=names[index], rec_path=sources[index], results_folder=str(res),
-                             intermediate_folder=str(inter))
+    result = _result(names[index], sources[index], folders[index])
     result.fail(BatchStoppedError(f"Not sorted: the batch stopped ({report.stopped_reason})."))
     final[index] = result
     report.decide(index, attempt, "not_started", "batch stopped before this recording started", "failed")
@@ -220,10 +227,8 @@ def _record(report: BatchReport, index: int, result: RecordingResult, *, from_pr
 
 
 def _previous(doc: dict, name: str, source: str, folders: tuple[Path, Path]) -> RecordingResult:
-    inter, res = folders
-    return RecordingResult(
-        rec_name=name, rec_path=source, results_folder=str(res), intermediate_folder=str(inter),
-        status="success", n_curated_units=doc.get("n_curated_units"), n_units=doc.get("n_units"),
-        wall_time_s=doc.get("wall_time_s"), spikedata_path=doc.get("spikedata_path"),
-        cached_stages=["all"],
-    )
+    result = _result(name, source, folders)
+    result.n_curated_units, result.n_units = doc.get("n_curated_units"), doc.get("n_units")
+    result.wall_time_s, result.spikedata_path = doc.get("wall_time_s"), doc.get("spikedata_path")
+    result.cached_stages = ["all"]
+    return result

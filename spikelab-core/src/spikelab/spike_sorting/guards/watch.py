@@ -13,9 +13,7 @@ if TYPE_CHECKING:
 log = structlog.get_logger("spikelab.guards")
 
 
-def build_watchdogs(
-    context: WatchContext, *, plugin_manager: SpikeLabPluginManager | None = None
-) -> list[Watchdog]:
+def build_watchdogs(context: WatchContext, *, plugin_manager: SpikeLabPluginManager) -> list[Watchdog]:
     """Call every registered watchdog factory with ``context``; keep the watchdogs they return.
 
     A factory returning None (disabled, or not applicable) is skipped; one that raises is logged
@@ -25,13 +23,9 @@ def build_watchdogs(
     ----------
     context : WatchContext
         The sort being guarded.
-    plugin_manager : SpikeLabPluginManager, optional
-        Default: :func:`spikelab.plugins.get_plugin_manager`.
+    plugin_manager : SpikeLabPluginManager
+        The manager whose watchdog factories are called (the run's).
     """
-    if plugin_manager is None:
-        from spikelab.plugins import get_plugin_manager
-
-        plugin_manager = get_plugin_manager()
     if context.config.execution.isolation == "inline":
         return []  # nothing can stop an in-process sort
     watchdogs = []

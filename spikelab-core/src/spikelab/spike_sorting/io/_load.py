@@ -11,10 +11,12 @@ import numpy as np
 import structlog
 
 from spikelab.errors import InputError
+from spikelab.plugins import plugin_manager_in_use
 
 if TYPE_CHECKING:
     from spikeinterface.core import BaseRecording
 
+    from spikelab.plugins import SpikeLabPluginManager
     from spikelab.spike_sorting.config import RecordingConfig
 
 log = structlog.get_logger("spikelab.io")
@@ -89,7 +91,9 @@ def folder_files(folder: Path) -> list[Path]:
     return sorted(files, key=natural_key)
 
 
-def open_recording(source: Any, config: RecordingConfig | None = None) -> LoadedRecording:
+def open_recording(
+    source: Any, config: RecordingConfig | None = None, *, plugins: SpikeLabPluginManager | None = None
+) -> LoadedRecording:
     """Open ``source`` for sorting through the reader plugins.
 
     Parameters
@@ -101,6 +105,8 @@ def open_recording(source: Any, config: RecordingConfig | None = None) -> Loaded
         ``stream_id``, ``rec_name``, ``hdf5_plugin_path``, gain/offset overrides and the time
         window (``start_time_s``, ``end_time_s``, ``first_n_mins``: the first N minutes from
         ``start_time_s``).
+    plugins : SpikeLabPluginManager, optional
+        The reader plugins to open it with; default: the manager in use.
 
     Returns
     -------
@@ -115,11 +121,10 @@ def open_recording(source: Any, config: RecordingConfig | None = None) -> Loaded
     """
     from spikeinterface.core import BaseRecording
 
-    from spikelab.plugins import get_plugin_manager
     from spikelab.spike_sorting.config import RecordingConfig
 
     config = config or RecordingConfig()
-    pm = get_plugin_manager()
+    pm = plugin_manager_in_use(plugins)
     if isinstance(source, BaseRecording):
         recording = _read_one(pm, source, config)
         name = str(source.get_annotation("name") or "recording")
@@ -146,20 +151,20 @@ def open_recording(source: Any, config: RecordingConfig | None = None) -> Loaded
     return LoadedRecording(recording=recording, name=name, source=origin, chunk_names=names, chunk_samples=samples)
 
 
-def list_streams(path: str | Path) -> list[str]:
+def list_streams(path: str | Path, *, plugins: SpikeLabPluginManager | None = None) -> list[str]:
     """Stream ids of a multi-stream file (``["well000", "well001"]`` for a two-well MaxTwo file).
+
+    ``plugins`` holds the readers asked (default: the manager in use).
 
     Raises
     ------
     InputError
         When the path is missing or no reader plugin knows its streams.
     """
-    from spikelab.plugins import get_plugin_manager
-
     path = Path(path).expanduser()
     if not path.exists():
         raise InputError(f"Recording {path} does not exist; check the path.")
-    streams = get_plugin_manager().list_streams(path)
+    streams = plugin_manager_in_use(plugins).list_streams(path)
     if streams is None:
         raise InputError(f"No reader knows the streams of {path}; pass a Maxwell .raw.h5 or a neo-readable file.")
     return list(streams)

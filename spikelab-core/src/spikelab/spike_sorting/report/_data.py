@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
+    from spikelab.plugins import SpikeLabPluginManager
     from spikelab.spike_sorting.config import SortingPipelineConfig
     from spikelab.spikedata import SpikeData
 
@@ -83,11 +84,10 @@ def config_changes(config: SortingPipelineConfig) -> list[dict[str, Any]]:
     ]
 
 
-def _criterion_params() -> dict[str, str]:
-    from spikelab.spikedata.curation import available_metrics
-
+def criterion_params(plugins: SpikeLabPluginManager) -> dict[str, str]:
+    """``curate()`` keyword of each registered metric, by metric name (``{"snr": "min_snr"}``)."""
     try:
-        return {metric.name: param for param, metric in available_metrics().items()}
+        return {metric.name: param for param, metric in plugins.curation_metrics().items()}
     except Exception:  # noqa: BLE001 - a broken metric plugin must not stop a report
         return {}
 
@@ -101,10 +101,10 @@ def _printed(param: str) -> str:
 
 
 def curation_from_results(
-    results: Mapping[str, Mapping[str, Any]], parameters: Mapping[str, Any]
+    results: Mapping[str, Mapping[str, Any]], parameters: Mapping[str, Any], params: Mapping[str, str]
 ) -> list[dict[str, Any]]:
-    """Per criterion: threshold, units evaluated, passed and failed (from ``SpikeData.curate``)."""
-    params = _criterion_params()
+    """Per criterion: threshold, units evaluated, passed and failed (from ``SpikeData.curate``);
+    ``params`` is :func:`criterion_params`."""
     out = []
     for name, result in results.items():
         passed = np.asarray(result.get("passed", []), dtype=bool)
@@ -116,9 +116,8 @@ def curation_from_results(
     return out
 
 
-def curation_from_history(history: Mapping[str, Any]) -> list[dict[str, Any]]:
+def curation_from_history(history: Mapping[str, Any], params: Mapping[str, str]) -> list[dict[str, Any]]:
     """The same summary from a curation history (``curation_history.json``)."""
-    params = _criterion_params()
     thresholds = history.get("curation_parameters", {})
     out = []
     for name in history.get("curations", []):

@@ -12,10 +12,12 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from spikelab.errors import InputError
+from spikelab.plugins import plugin_manager_in_use
 from spikelab.spike_sorting.cache import atomic_write_text as write_text_atomic
 from spikelab.spike_sorting.report import _data, _panels, figures, html, markdown
 
 if TYPE_CHECKING:
+    from spikelab.plugins import SpikeLabPluginManager
     from spikelab.spike_sorting.config import SortingPipelineConfig
     from spikelab.spike_sorting.results import RecordingResult
     from spikelab.spikedata import SpikeData
@@ -77,8 +79,11 @@ def write_recording_report(
     curation: Mapping[str, Any] | None = None,
     sd: SpikeData | None = None,
     versions: Mapping[str, Any] | None = None,
+    plugins: SpikeLabPluginManager | None = None,
 ) -> Path:
     """Write ``recording_report.json`` (schema-versioned, atomic); for failures too.
+
+    ``plugins`` names the curation metrics' keywords (default: the manager in use).
 
     Parameters
     ----------
@@ -110,7 +115,7 @@ def write_recording_report(
         doc["versions"] = {**full.get("versions", {}), **doc["versions"]}
         doc = _finish(doc, doc["units"], folder)
     else:
-        units, summary = _units_from_history(curation, sd)
+        units, summary = _units_from_history(curation, sd, _data.criterion_params(plugin_manager_in_use(plugins)))
         doc["curation"] = summary
         doc["figures"] = [name for name in (_data.QUALITY_PNG, _data.FOOTPRINT_PNG) if (folder / name).is_file()]
         doc = _finish(doc, units, folder)
@@ -119,7 +124,9 @@ def write_recording_report(
     return path
 
 
-def _units_from_history(history: Mapping[str, Any] | None, sd: SpikeData | None) -> tuple[list, dict]:
+def _units_from_history(
+    history: Mapping[str, Any] | None, sd: SpikeData | None, params: Mapping[str, str]
+) -> tuple[list, dict]:
     if history:
         kept = set(history.get("curated_final", []))
         units = _data.unit_table(None, kept, history.get("metrics"), history.get("failed"))
@@ -131,7 +138,7 @@ def _units_from_history(history: Mapping[str, Any] | None, sd: SpikeData | None)
             for unit in units:
                 extra = rows.get(unit["unit_id"], {})
                 unit.update({k: v for k, v in extra.items() if v is not None and k not in ("kept", "failed")})
-        summary = {"criteria": _data.curation_from_history(history), "n_units": len(history.get("initial", [])),
+        summary = {"criteria": _data.curation_from_history(history, params), "n_units": len(history.get("initial", [])),
                    "n_kept": len(kept)}
         return units, summary
     if sd is not None:
@@ -148,8 +155,11 @@ def write_sorting_report(
     sd_curated: SpikeData,
     curation_results: Mapping[str, Mapping[str, Any]],
     versions: Mapping[str, Any] | None = None,
+    plugins: SpikeLabPluginManager | None = None,
 ) -> Path:
     """Write ``sorting_report.md`` and its PNG figures beside it; returns the Markdown path.
+
+    ``plugins`` names the curation metrics' keywords (default: the manager in use).
 
     Sections: overview, curation outcome per criterion, quality distributions (table and
     figure), footprints of the largest kept units, per-unit quality table, stage timings,
@@ -161,7 +171,8 @@ def write_sorting_report(
     metrics, failed = _data.metrics_by_unit(sd_raw, curation_results)
     kept = set(sd_curated.unit_ids.tolist())
     units = _data.unit_table(sd_raw, kept, metrics, failed)
-    doc["curation"] = {"criteria": _data.curation_from_results(curation_results, curation_thresholds(config)),
+    doc["curation"] = {"criteria": _data.curation_from_results(
+        curation_results, curation_thresholds(config), _data.criterion_params(plugin_manager_in_use(plugins))),
                        "n_units": sd_raw.N, "n_kept": sd_curated.N}
     doc = _finish(doc, units, folder)
     doc["figures"] = _figures(folder, config, units, sd_curated)

@@ -41,7 +41,7 @@ def run(run: RecordingRun) -> None:
                     max_isi_increase=config.curation.merge_max_isi_increase,
                 )
                 results["merge_duplicates"] = merged
-            curated, chosen = sd.curate(**criteria(config))
+            curated, chosen = sd.curate(plugins=run.manager, **criteria(config))
             results.update(chosen)
         else:
             curated = sd

@@ -10,9 +10,11 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from spikelab.errors import ConfigError, InputError
+from spikelab.spike_sorting.io import open_recording
 from spikelab.spike_sorting.stages import stage
 
 if TYPE_CHECKING:
+    from spikelab.plugins import SpikeLabPluginManager
     from spikelab.spike_sorting.config import SortingPipelineConfig
     from spikelab.spike_sorting.io import LoadedRecording
 
@@ -64,8 +66,10 @@ def check_band(config: SortingPipelineConfig, name: str, sampling_frequency: flo
             )
 
 
-def run(sources: Sequence[Any], config: SortingPipelineConfig) -> list[LoadedRecording]:
-    """Open each source with the reader plugins (header only; traces are read later).
+def run(
+    sources: Sequence[Any], config: SortingPipelineConfig, *, plugins: SpikeLabPluginManager
+) -> list[LoadedRecording]:
+    """Open each source with ``plugins``' readers (header only; traces are read later).
 
     Raises
     ------
@@ -74,14 +78,12 @@ def run(sources: Sequence[Any], config: SortingPipelineConfig) -> list[LoadedRec
     HDF5PluginMissingError
         When a compressed file's HDF5 filter is not installed.
     """
-    from spikelab.spike_sorting.io import open_recording
-
     if config.recording.hdf5_plugin_path:
         os.environ["HDF5_PLUGIN_PATH"] = str(config.recording.hdf5_plugin_path)
     loaded = []
     with stage("load", recordings=len(sources)) as fields:
         for source in sources:
-            item = open_recording(source, config.recording)
+            item = open_recording(source, config.recording, plugins=plugins)
             check_band(config, item.name, item.recording.get_sampling_frequency())
             loaded.append(item)
         fields["names"] = [item.name for item in loaded]

@@ -57,11 +57,13 @@ def run(run: RecordingRun) -> None:
                     sd_curated=run.sd_curated,
                     curation_results=run.curation_results or {},
                     versions=versions(run),
+                    plugins=run.manager,
                 )
                 run.result.report_path = str(path)
             except Exception as exc:  # the sort succeeded; a figure bug must not lose it
                 log.warning("sorting_report_failed", recording=run.name, error=f"{type(exc).__name__}: {exc}")
         path = write_recording_report(
-            run.result, run.results, config=config, curation=run.curation_history, sd=run.sd_curated
+            run.result, run.results, config=config, curation=run.curation_history, sd=run.sd_curated,
+            plugins=run.manager,
         )
         fields["path"] = str(path)

@@ -121,7 +121,7 @@ def _attempt_runner(run: RecordingRun, folder: Path):
                 job.log_path, desc=f"sort ({run.backend.name})", bar=run.config.execution.progress_bar,
                 echo=echo_sorter_output(run.config),
             ):
-                run.manager.run_sort(run.backend, job, build_watchdogs(context))
+                run.manager.run_sort(run.backend, job, build_watchdogs(context, plugin_manager=run.manager))
         except Exception as exc:
             kept = _keep_log(run, job.log_path, number)
             classified = _classify(run, exc, folder, kept or job.log_path)
