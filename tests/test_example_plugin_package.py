@@ -79,3 +79,22 @@ def test_example_imports_only_public_modules_and_gets_built_in_quality_errors(in
 
     assert main(["plugins", "--params", "threshold"]) == 0
     assert "Detection threshold below the median noise. [noise SD]" in capsys.readouterr().out
+
+
+def test_the_plugin_guide_walks_through_public_imports_only():
+    """docs/plugins.rst's python blocks import from public modules, as the example package does."""
+    import ast
+    import re
+
+    page = (Path(__file__).resolve().parents[1] / "docs" / "plugins.rst").read_text()
+    blocks = re.findall(r"\.\. code-block:: python\n\n((?:   .*\n|\n)+)", page)
+    imported = set()
+    for block in blocks:
+        for node in ast.walk(ast.parse("\n".join(line[3:] for line in block.splitlines()))):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                imported.add(node.module)
+            elif isinstance(node, ast.Import):
+                imported.update(alias.name for alias in node.names)
+    spikelab_modules = {name for name in imported if name.startswith("spikelab")}
+    assert "spikelab.plugin" in spikelab_modules
+    assert not [name for name in spikelab_modules if any(part.startswith("_") for part in name.split("."))]
