@@ -85,11 +85,12 @@ def test_real_nvml_here_means_no_gpu_watchdog(make_job, fake_backend_obj):
 
 def test_watchdog_follows_the_requested_device(make_job, fake_backend_obj, monkeypatch):
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
-    assert resolve_device_index({"torch_device": "cuda:1"}) == 1
-    assert resolve_device_index({"device": "cpu"}) == 0
+    assert resolve_device_index({"torch_device": "cuda:1"}, "torch_device") == 1
+    assert resolve_device_index({"torch_device": "cpu"}, "torch_device") == 0
+    assert resolve_device_index({"torch_device": "cuda:1"}, None) == 0  # no declared device parameter
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,1")
-    assert resolve_device_index({"torch_device": "cuda:1"}) == 1
-    assert resolve_device_index({"torch_device": "cuda"}) == 3
+    assert resolve_device_index({"torch_device": "cuda:1"}, "torch_device") == 1
+    assert resolve_device_index({"torch_device": "cuda"}, "torch_device") == 3
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
     nvml = FakeNvml([FakeGpu(used_gb=1.0), FakeGpu(used_gb=7.95)])
     _, context = make_job(backend=with_gpu(fake_backend_obj))
@@ -98,7 +99,7 @@ def test_watchdog_follows_the_requested_device(make_job, fake_backend_obj, monke
         assert watchdog.device_index == 0 and watchdog.check() is None
         watchdog.stop()
     job, context = make_job(backend=with_gpu(fake_backend_obj))
-    context = attrs.evolve(context, job=attrs.evolve(job, params={**job.params, "device": "cuda:1"}))
+    context = attrs.evolve(context, job=attrs.evolve(job, params={**job.params, "torch_device": "cuda:1"}))
     with nvml.installed():
         watchdog = gpu_watchdog(context)
         assert watchdog.device_index == 1

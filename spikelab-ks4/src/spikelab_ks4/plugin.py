@@ -106,6 +106,7 @@ BACKEND = SorterBackend(
     classifier_name="classify_ks4_failure",
     check_environment=check_environment,
     needs_gpu=needs_gpu,
+    device_param="torch_device",
     disk_factor=2.0,  # the binary copy, plus Kilosort4's small outputs
     reported_versions=("torch", "kilosort"),
     stop_grace_s=stop_grace_s,

@@ -99,6 +99,7 @@ BACKEND = SorterBackend(
     check_environment=check_environment,
     check_recording=check_recording,
     needs_gpu=needs_gpu,
+    device_param="rt_sort_device",
     prepare_recording=prepare_recording,
     disk_factor=5.0,  # the binary copy, float32 and float16 traces, model outputs
     reported_versions=("torch",),

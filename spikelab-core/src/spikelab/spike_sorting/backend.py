@@ -162,6 +162,10 @@ class SorterBackend:
         empty when it can. Preflight runs it on every recording before any work.
     needs_gpu : callable, optional
         ``needs_gpu(config) -> bool``.
+    device_param : str, optional
+        The parameter that names the torch/CUDA device the sort runs on (``"torch_device"``,
+        ``"rt_sort_device"``; values ``"cuda"``, ``"cuda:N"`` or N). The GPU watchdog and
+        preflight watch the GPU it names; without one they watch device 0.
     prepare_recording : callable, optional
         ``prepare_recording(recording, config) -> recording``: preprocessing this backend wants
         before the recording is written for it (default: none; the sorter filters itself).
@@ -197,6 +201,7 @@ class SorterBackend:
     check_environment: Callable[[SortingPipelineConfig], list[str]] = _no_problems
     check_recording: Callable[[BaseRecording, SortingPipelineConfig], list[Any]] = _no_recording_problems
     needs_gpu: Callable[[SortingPipelineConfig], bool] = lambda config: False
+    device_param: str | None = None
     prepare_recording: Callable[[BaseRecording, SortingPipelineConfig], BaseRecording] | None = None
     disk_factor: float = 2.0
     reported_versions: tuple[str, ...] = ()

@@ -285,6 +285,7 @@ BACKEND = SorterBackend(
     classifier=classify_fake_failure,
     classifier_name="classify_fake_failure",
     check_environment=_check_environment,
+    device_param="torch_device",
     log_name=LOG_NAME,
     description="Threshold sorter for tests; fails on demand (fake_behaviour).",
 )

@@ -221,7 +221,7 @@ def check_gpu(
             )
         ]
     try:
-        index = resolve_device_index(backend.resolve_params(config))
+        index = resolve_device_index(backend.resolve_params(config), backend.device_param)
         count = nvml.nvmlDeviceGetCount()
         if index >= count:
             return [

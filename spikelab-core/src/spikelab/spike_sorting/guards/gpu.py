@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -43,23 +44,21 @@ def load_nvml() -> Any | None:
     return pynvml
 
 
-def resolve_device_index(params: dict[str, Any]) -> int:
-    """NVML index of the GPU a sort uses: from ``torch_device`` / ``device`` ("cuda:1"), default 0.
+def resolve_device_index(params: Mapping[str, Any], device_param: str | None) -> int:
+    """NVML index of the GPU a sort uses: from the backend's declared device parameter
+    (:attr:`SorterBackend.device_param`, ``"cuda:1"`` or 1), default 0.
 
     A numeric ``CUDA_VISIBLE_DEVICES`` is honoured (``cuda:0`` with ``CUDA_VISIBLE_DEVICES=2`` is
     NVML device 2).
     """
     index = 0
-    for key in ("torch_device", "device"):
-        value = params.get(key)
-        if isinstance(value, str):
-            match = re.fullmatch(r"\s*cuda(?::(\d+))?\s*", value)
-            if match:
-                index = int(match.group(1) or 0)
-                break
-        elif isinstance(value, int) and not isinstance(value, bool):
-            index = value
-            break
+    value = params.get(device_param) if device_param else None
+    if isinstance(value, str):
+        match = re.fullmatch(r"\s*cuda(?::(\d+))?\s*", value)
+        if match:
+            index = int(match.group(1) or 0)
+    elif isinstance(value, int) and not isinstance(value, bool):
+        index = value
     visible = [v.strip() for v in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if v.strip()]
     if visible and all(v.isdigit() for v in visible) and index < len(visible):
         index = int(visible[index])
@@ -214,7 +213,7 @@ def gpu_watchdog(context: WatchContext) -> GpuWatchdog | None:
     nvml = load_nvml()
     if nvml is None:
         return None
-    index = resolve_device_index(dict(context.job.params))
+    index = resolve_device_index(context.job.params, context.backend.device_param)
     try:
         count = nvml.nvmlDeviceGetCount()
         if index >= count:
