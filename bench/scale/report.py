@@ -36,6 +36,10 @@ def fits(runs: list[dict]) -> dict:
             "peak_rss_gb_vs_channels": fit([r["channels"] for r in per_channel],
                                            [r["peak_rss_tree_gb"] for r in per_channel]),
             "wall_s_vs_minutes_at_1020": fit([r["minutes"] for r in at_full], [r["wall_s"] for r in at_full]),
+            "cpu_s_vs_minutes": {
+                c: fit([r["minutes"] for r in mine if r["channels"] == c],
+                       [r["cpu_s"] for r in mine if r["channels"] == c])
+                for c in sorted({r["channels"] for r in mine})},
         }
         stages = sorted({s for r in per_channel for s in r["stages"]})
         out[sorter]["stage_wall_s_vs_channels"] = {
@@ -82,23 +86,38 @@ def plots(runs: list[dict], folder: Path, tag: str = "") -> list[str]:
     plt.close(fig)
     made.append(f"scale{tag}_channels.png")
     durations = {r["minutes"] for r in ok}
-    fig, ax = plt.subplots(figsize=(5.5, 4))
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     if len(durations) > 1:
         for sorter in sorted({r["sorter"] for r in ok}):
-            mine = sorted(
-                (r for r in ok if r["sorter"] == sorter and r["channels"] == 1020), key=lambda r: r["minutes"]
-            )
-            ax.plot([r["minutes"] for r in mine], [r["wall_s"] for r in mine], marker="o", label=sorter)
-        ax.legend(fontsize=7)
+            for channels in sorted({r["channels"] for r in ok}):
+                mine = sorted((r for r in ok if r["sorter"] == sorter and r["channels"] == channels
+                               and r["layout"] == "legacy"), key=lambda r: r["minutes"])
+                if len({r["minutes"] for r in mine}) < 2:
+                    continue
+                m = [r["minutes"] for r in mine]
+                axes[0].plot(m, [r["cpu_s"] for r in mine], marker="o", label=f"{sorter}, {channels} ch")
+                axes[0].plot(m, [r["read_once"]["cpu_s"] for r in mine], "k:", label=f"read once, {channels} ch")
+                axes[1].plot(m, [r["peak_rss_tree_gb"] for r in mine], marker="o", label=f"{sorter}, {channels} ch")
+        for ax in axes:
+            ax.legend(fontsize=7)
+            ax.grid(alpha=0.3)
     else:
-        ax.text(0.5, 0.5, "only 1-minute rungs were run:\n10 and 30 minutes are not measured yet",
-                ha="center", va="center", transform=ax.transAxes)
-    ax.set(xlabel="minutes (1,020 channels)", ylabel="wall time (s)", title="Cost against duration")
+        axes[0].text(0.5, 0.5, "only 1-minute rungs were run:\n10 and 30 minutes are not measured yet",
+                     ha="center", va="center", transform=axes[0].transAxes)
+    axes[0].set(xlabel="minutes of recording", ylabel="CPU time of the process tree (s)",
+                title="Cost against duration")
+    axes[1].set(xlabel="minutes of recording", ylabel="peak RSS of the process tree (GB)",
+                title="Memory against duration")
     fig.tight_layout()
     fig.savefig(folder / f"scale{tag}_duration.png", dpi=90)
     plt.close(fig)
     made.append(f"scale{tag}_duration.png")
     return made
+
+
+def _results_over_input(run: dict) -> float:
+    """What stays on disk when ``delete_inter=True`` removes the intermediates: the results folder."""
+    return round(run["kept_bytes"]["results"]["total"] / run["input_bytes"], 3)
 
 
 def _stage_cell(run: dict) -> str:
@@ -119,8 +138,8 @@ def markdown(runs: list[dict], fitted: dict, host: str) -> str:
         "above 2 means the cores were shared). Wall times are upper bounds; CPU times are less distorted.",
         "",
         "| file | sorter | status | wall | read once | ratio | CPU | peak RSS tree / pipeline / largest child | "
-        "written | kept / input | accuracy (well detected, mean) | load |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "written | kept / input (with delete_inter) | accuracy (well detected, mean) | load | commit |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in sorted(runs, key=lambda r: (r["sorter"], r["channels"], r["minutes"], r["layout"])):
         acc = r.get("accuracy")
@@ -129,16 +148,21 @@ def markdown(runs: list[dict], fitted: dict, host: str) -> str:
             f"| {r['channels']} ch x {r['minutes']:g} min {r['layout']} ({r['input_bytes'] / 1e9:.2f} GB) | "
             f"{r['sorter']} | {r['status']} | {r['wall_s']:.1f} s | {r['read_once']['wall_s']:.2f} s | "
             f"{r['ratio_to_read_once']}x | {r['cpu_s']} s | {r['peak_rss_tree_gb']} / {r['peak_rss_pipeline_gb']} / "
-            f"{r['peak_rss_largest_child_gb']} GB | {r['written_gb']} GB | {r['kept_over_input']}x | {acc_cell} | "
-            f"{r['load_avg'][0]} |")
+            f"{r['peak_rss_largest_child_gb']} GB | {r['written_gb']} GB | "
+            f"{r['kept_over_input']}x ({_results_over_input(r)}x) | {acc_cell} | "
+            f"{r['load_avg'][0]} | {r.get('commit', '')} |")
     lines += ["", "Per stage (wall s / CPU s / peak RSS of the tree / GB written; stages under 0.5 s left out):", ""]
     for r in sorted(runs, key=lambda r: (r["sorter"], r["channels"], r["minutes"], r["layout"])):
         lines.append(f"- {r['channels']} ch x {r['minutes']:g} min {r['layout']}, {r['sorter']}: {_stage_cell(r)}")
-    lines += ["", "## Fits (least squares, 1-minute rungs)", ""]
+    lines += ["", "## Fits (least squares; against channels: 1-minute rungs)", ""]
     for sorter, f in fitted.items():
         lines.append(f"- **{sorter}**: wall = {f['wall_s_vs_channels']} (s, per channel); "
                      f"CPU = {f['cpu_s_vs_channels']}; peak RSS = {f['peak_rss_gb_vs_channels']} (GB); "
                      f"against minutes at 1,020 ch: {f['wall_s_vs_minutes_at_1020'] or 'not measured'}")
+        by_minutes = {c: v for c, v in f["cpu_s_vs_minutes"].items() if v}
+        if by_minutes:
+            lines.append("  - CPU s against minutes: " + "; ".join(
+                f"{c} ch: {v['intercept']:.1f} s + {v['slope']:.1f} s per minute" for c, v in by_minutes.items()))
         stage_fits = {s: v for s, v in f["stage_wall_s_vs_channels"].items() if v}
         if stage_fits:
             biggest = max(stage_fits.items(), key=lambda kv: kv[1]["slope"])
@@ -148,8 +172,8 @@ def markdown(runs: list[dict], fitted: dict, host: str) -> str:
             )
     ran = {(r["channels"], r["minutes"]) for r in runs}
     missing = [f"{c} ch x {m} min" for c, m in LADDER if (c, m) not in ran]
-    lines += ["", f"Not run in this session: {', '.join(missing) or 'none'}; nor the 6-well MaxTwo file "
-              "(sort_multistream) or Kilosort4 at these sizes (no GPU on this machine).", ""]
+    lines += ["", f"Not run yet: {', '.join(missing) or 'none'}; nor the 6-well MaxTwo file "
+              "(sort_multistream) or Kilosort4 at these sizes (its CPU cost is extrapolated in findings.md).", ""]
     return "\n".join(lines)
 
 
