@@ -108,6 +108,7 @@ def plots(runs: list[dict], folder: Path, tag: str = "") -> list[str]:
                 title="Cost against duration")
     axes[1].set(xlabel="minutes of recording", ylabel="peak RSS of the process tree (GB)",
                 title="Memory against duration")
+    axes[1].set_ylim(bottom=0)
     fig.tight_layout()
     fig.savefig(folder / f"scale{tag}_duration.png", dpi=90)
     plt.close(fig)
