@@ -129,3 +129,21 @@ def test_shipped_table_cites_existing_results_with_their_numbers_best_first():
             )
             scores.append(runs[0]["after"]["well_detected"])
         assert scores == sorted(scores, reverse=True), row["source"]
+
+
+def test_multistream_auto_chooses_once_and_reports_it_for_every_well(tmp_path, monkeypatch):
+    from pipeline_helpers import inline_kwargs
+
+    from spikelab.demo import write_demo_recording
+    from spikelab.spike_sorting import sort_multistream
+
+    table = tmp_path / "choices.toml"
+    table.write_text('[[choice]]\narray = "probe"\nsource = "wells.json"\n'
+                     'ranking = [{ sorter = "fake", well_detected = "3/3" }]\n')
+    monkeypatch.setenv("SPIKELAB_SORTER_CHOICES", str(table))
+    path, _ = write_demo_recording(tmp_path / "multiwell.raw.h5", duration_s=3.0, num_channels=8,
+                                   num_units=3, seed=7, wells=("well000", "well001"))
+    out = sort_multistream(path, ["well000", "well001"], **inline_kwargs(curate=False, sorter="auto"))
+    assert all(len(sds) == 1 for sds in out.values())
+    reports = [json.loads(p.read_text()) for p in path.parent.glob("**/recording_report.json")]
+    assert len(reports) == 2 and all("wells.json" in r["sorter_choice"] for r in reports)
