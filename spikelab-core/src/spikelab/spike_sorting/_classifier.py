@@ -16,6 +16,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from spikelab.plugins import plugin_manager_in_use
+
 if TYPE_CHECKING:
     from spikelab.plugins import SpikeLabPluginManager
     from spikelab.spike_sorting._exceptions import SpikeSortingClassifiedError
@@ -121,8 +123,6 @@ def get_classifier(name: str, *, plugins: SpikeLabPluginManager | None = None) -
     ImportError
         When the backend providing a documented classifier is not installed.
     """
-    from spikelab.plugins import plugin_manager_in_use
-
     manager = plugin_manager_in_use(plugins)
     for backend in manager.sorters().values():
         if backend.classifier_name == name and backend.classifier is not None:
@@ -146,8 +146,6 @@ def classify_failure(
 
     ``plugins`` is the manager whose chain runs (default: the manager in use).
     """
-    from spikelab.plugins import plugin_manager_in_use
-
     manager = plugin_manager_in_use(plugins)
     backend = manager.sorters().get(sorter)
     log_text = ""

@@ -25,8 +25,14 @@ from typing import Any
 import structlog
 
 from spikelab.spike_sorting import cache
+from spikelab.spike_sorting._classifier import read_sorter_log
 from spikelab.spike_sorting._exceptions import SorterOutputError, SpikeSortingClassifiedError
 from spikelab.spike_sorting.backend import SortJob
+from spikelab.spike_sorting.child import kill_process_tree
+from spikelab.spike_sorting.guards.base import WatchContext
+from spikelab.spike_sorting.guards.retry import run_with_oom_retry
+from spikelab.spike_sorting.guards.watch import build_watchdogs
+from spikelab.spike_sorting.progress import echo_sorter_output, follow_sorter_log
 from spikelab.spike_sorting.stages import RecordingRun, stage
 
 log = structlog.get_logger("spikelab.pipeline")
@@ -36,8 +42,6 @@ FOLDER = "sorter_output"
 
 def _classify(run: RecordingRun, exc: Exception, folder: Path, log_path: Path) -> BaseException:
     """The classified form of ``exc`` (evidence filled in), or ``exc`` itself."""
-    from spikelab.spike_sorting._classifier import read_sorter_log
-
     classified: BaseException | None = exc if isinstance(exc, SpikeSortingClassifiedError) else None
     if classified is None:
         log_text, _ = read_sorter_log(folder, [run.backend.log_name])
@@ -60,8 +64,6 @@ def stop_orphaned_sorters(folder: Path) -> list[int]:
     would write into the folder the new attempt is about to use.
     """
     import psutil
-
-    from spikelab.spike_sorting.child import kill_process_tree
 
     job_file = (folder / ".spikelab_child_job.pkl").resolve()
     killed = []
@@ -91,10 +93,6 @@ def _keep_log(run: RecordingRun, log_path: Path, number: int) -> Path | None:
 
 
 def _attempt_runner(run: RecordingRun, folder: Path):
-    from spikelab.spike_sorting.guards.base import WatchContext
-    from spikelab.spike_sorting.guards.watch import build_watchdogs
-    from spikelab.spike_sorting.progress import echo_sorter_output, follow_sorter_log
-
     counter = itertools.count(1)
     recording_folder = run.intermediate / "recording"
 
@@ -157,8 +155,6 @@ def _read_back(run: RecordingRun, folder: Path):
 
 def run(run: RecordingRun) -> None:
     """Sort (or reuse the cached sort); sets ``run.sorting`` and ``run.sorting_key``."""
-    from spikelab.spike_sorting.guards.retry import run_with_oom_retry
-
     folder = run.intermediate / FOLDER
     params = run.backend.resolve_params(run.config)
     run.sorting_key = sorting_key(run, run.recording_key)
