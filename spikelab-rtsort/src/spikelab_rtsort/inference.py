@@ -60,9 +60,14 @@ def prefilter_chunk_frames(sampling_frequency: float) -> int:
 
 
 def scale_traces(traces: np.ndarray, gain: float) -> np.ndarray:
-    """Median-subtract every channel of ``traces`` (frames x channels) and multiply by ``gain``."""
+    """Median-subtract every channel of ``traces`` (frames x channels) and multiply by ``gain``.
+
+    The median of a long piece is taken over every 16th frame (at least 1,000 frames): the exact
+    median of a 10 s block of 1,020 channels cost 0.35 CPU-s per second of recording.
+    """
     traces = np.asarray(traces, dtype=np.float32)
-    return (traces - np.median(traces, axis=0, keepdims=True)) * np.float32(gain)
+    step = max(1, min(16, traces.shape[0] // 1000))
+    return (traces - np.median(traces[::step], axis=0, keepdims=True)) * np.float32(gain)
 
 
 def infer_logits(model: DetectionModel, scaled: np.ndarray, batch_size: int = 64,

@@ -263,7 +263,7 @@ class RTSort:
             stop = min(n_frames, start + block)
             c0, c1 = max(0, start - margin), min(n_frames, stop + margin)
             raw = read_microvolts(recording, c0, c1)
-            scaled = (raw - np.median(raw, axis=0, keepdims=True)) * np.float32(self.gain)
+            scaled = scale_traces(raw, self.gain)
             logits = self._infer(scaled, batch_size=batch_size)
             lo = max(start, c0 + self.model.buffer_front + self.half_window + 2) - c0
             hi = min(stop, c1 - self.model.buffer_end - self.half_window - 2) - c0
