@@ -16,6 +16,7 @@ Recordings:
   with the demo's arguments: 32 channels of a two-column probe at 20 µm pitch, 20 kHz, 10 s,
   16 units at 50 Hz, noise 6 µV); ``demo-<seed>-<N>s`` lasts N seconds instead of 10.
 * ``demo30-<seed>``: the same generator at 30 kHz (the control: what changes is the rate only).
+* ``mearec-mea`` and ``mearec-probe`` from ``bench/mearec/make.py`` (MEArec, realistic);
 * ``probe-quick`` and ``mea-quick`` (and any other preset) from ``bench/groundtruth.py``;
   ``mea-quick-s<seed>`` is mea-quick with another seed.
 
@@ -139,6 +140,16 @@ def load_recording(name: str, work: Path):
         target = work / name
         if not (target / "binary.json").exists():
             recording.save(folder=target, format="binary", overwrite=True, verbose=False)
+        return si.load(target), gt
+    if name.startswith("mearec-"):  # bench/mearec/make.py; the Maxwell file as float32 µV for run_kilosort
+        sys.path.insert(0, str(HERE.parent / "mearec"))
+        import make as mearec
+        from spikeinterface.preprocessing import scale_to_uV
+
+        recording, gt, _ = mearec.load(name)
+        target = work / name
+        if not (target / "binary.json").exists():
+            scale_to_uV(recording).save(folder=target, format="binary", dtype="float32", overwrite=True, verbose=False)
         return si.load(target), gt
     if "-s" in name:
         base, seed = name.rsplit("-s", 1)

@@ -102,8 +102,7 @@ def main(spec_path: str, out: str) -> int:
     np.savez(out / "spikes.npz", *[np.asarray(st.times.rescale("s").magnitude) for st in recgen.spiketrains])
     info = {"fs": float(recgen.info["recordings"]["fs"]), "templates": templates.name,
             "generate_s": round(time.perf_counter() - start, 1),
-            "unit_types": [str(st.annotations.get("cell_type", "")) for st in recgen.spiketrains],
-            "bursting_units": [int(u) for u in np.atleast_1d(recgen.info["recordings"].get("bursting_units") or [])]}
+            "unit_types": [str(st.annotations.get("cell_type", "")) for st in recgen.spiketrains]}
     (out / "info.json").write_text(json.dumps(info, indent=1))
     print(f"[mearec] recording {out}: {positions.shape[0]} ch, {len(recgen.spiketrains)} units, "
           f"{info['generate_s']} s", flush=True)
