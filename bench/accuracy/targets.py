@@ -68,7 +68,8 @@ def markdown(table: list[dict]) -> str:
         "Well = accuracy >= 0.8 against ground truth; SpikeLab's figures are after its default curation, "
         "the peer's are its own output.",
         "",
-        "| recording | kind | SpikeLab best (well, unit precision, CPU s) | best SpikeInterface direct (well, unit precision, CPU s) "
+        "| recording | kind | SpikeLab best (well, unit precision, CPU s) "
+        "| best SpikeInterface direct (well, unit precision, CPU s) "
         "| at least as many well | unit precision >= 0.9 |",
         "|---|---|---|---|---|---|",
     ]
