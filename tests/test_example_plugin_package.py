@@ -57,6 +57,7 @@ def test_example_imports_only_public_modules_and_gets_built_in_quality_errors(in
 
     from spikelab.errors import ConfigError, UnknownParameterError
     from spikelab.plugins import SpikeLabPluginManager, manager
+    from spikelab.spike_sorting import check_config
     from spikelab.spike_sorting.config import SortingPipelineConfig
 
     source = (EXAMPLE / "src" / "spikelab_example_sorter" / "plugin.py").read_text()
@@ -72,9 +73,9 @@ def test_example_imports_only_public_modules_and_gets_built_in_quality_errors(in
     monkeypatch.syspath_prepend(str(installed_example))
     monkeypatch.setattr(manager, "_GLOBAL", SpikeLabPluginManager())
     with pytest.raises(UnknownParameterError, match=r"'treshold'.*Did you mean 'threshold'"):
-        SortingPipelineConfig().override(sorter="threshold", treshold=4.0)
+        check_config(SortingPipelineConfig().override(sorter="threshold", treshold=4.0))
     with pytest.raises(ConfigError, match=r"threshold: expected a number, got 'high' @ \$\.sorter\.sorter_params"):
-        SortingPipelineConfig().override(sorter="threshold", threshold="high")
+        check_config(SortingPipelineConfig().override(sorter="threshold", threshold="high"))
     from spikelab.cli.main import main
 
     assert main(["plugins", "--params", "threshold"]) == 0

@@ -18,11 +18,12 @@ GT_KWARGS = dict(
 def make_job(recording_folder: Path, sorter_folder: Path, **overrides):
     """A SortJob for the kilosort4 backend, as the pipeline would build it."""
     from spikelab.plugins import get_plugin_manager
+    from spikelab.spike_sorting import check_config
     from spikelab.spike_sorting.backend import SortJob
     from spikelab.spike_sorting.config import SortingPipelineConfig
 
     backend = get_plugin_manager().sorter("kilosort4")
-    config = SortingPipelineConfig().override(sorter="kilosort4", **overrides)
+    config = check_config(SortingPipelineConfig().override(sorter="kilosort4", **overrides))
     sorter_folder.mkdir(parents=True, exist_ok=True)
     return SortJob(
         recording_folder=recording_folder,

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from spikelab.errors import ConfigError, InputError
+from spikelab.spike_sorting import check_config
 from spikelab_ks4 import KilosortSettingsError
 from spikelab_ks4.params import (
     DEFAULT_PARAMS,
@@ -156,7 +157,7 @@ def test_environment_check_names_unknown_parameters_and_missing_gpu():
     backend = get_plugin_manager().sorter("kilosort4")
     assert backend.check_environment(SortingPipelineConfig().override(sorter="kilosort4")) == []
     with pytest.raises(UnknownParameterError, match="Did you mean 'Th_learned'"):  # when built
-        SortingPipelineConfig().override(sorter="kilosort4", sorter_params={"Th_learnd": 7})
+        check_config(SortingPipelineConfig().override(sorter="kilosort4", sorter_params={"Th_learnd": 7}))
     config = SortingPipelineConfig().override(sorter="kilosort4")
     gpu_config = SortingPipelineConfig().override(sorter="kilosort4", torch_device="cuda")
     assert backend.needs_gpu(gpu_config) and not backend.needs_gpu(config)
@@ -179,9 +180,9 @@ def test_declared_parameters_are_listed_checked_and_documented(capsys):
     assert re.search(r"tmax\s+float or None\s+None", out)
     assert "batch_size : int, default: 60000" in Kilosort4Params.__doc__  # what autodoc renders
     with pytest.raises(ConfigError, match=r"batch_size must be > 0, got 0 @ \$\.sorter\.sorter_params\.batch_size"):
-        SortingPipelineConfig().override(sorter="kilosort4", batch_size=0)
+        check_config(SortingPipelineConfig().override(sorter="kilosort4", batch_size=0))
     with pytest.raises(ConfigError, match=r"drift_smoothing: expected a list of numbers"):
-        SortingPipelineConfig().override(sorter="kilosort4", drift_smoothing="smooth")
+        check_config(SortingPipelineConfig().override(sorter="kilosort4", drift_smoothing="smooth"))
 
 
 def _grid_recording(folder, fs=20000.0, side=8, pitch=17.5):

@@ -6,6 +6,7 @@ import pytest
 
 from spikelab.errors import ConfigError, UnknownParameterError
 from spikelab.plugins import get_plugin_manager
+from spikelab.spike_sorting import check_config
 from spikelab.spike_sorting.config import SortingPipelineConfig
 from spikelab_si.parameters import RENAMED, defaults_of
 from spikelab_si.plugin import SORTERS
@@ -36,11 +37,11 @@ def test_declared_defaults_match_installed_spikeinterface(sorter):
 
 def test_unknown_parameter_names_the_knob_and_close_matches():
     with pytest.raises(UnknownParameterError) as raised:
-        SortingPipelineConfig().override(sorter="tridesclous2", detect_treshold=6.0)
+        check_config(SortingPipelineConfig().override(sorter="tridesclous2", detect_treshold=6.0))
     message = str(raised.value)
     assert "detect_treshold" in message and "detect_threshold" in message
     with pytest.raises(UnknownParameterError, match=r"@ \$\.sorter\.sorter_params\.detect_treshold"):
-        SortingPipelineConfig().override(sorter="tridesclous2", sorter_params={"detect_treshold": 6.0})
+        check_config(SortingPipelineConfig().override(sorter="tridesclous2", sorter_params={"detect_treshold": 6.0}))
 
 
 @pytest.mark.parametrize(
@@ -54,13 +55,14 @@ def test_unknown_parameter_names_the_knob_and_close_matches():
 )
 def test_bad_value_names_the_knob(sorter, override, knob):
     with pytest.raises(ConfigError) as raised:
-        SortingPipelineConfig().override(sorter=sorter, **override)
+        check_config(SortingPipelineConfig().override(sorter=sorter, **override))
     assert knob in str(raised.value)
 
 
 def test_job_kwargs_is_reserved_with_the_reason():
     with pytest.raises(UnknownParameterError, match="chunk_duration"):
-        SortingPipelineConfig().override(sorter="spykingcircus2", sorter_params={"job_kwargs": {"n_jobs": 4}})
+        config = SortingPipelineConfig().override(sorter="spykingcircus2", sorter_params={"job_kwargs": {"n_jobs": 4}})
+        check_config(config)
 
 
 def test_presets_select_their_sorter():

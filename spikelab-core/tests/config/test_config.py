@@ -39,8 +39,10 @@ def test_override_returns_a_new_config_and_leaves_the_original_alone():
 
 
 def test_unknown_name_lists_close_matches():
+    from spikelab.spike_sorting import check_config
+
     with pytest.raises(UnknownParameterError) as info:
-        SortingPipelineConfig().override(snr_mni=3)
+        check_config(SortingPipelineConfig().override(snr_mni=3))
     assert "snr_min" in str(info.value)
     assert isinstance(info.value, TypeError)  # what the older SpikeLab raised
 

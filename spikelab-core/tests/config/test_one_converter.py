@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from spikelab.errors import ConfigError, UnknownParameterError, UnknownPresetError
+from spikelab.spike_sorting import check_config, sort_recording
 from spikelab.spike_sorting.config import (
     BatchConfig,
     CurationConfig,
@@ -47,9 +48,10 @@ BAD_VALUES = [
 
 @pytest.mark.parametrize(("flat", "path", "accepted"), BAD_VALUES)
 def test_every_route_rejects_a_bad_value_with_its_path(flat, path, accepted):
-    """Keywords/override, from_dict (JSON) and a fake-sorter config give the same message."""
+    """Keywords/override, from_dict (JSON) and a fake-sorter config give the same message, by the
+    time a run is built from them (check_config: a backend's parameters are checked there)."""
     with pytest.raises(ConfigError, match=path) as by_keyword:
-        SortingPipelineConfig().override(**flat)
+        check_config(SortingPipelineConfig().override(**flat))
     assert re.search(accepted, str(by_keyword.value))
     name, value = next(iter(flat.items()))
     data = SortingPipelineConfig().to_dict()
@@ -61,15 +63,17 @@ def test_every_route_rejects_a_bad_value_with_its_path(flat, path, accepted):
         group, field = FLAT_MAP[name]
         data[group][field] = value
     with pytest.raises(ConfigError) as by_json:
-        SortingPipelineConfig.from_json(json.dumps(data))
+        check_config(SortingPipelineConfig.from_json(json.dumps(data)))
     assert str(by_json.value) == str(by_keyword.value)
 
 
 def test_a_misspelled_backend_parameter_is_an_error_not_silently_ignored():
     with pytest.raises(UnknownParameterError, match=r"'batchsize'.*Did you mean 'batch_size'\?"):
-        SortingPipelineConfig().override(sorter_params={"batchsize": 1000})
+        check_config(SortingPipelineConfig().override(sorter_params={"batchsize": 1000}))
     with pytest.raises(UnknownParameterError, match="cannot be set: the sampling rate comes from"):
-        SortingPipelineConfig().override(sorter_params={"fs": 30000})
+        check_config(SortingPipelineConfig().override(sorter_params={"fs": 30000}))
+    with pytest.raises(UnknownParameterError, match=r"'batchsize'.*Did you mean 'batch_size'\?"):
+        sort_recording(["never-opened.raw.h5"], sorter="kilosort4", batchsize=1000)  # refused before any file is read
 
 
 def test_construction_and_evolve_are_strict_too():

@@ -10,7 +10,7 @@ from pipeline_helpers import fast_kwargs
 
 from spikelab import hookimpl
 from spikelab.errors import UnknownParameterError
-from spikelab.spike_sorting import sort_recording
+from spikelab.spike_sorting import check_config, sort_recording
 from spikelab.spike_sorting.config import SortingPipelineConfig
 from spikelab.spikedata import CurationMetric, SpikeData
 
@@ -78,5 +78,7 @@ def test_a_metric_of_the_applications_manager_is_unknown_to_the_process_wide_one
     from spikelab.plugins import get_plugin_manager
 
     assert "max_unit_index" not in get_plugin_manager().curation_metrics()
+    config = SortingPipelineConfig().override(max_unit_index=2)
+    assert check_config(config, own_manager).curation.plugin_criteria == {"max_unit_index": 2}
     with pytest.raises(UnknownParameterError, match="max_unit_index"):
-        SortingPipelineConfig().override(max_unit_index=2)
+        check_config(config)  # the process-wide manager

@@ -9,7 +9,7 @@ from pipeline_helpers import inline_kwargs
 
 from spikelab import hookimpl
 from spikelab.errors import UnknownParameterError
-from spikelab.spike_sorting import sort_recording
+from spikelab.spike_sorting import check_config, sort_recording
 from spikelab.spike_sorting.config import SortingPipelineConfig
 from spikelab.spikedata import CurationMetric
 
@@ -52,8 +52,8 @@ def test_plugin_metric_threshold_set_by_flat_name_is_applied_by_sort_recording(m
 
 
 def test_plugin_criteria_round_trip_json_and_unknown_names_are_refused(metric_plugin):
-    config = SortingPipelineConfig().override(max_unit_index=2)
+    config = check_config(SortingPipelineConfig().override(max_unit_index=2))
     assert config.curation.plugin_criteria == {"max_unit_index": 2}
     assert SortingPipelineConfig.from_json(config.to_json()) == config
     with pytest.raises(UnknownParameterError, match=r"max_unit_index.*@ \$\.curation\.plugin_criteria\.max_unit_idx"):
-        SortingPipelineConfig.from_dict({"curation": {"plugin_criteria": {"max_unit_idx": 1}}})
+        check_config(SortingPipelineConfig.from_dict({"curation": {"plugin_criteria": {"max_unit_idx": 1}}}))

@@ -28,7 +28,6 @@ from spikelab.plugins.manager import (  # noqa: E402  (needs hookimpl defined fi
     distribution_version,
     get_plugin_manager,
     plugin_manager_in_use,
-    using_plugins,
 )
 
 __all__ = [
@@ -39,5 +38,4 @@ __all__ = [
     "get_plugin_manager",
     "hookimpl",
     "plugin_manager_in_use",
-    "using_plugins",
 ]

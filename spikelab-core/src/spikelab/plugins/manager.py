@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
 import functools
 import importlib
 import importlib.metadata as importlib_metadata
 import os
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -330,27 +328,7 @@ def set_plugin_manager(manager: SpikeLabPluginManager | None) -> SpikeLabPluginM
         return previous
 
 
-#: The manager a façade call (``sort_recording(plugins=...)``) runs with, for the one layer that
-#: cannot take it as an argument: a config validates its backend parameters in its constructor.
-_IN_USE: contextvars.ContextVar[SpikeLabPluginManager | None] = contextvars.ContextVar(
-    "spikelab_plugin_manager", default=None
-)
-
-
 def plugin_manager_in_use(plugins: SpikeLabPluginManager | None = None) -> SpikeLabPluginManager:
-    """``plugins`` when given, else the manager of the enclosing :func:`using_plugins` block, else
-    the process-wide one. Public entry points call it once, at the top, and pass the result down."""
-    if plugins is not None:
-        return plugins
-    scoped = _IN_USE.get()
-    return scoped if scoped is not None else get_plugin_manager()
-
-
-@contextlib.contextmanager
-def using_plugins(plugins: SpikeLabPluginManager) -> Iterator[SpikeLabPluginManager]:
-    """Run a block with ``plugins`` as the manager configs validate against (see :data:`_IN_USE`)."""
-    token = _IN_USE.set(plugins)
-    try:
-        yield plugins
-    finally:
-        _IN_USE.reset(token)
+    """``plugins`` when given, else the process-wide manager. Public entry points call it once, at
+    the top, and pass the result down."""
+    return plugins if plugins is not None else get_plugin_manager()

@@ -15,6 +15,7 @@ _LAZY = {
     "sort_batch": "spikelab.spike_sorting.batch",
     "RecordingResult": "spikelab.spike_sorting.results",
     "SortingPipelineConfig": "spikelab.spike_sorting.config",
+    "check_config": "spikelab.spike_sorting._config_check",
 }
 
 __all__ = sorted(_LAZY)

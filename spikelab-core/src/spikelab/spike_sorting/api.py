@@ -25,8 +25,9 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from spikelab.errors import ConfigError, InputError
-from spikelab.plugins import plugin_manager_in_use, using_plugins
+from spikelab.plugins import plugin_manager_in_use
 from spikelab.spike_sorting import sorter_choice
+from spikelab.spike_sorting._config_check import check_config
 from spikelab.spike_sorting.config import SortingPipelineConfig
 from spikelab.spike_sorting.folders import check_layout, resolve_folders
 from spikelab.spike_sorting.guards.sleep import prevent_system_sleep
@@ -68,7 +69,8 @@ def build_config(
 
     ``sorter=`` without a config starts from the preset that backend names as its default
     (``SorterBackend.default_preset``; no other preset is built); flat keyword arguments are
-    applied with ``override``.
+    applied with ``override``, and the result is checked against the backend that runs it and the
+    installed metric plugins (:func:`check_config`).
 
     Parameters
     ----------
@@ -93,29 +95,28 @@ def build_config(
     """
     if isinstance(sorter, SortingPipelineConfig) and config is None:
         sorter, config = None, sorter  # the older positional order: sort_recording(files, config)
-    with using_plugins(plugins):
-        if config is not None:
-            if sorter is not None and sorter != config.sorter_name:
-                raise ConfigError(
-                    f"sorter={sorter!r} contradicts the config, which is for {config.sorter_name!r}; pass "
-                    "only one of them (or a config for that sorter)."
-                )
-            return config.override(**kwargs)
-        name = sorter if sorter is not None else kwargs.pop("sorter_name", None)
-        if name is None:
-            name = SortingPipelineConfig().sorter_name
-        SortingPipelineConfig().override(sorter=name)  # an empty or malformed name fails here, named
-        backend = plugins.sorter(name)
-        if backend.default_preset is None:
-            return SortingPipelineConfig().override(sorter=name, **kwargs)
-        base = backend.presets[backend.default_preset]()
-        if base.sorter_name != name:  # a preset borrowed from another backend would run that one
+    if config is not None:
+        if sorter is not None and sorter != config.sorter_name:
             raise ConfigError(
-                f"Sorter {name!r} declares the default preset {backend.default_preset!r}, which is a "
-                f"config for {base.sorter_name!r}; running it would sort with {base.sorter_name!r}. "
-                f"Fix the backend's default_preset, or pass config= for {name!r} explicitly."
+                f"sorter={sorter!r} contradicts the config, which is for {config.sorter_name!r}; pass "
+                "only one of them (or a config for that sorter)."
             )
-        return base.override(**kwargs)
+        return check_config(config.override(**kwargs), plugins)
+    name = sorter if sorter is not None else kwargs.pop("sorter_name", None)
+    if name is None:
+        name = SortingPipelineConfig().sorter_name
+    SortingPipelineConfig().override(sorter=name)  # an empty or malformed name fails here, named
+    backend = plugins.sorter(name)
+    if backend.default_preset is None:
+        return check_config(SortingPipelineConfig().override(sorter=name, **kwargs), plugins)
+    base = backend.presets[backend.default_preset]()
+    if base.sorter_name != name:  # a preset borrowed from another backend would run that one
+        raise ConfigError(
+            f"Sorter {name!r} declares the default preset {backend.default_preset!r}, which is a "
+            f"config for {base.sorter_name!r}; running it would sort with {base.sorter_name!r}. "
+            f"Fix the backend's default_preset, or pass config= for {name!r} explicitly."
+        )
+    return check_config(base.override(**kwargs), plugins)
 
 
 def sort_recording(
@@ -411,8 +412,7 @@ def sort_multistream(
     results: list[RecordingResult] = []
     outputs: dict[str, list[SpikeData]] = {}
     for stream_id in stream_ids:
-        with using_plugins(plugins):
-            stream_config = config.override(stream_id=stream_id)
+        stream_config = config.override(stream_id=stream_id)
         stream_results = _run([path], stream_config, None, None, plugins, choice)
         outputs[stream_id] = [spike_data for result in stream_results for spike_data in result.spike_data]
         results.extend(stream_results)

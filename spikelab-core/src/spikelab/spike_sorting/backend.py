@@ -289,7 +289,7 @@ class SorterBackend:
             Every parameter's value for this run.
         """
         params = dict(self.default_params)
-        params.update(config.sorter.sorter_params)
+        params.update(self.check_params(config.sorter.sorter_params))  # a config built by hand too
         return params
 
 

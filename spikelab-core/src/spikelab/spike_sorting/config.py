@@ -4,8 +4,9 @@
 :class:`WaveformConfig`, :class:`CurationConfig`, :class:`FigureConfig` and
 :class:`ExecutionConfig`. Configs are immutable: :meth:`SortingPipelineConfig.override` returns a
 new one. Flat names (``fr_min=0.1``, ``n_jobs=8``) are routed to the sub-config that owns them;
-names a backend declares (``batch_size`` for Kilosort4, ``NT`` for Kilosort2) go into
-``sorter.sorter_params``.
+other names (a backend's ``batch_size`` for Kilosort4, ``NT`` for Kilosort2) go into
+``sorter.sorter_params``, which the backend checks when a run is built
+(:func:`~spikelab.spike_sorting.check_config`).
 
 Presets (``KILOSORT4``, ``KILOSORT2``, ``RT_SORT``, ...) are contributed by the backend
 distributions and resolved lazily on attribute access::
@@ -17,11 +18,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import attrs
 
-from spikelab.errors import ConfigError, UnknownParameterError, UnknownPresetError
+from spikelab.errors import ConfigError, UnknownPresetError
 from spikelab.spike_sorting._config_execution import BatchConfig, ExecutionConfig
 from spikelab.spike_sorting._config_sections import (
     CurationConfig,
@@ -33,9 +34,6 @@ from spikelab.spike_sorting._config_sections import (
 from spikelab.spike_sorting._knobs import KnobValueError, convert, did_you_mean, knobs
 from spikelab.spike_sorting._presets import get_preset
 from spikelab.spikedata.curation import CONFIG_SPELLINGS
-
-if TYPE_CHECKING:
-    from spikelab.spike_sorting.backend import SorterBackend
 
 SCHEMA_VERSION = 1
 
@@ -75,27 +73,6 @@ def _build_flat_map() -> dict[str, tuple[str, str]]:
 
 
 FLAT_MAP: dict[str, tuple[str, str]] = _build_flat_map()
-
-
-def _find_backend(sorter_name: str) -> SorterBackend | None:
-    """The installed backend called ``sorter_name``, or None (its parameters stay unchecked).
-
-    A config checks itself in its constructor, which takes no manager: it reads the one the
-    enclosing façade call runs with (:func:`~spikelab.plugins.using_plugins`)."""
-    from spikelab.plugins import plugin_manager_in_use
-
-    return plugin_manager_in_use().sorters().get(sorter_name)
-
-
-def _plugin_criteria_names() -> tuple[str, ...]:
-    """``curate()`` keywords (thresholds and options) of the metrics plugins register; the
-    built-in metrics' keywords are left out (each has its own ``CurationConfig`` knob)."""
-    from spikelab.plugins import plugin_manager_in_use
-    from spikelab.spikedata.builtin_metrics import BUILTIN_METRICS
-
-    builtin = {name for m in BUILTIN_METRICS for name in (m.param, *m.options)}
-    metrics = plugin_manager_in_use().curation_metrics().values()
-    return tuple(sorted({name for m in metrics for name in (m.param, *m.options)} - builtin))
 
 
 def _at(exc: BaseException, path: str) -> str:
@@ -139,8 +116,10 @@ class SortingPipelineConfig:
 
     Every way in (keywords, :meth:`override`, :meth:`from_dict` and JSON, the CLI's ``--set``,
     presets) passes one converter: a value wrong in one is wrong in all, with one message naming
-    the knob's path (``... @ $.execution.n_jobs``) and what it accepts. The backend's parameters
-    (``sorter.sorter_params``) are checked against what the backend declares.
+    the knob's path (``... @ $.execution.n_jobs``) and what it accepts. A config is data and
+    looks up no plugin: the backend's parameters (``sorter.sorter_params``) are checked against
+    what the backend declares when a run is built from the config (``sort_recording`` and the
+    other entry points, through :func:`~spikelab.spike_sorting.check_config`).
 
     Parameters
     ----------
@@ -156,24 +135,6 @@ class SortingPipelineConfig:
     execution: ExecutionConfig = attrs.field(factory=ExecutionConfig)
     batch: BatchConfig = attrs.field(factory=BatchConfig)
 
-    def __attrs_post_init__(self) -> None:
-        if self.curation.plugin_criteria:
-            known = _plugin_criteria_names()
-            for name in self.curation.plugin_criteria:
-                if name not in known:
-                    raise UnknownParameterError(
-                        f"No installed curation metric plugin takes {name!r}.{did_you_mean(str(name), known)} "
-                        f"Plugin criteria installed: {list(known) or 'none'} @ $.curation.plugin_criteria.{name}"
-                    )
-        if not self.sorter.sorter_params:
-            return
-        backend = _find_backend(self.sorter.sorter_name)
-        if backend is None:
-            return
-        params = backend.check_params(self.sorter.sorter_params)
-        sorter = attrs.evolve(self.sorter, sorter_params=params)  # type: ignore[misc]  # a knobs class
-        object.__setattr__(self, "sorter", sorter)
-
     @property
     def sorter_name(self) -> str:
         """The backend's name (``config.sorter.sorter_name``)."""
@@ -183,9 +144,11 @@ class SortingPipelineConfig:
         """Return a copy with flat-named knobs changed.
 
         Each name is routed to the sub-config that owns it (``fr_min`` -> curation,
-        ``n_jobs`` -> execution, ``kilosort_path`` -> sorter.sorter_path). Names the active
-        backend declares as parameters (``batch_size``, ``NT``, ...) are merged into
-        ``sorter.sorter_params``; so is a ``sorter_params`` dict.
+        ``n_jobs`` -> execution, ``kilosort_path`` -> sorter.sorter_path). Every other name
+        (a backend's parameter such as ``batch_size`` or ``NT``, a metric plugin's criterion) is
+        merged into ``sorter.sorter_params``, as is a ``sorter_params`` dict; the backend checks
+        them when a run is built from this config, or at once with
+        :func:`~spikelab.spike_sorting.check_config`.
 
         Parameters
         ----------
@@ -200,42 +163,25 @@ class SortingPipelineConfig:
 
         Raises
         ------
-        UnknownParameterError
-            For a name no sub-config or backend knows, listing close matches.
         ConfigError
-            For a value a knob rejects (the message names the knob's path and what it accepts).
+            For a value a pipeline knob rejects (the message names the knob's path and what it
+            accepts).
         """
         if not flat:
             return self
         data = self.to_dict()
-        sorter_name = flat.get("sorter", flat.get("sorter_name", self.sorter.sorter_name))
         params = data["sorter"]["sorter_params"]
-        backend_names: tuple[str, ...] | None = None
         for name, value in flat.items():
-            if name in FLAT_MAP:
-                group, field = FLAT_MAP[name]
-                if field != "sorter_params":
-                    data[group][field] = value
-                elif isinstance(value, Mapping):
-                    params.update(value)
-                elif value is not None:
-                    raise ConfigError(f"{name}: expected a mapping, got {value!r} @ $.sorter.sorter_params")
+            if name not in FLAT_MAP:
+                params[name] = value  # the backend's or a metric plugin's: checked when the run is built
                 continue
-            if backend_names is None:
-                backend = _find_backend(sorter_name) if isinstance(sorter_name, str) else None
-                backend_names = backend.accepted_param_names if backend is not None else ()
-            if name in backend_names:
-                params[name] = value
-                continue
-            if name in _plugin_criteria_names():
-                data["curation"]["plugin_criteria"][name] = value
-                continue
-            raise UnknownParameterError(
-                f"Unknown parameter {name!r} for sorter {sorter_name!r}."
-                f"{did_you_mean(name, [*FLAT_MAP, *backend_names, *_plugin_criteria_names()])} "
-                "See SortingPipelineConfig for "
-                f"the pipeline's knobs and `spikelab plugins --params {sorter_name}` for the sorter's."
-            )
+            group, field = FLAT_MAP[name]
+            if field != "sorter_params":
+                data[group][field] = value
+            elif isinstance(value, Mapping):
+                params.update(value)
+            elif value is not None:
+                raise ConfigError(f"{name}: expected a mapping, got {value!r} @ $.sorter.sorter_params")
         return self.from_dict(data)
 
     @classmethod

@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from spikelab.errors import SpikeLabError
-from spikelab.plugins import plugin_manager_in_use, using_plugins
+from spikelab.plugins import plugin_manager_in_use
 from spikelab.spike_sorting import sorter_choice
+from spikelab.spike_sorting._config_check import check_config
 from spikelab.spike_sorting.api import build_config, run_recordings
 from spikelab.spike_sorting.batch._guard import check_main_guard
 from spikelab.spike_sorting.batch.cluster import batch_client
@@ -46,13 +47,12 @@ def sort_on_worker(source: Any, config_json: str, intermediate: str, results: st
     manager); a manager object does not travel between processes.
     """
     plugins = plugin_manager_in_use()
-    with using_plugins(plugins):
-        config = SortingPipelineConfig.from_json(config_json)
-        if multiprocessing.current_process().daemon and config.execution.n_jobs != 1:
-            # a daemonic worker (Dask's default) may not start process pools; the sorter child is
-            # a subprocess and still works
-            log.info("daemonic_worker_single_job", recording=name)
-            config = config.override(n_jobs=1)
+    config = SortingPipelineConfig.from_json(config_json)
+    if multiprocessing.current_process().daemon and config.execution.n_jobs != 1:
+        # a daemonic worker (Dask's default) may not start process pools; the sorter child is
+        # a subprocess and still works
+        log.info("daemonic_worker_single_job", recording=name)
+        config = config.override(n_jobs=1)
     try:
         result = run_recordings([source], config=config, intermediate_folders=[intermediate],
                                 results_folders=[results], plugins=plugins)[0]
@@ -174,8 +174,7 @@ def sort_batch(
             log.info("batch_decision", recording=names[index], attempt=attempt, status=result.status,
                      action=decision.action, reason=decision.reason)
             if decision.action == "retry" and report.stopped_reason is None:
-                with using_plugins(plugins):  # the retry's knobs are checked against these plugins
-                    retry_config = attempt_config.override(**decision.overrides)
+                retry_config = check_config(attempt_config.override(**decision.overrides), plugins)
                 queue.appendleft((index, attempt + 1, retry_config))
             else:
                 final[index] = result
