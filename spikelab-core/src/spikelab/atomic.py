@@ -8,6 +8,8 @@ pipeline removes at its next start.
 * :func:`atomic_open` yields a file handle (``numpy.save``, ``pickle.dump``, ``torch.save``);
 * :func:`atomic_path` yields a temporary path, for writers that want a file name (h5py);
 * :func:`write_bytes`, :func:`write_text`, :func:`write_json` for whole contents;
+* :func:`atomic_folder` yields a staging folder (``.<name>.<random>.tmp``) for writers that make a
+  whole folder (phy, a SpikeInterface binary folder), renamed into place when complete;
 * :func:`json_default` turns numpy values, paths, sets and mappings into JSON.
 """
 
@@ -16,12 +18,16 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import tempfile
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
+
+from spikelab.errors import InputError
 
 #: The process's umask, read once (reading it means setting it), so written files get the usual
 #: permissions rather than ``mkstemp``'s owner-only 0600.
@@ -76,6 +82,37 @@ def atomic_open(path: str | Path, mode: str = "wb", encoding: str | None = None)
     with atomic_path(path) as tmp, open(tmp, mode, encoding=encoding) as handle:
         yield handle
         handle.flush()
+
+
+@contextlib.contextmanager
+def atomic_folder(path: str | Path, *, overwrite: bool = False) -> Iterator[Path]:
+    """Yield an empty staging folder beside ``path``; when the block succeeds, every file in it is
+    fsynced and the folder renamed to ``path``. On failure the staging folder is removed and
+    ``path`` is left as it was.
+
+    ``overwrite=True`` replaces an existing ``path`` (only once the new folder is complete);
+    otherwise an existing ``path`` is an :class:`~spikelab.errors.InputError` before anything is
+    written.
+    """
+    target = Path(path)
+    if target.exists() and not overwrite:
+        raise InputError(f"{target} already exists; pass overwrite=True (CLI: --overwrite) to replace it.")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # mkdir (not mkdtemp, which makes 0700 folders) so the folder gets the user's umask
+    staging = target.parent / f".{target.name}.{uuid.uuid4().hex[:12]}.tmp"
+    staging.mkdir()
+    try:
+        yield staging
+        for file in staging.rglob("*"):
+            if file.is_file() and not file.is_symlink():
+                with open(file, "rb") as handle:
+                    os.fsync(handle.fileno())
+        if target.exists():
+            shutil.rmtree(target)
+        _commit(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
 
 
 def write_bytes(path: str | Path, data: bytes) -> Path:

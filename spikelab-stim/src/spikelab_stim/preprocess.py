@@ -10,15 +10,14 @@ the same samples of a whole-array :func:`remove_stim_artifacts` run.
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 
 import numpy as np
 import structlog
-from spikeinterface.core import BaseRecording
+from spikeinterface.core import BaseRecording, load
 from spikeinterface.preprocessing.basepreprocessor import BasePreprocessor, BasePreprocessorSegment
 
+from spikelab.atomic import atomic_folder
 from spikelab_stim import _engine
 from spikelab_stim._engine import make_engine_params
 from spikelab_stim._validation import check_stim_times
@@ -257,15 +256,9 @@ def _blanked_per_channel(segment, onsets, p, n_samples):
 
 
 def _save_atomically(recording, folder: Path, job_kwargs):
-    """Save ``recording`` as a binary folder under a temporary name, then rename it."""
+    """Save ``recording`` as a binary folder under a staging name, renamed into place when whole."""
     if folder.exists():
         raise FileExistsError(f"`output_path` {folder} already exists; choose a new folder or delete it.")
-    tmp = folder.with_name(folder.name + f".tmp-{os.getpid()}")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    saved = recording.save(folder=tmp, format="binary", **job_kwargs)
-    del saved
-    os.replace(tmp, folder)
-    from spikeinterface.core import load
-
+    with atomic_folder(folder) as staging:
+        recording.save(folder=staging, format="binary", overwrite=True, **job_kwargs)
     return load(folder)

@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
-import shutil
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from spikelab.atomic import write_json
-from spikelab.errors import InputError
 
 if TYPE_CHECKING:
     from spikelab.spikedata import SpikeData
@@ -68,23 +62,3 @@ def curation_history(sd: SpikeData) -> dict[str, Any] | None:
 def dump_json(path: Path, data: Any) -> None:
     """Write ``data`` as indented JSON to ``path`` atomically (fsynced), through SpikeLab's encoder."""
     write_json(path, data, indent=2, sort_keys=False)
-
-
-@contextlib.contextmanager
-def atomic_folder(path: str | Path, *, overwrite: bool) -> Iterator[Path]:
-    """Build a folder under a temporary name and rename it into place only when complete."""
-    target = Path(path)
-    if target.exists() and not overwrite:
-        raise InputError(f"{target} already exists; pass overwrite=True (CLI: --overwrite) to replace it.")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    # mkdir (not mkdtemp, which makes 0700 folders) so the folder gets the user's umask
-    staging = target.parent / f".{target.name}.{uuid.uuid4().hex[:12]}.tmp"
-    staging.mkdir()
-    try:
-        yield staging
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(staging, target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise

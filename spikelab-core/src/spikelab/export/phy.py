@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import structlog
 
-from spikelab.export._common import atomic_folder, curation_history, dump_json, scalar_columns
+from spikelab.atomic import atomic_folder
+from spikelab.export._common import curation_history, dump_json, scalar_columns
 from spikelab.export._phy_read import HISTORY_FILE, UNITS_FILE, load_phy, read_tsv
 
 if TYPE_CHECKING:

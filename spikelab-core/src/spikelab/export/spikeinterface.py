@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import structlog
 
+from spikelab.atomic import atomic_folder
 from spikelab.errors import InputError
-from spikelab.export._common import atomic_folder, curation_history, dump_json, scalar_columns
+from spikelab.export._common import curation_history, dump_json, scalar_columns
 
 if TYPE_CHECKING:
     from spikeinterface.core import BaseRecording
