@@ -91,15 +91,13 @@ def _generate(params: dict):
         raise ValueError(
             f"mea layout needs a square channel count, got {params['num_channels']}; use e.g. 64, 256, 1024."
         )
-    pitch = params["pitch_um"]
-    return generate_ground_truth_recording(
-        num_channels=params["num_channels"],
-        generate_probe_kwargs={"num_columns": side, "xpitch": pitch, "ypitch": pitch,
-                               "contact_shapes": "square", "contact_shape_params": {"width": 7.0}},
-        generate_unit_locations_kwargs={"margin_um": 0.0, "minimum_z": params["z_um"][0],
-                                        "maximum_z": params["z_um"][1], "minimum_distance": 12.0},
-        generate_templates_kwargs={"unit_params": {"alpha": tuple(params["alpha"])}},
-        **common,
+    from spikelab.testing.recordings import grid_recording  # the demo's recording comes from it too
+
+    return grid_recording(
+        params["seed"], duration_s=params["duration_s"], num_channels=params["num_channels"],
+        num_units=params["num_units"], sampling_frequency=params["sampling_frequency"],
+        firing_rate_hz=params["firing_rate"], noise_level_uv=params["noise_uV"], pitch_um=params["pitch_um"],
+        alpha=tuple(params["alpha"]), z_um=tuple(params["z_um"]),
     )
 
 

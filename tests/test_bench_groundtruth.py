@@ -73,3 +73,15 @@ def test_curation_check_flags_lost_units_and_lowered_precision():
     assert report.checks([_run(16, 15, 0.8, 1.0)])["all_ok"]          # 1 of 16 lost: within 10 %
     assert not report.checks([_run(16, 14, 0.8, 1.0)])["all_ok"]      # 2 of 16 lost
     assert not report.checks([_run(16, 16, 0.9, 0.8)])["all_ok"]      # precision went down
+
+
+def test_the_demo_records_the_benchmarks_mea_quick(groundtruth):
+    """The demo says its recording is mea-quick, the data set auto's grid row cites: it must be."""
+    from spikelab.demo import DEMO_RECORDING
+
+    preset = groundtruth.PRESETS["mea-quick"]
+    assert DEMO_RECORDING == {"duration_s": preset["duration_s"], "num_channels": preset["num_channels"],
+                              "num_units": preset["num_units"], "firing_rate_hz": preset["firing_rate"],
+                              "noise_level_uv": preset["noise_uV"], "seed": preset["seed"]}
+    assert (preset["pitch_um"], preset["alpha"], preset["z_um"], preset["sampling_frequency"]) == (
+        17.5, [60.0, 300.0], [5.0, 30.0], 20000.0)  # grid_recording's defaults, which the demo uses

@@ -64,6 +64,8 @@ def _summary(doc: Mapping[str, Any]) -> str:
         ["Status", f'<span class="{css}">{html.escape(status)}</span>'],
         ["Sorter", _cell(doc.get("sorter"))],
         *([["Why this sorter", _cell(doc["sorter_choice"])]] if doc.get("sorter_choice") else []),
+        *([["Accuracy against ground truth", _cell(doc["ground_truth"].get("summary"))]]
+          if doc.get("ground_truth") else []),
         ["Recording", _cell(doc.get("rec_path"))],
         ["Units found", _cell(curation.get("n_units", doc.get("n_units")))],
         ["Units kept", _cell(curation.get("n_kept", doc.get("n_curated_units")))],

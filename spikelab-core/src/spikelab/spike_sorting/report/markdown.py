@@ -61,6 +61,7 @@ def _overview(doc: dict[str, Any], rec: dict[str, Any]) -> list[str]:
         ["Status", rec.get("status")],
         ["Sorter", doc.get("sorter")],
         *([["Why this sorter", rec["sorter_choice"]]] if rec.get("sorter_choice") else []),
+        *([["Accuracy against ground truth", doc["ground_truth"].get("summary")]] if doc.get("ground_truth") else []),
         ["Recording", rec.get("rec_path")],
         ["Results folder", rec.get("results_folder")],
         ["Wall time (s)", rec.get("wall_time_s")],
