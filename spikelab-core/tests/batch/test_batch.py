@@ -45,6 +45,28 @@ def test_mixed_outcomes_follow_the_policy_per_family(recordings_factory, tmp_pat
         assert (tmp_path / "sorted_fake" / r.rec_name / "recording_report.json").is_file()
 
 
+def test_auto_choice_and_its_reason_reach_the_batch_report_and_every_recording(
+    recordings_factory, tmp_path, fast, monkeypatch
+):
+    table = tmp_path / "choices.toml"
+    table.write_text('[[choice]]\narray = "probe"\nsource = "bench/results/batch.json"\n'
+                     'recording = "batch (a probe)"\nranking = [{ sorter = "fake", well_detected = "4/4" }]\n')
+    monkeypatch.setenv("SPIKELAB_SORTER_CHOICES", str(table))
+    paths = recordings_factory(["ok", "ok"])
+    results = sort_batch(paths, sorter="auto", workers=1, report_folder=tmp_path / "batch", **fast)
+    assert [r.status for r in results] == ["success", "success"]
+    report = _report(tmp_path / "batch")
+    why = report["sorter_choice"]
+    assert report["sorter"] == "fake" and why.startswith("sorter='auto' chose fake: best measured for a")
+    assert "4/4 ground-truth units well detected" in why and "bench/results/batch.json" in why
+    assert f"Why this sorter: {why}" in (tmp_path / "batch" / "batch_report.md").read_text()
+    for result in results:  # each recording's own report says why, as a single sort_recording's does
+        folder = tmp_path / "sorted_fake" / result.rec_name
+        assert result.sorter_choice == why
+        assert json.loads((folder / "recording_report.json").read_text())["sorter_choice"] == why
+        assert f"| Why this sorter | {why}" in (folder / "sorting_report.md").read_text()
+
+
 def test_environment_failure_stops_new_work_but_keeps_finished_results(recordings_factory, tmp_path, fast):
     paths = recordings_factory(["docker_down", "ok", "ok"])
     results = sort_batch(paths, sorter="fake", workers=1, report_folder=tmp_path / "batch", **fast)

@@ -168,7 +168,7 @@ def sort_recording(
     """
     plugins = plugin_manager_in_use(plugins)
     config, choice = _configure(recording_files, sorter, config, kwargs, plugins)
-    results = _run(recording_files, config, intermediate_folders, results_folders, plugins, choice)
+    results = run_configured(recording_files, config, intermediate_folders, results_folders, plugins, choice)
     if config.execution.raise_on_failure:
         _raise_first_failure(results)
     return [spike_data for result in results for spike_data in result.spike_data]
@@ -206,7 +206,7 @@ def run_recordings(
     """
     plugins = plugin_manager_in_use(plugins)
     config, choice = _configure(recording_files, sorter, config, kwargs, plugins)
-    return _run(recording_files, config, intermediate_folders, results_folders, plugins, choice)
+    return run_configured(recording_files, config, intermediate_folders, results_folders, plugins, choice)
 
 
 def _configure(
@@ -226,7 +226,7 @@ def _configure(
     return build_config(sorter, config, dict(kwargs), plugins), choice
 
 
-def _run(
+def run_configured(
     recording_files: Any,
     config: SortingPipelineConfig,
     intermediate_folders: Folders,
@@ -234,7 +234,12 @@ def _run(
     plugins: SpikeLabPluginManager,
     choice: SorterChoice | None = None,
 ) -> list[RecordingResult]:
-    """Load and preflight every recording, then sort each; one result per recording."""
+    """Load and preflight every recording, then sort each; one result per recording.
+
+    ``config`` is already built (:func:`build_config`); ``choice`` is what ``sorter="auto"``
+    chose, written into each result and report. ``sort_batch``'s workers call this with the
+    choice the driver made.
+    """
     backend = plugins.sorter(config.sorter_name)
     loaded = load.run(load.as_sources(recording_files), config, plugins=plugins)
     folders = resolve_folders(
@@ -274,7 +279,7 @@ def _new_result(
         rec_path=str(loaded.source) if loaded.source is not None else loaded.name,
         results_folder=str(res),
         intermediate_folder=str(inter),
-        sorter_choice=f"sorter='auto' chose {choice.sorter}: {choice.reason}" if choice else None,
+        sorter_choice=choice.summary if choice else None,
     )
 
 
@@ -413,7 +418,7 @@ def sort_multistream(
     outputs: dict[str, list[SpikeData]] = {}
     for stream_id in stream_ids:
         stream_config = config.override(stream_id=stream_id)
-        stream_results = _run([path], stream_config, None, None, plugins, choice)
+        stream_results = run_configured([path], stream_config, None, None, plugins, choice)
         outputs[stream_id] = [spike_data for result in stream_results for spike_data in result.spike_data]
         results.extend(stream_results)
     if config.execution.raise_on_failure:

@@ -67,6 +67,11 @@ class SorterChoice:
     gpu: bool
     skipped: tuple[str, ...] = ()
 
+    @property
+    def summary(self) -> str:
+        """``sorter='auto' chose NAME: reason``, as results and reports give it."""
+        return f"sorter='auto' chose {self.sorter}: {self.reason}"
+
 
 def array_kind(locations: np.ndarray) -> str:
     """``"grid"`` for a dense 2-D array, ``"probe"`` for a linear or multi-shank probe.

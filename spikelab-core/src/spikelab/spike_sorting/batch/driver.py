@@ -15,7 +15,7 @@ from spikelab.errors import SpikeLabError
 from spikelab.plugins import plugin_manager_in_use
 from spikelab.spike_sorting import sorter_choice
 from spikelab.spike_sorting._config_check import check_config
-from spikelab.spike_sorting.api import build_config, run_recordings
+from spikelab.spike_sorting.api import build_config, run_configured
 from spikelab.spike_sorting.batch._guard import check_main_guard
 from spikelab.spike_sorting.batch.cluster import batch_client
 from spikelab.spike_sorting.batch.policy import decide
@@ -30,6 +30,7 @@ from spikelab.spike_sorting.stages.load import as_sources
 
 if TYPE_CHECKING:
     from spikelab.plugins import SpikeLabPluginManager
+    from spikelab.spike_sorting.sorter_choice import SorterChoice
 
 log = structlog.get_logger("spikelab.batch")
 
@@ -40,11 +41,14 @@ class BatchStoppedError(SpikeLabError):
     status = "failed"
 
 
-def sort_on_worker(source: Any, config_json: str, intermediate: str, results: str, name: str) -> RecordingResult:
+def sort_on_worker(
+    source: Any, config_json: str, intermediate: str, results: str, name: str, choice: SorterChoice | None = None
+) -> RecordingResult:
     """Run the whole pipeline for one recording (executes on a Dask worker).
 
     A worker is its own process: it sorts with the plugins installed there (its process-wide
-    manager); a manager object does not travel between processes.
+    manager); a manager object does not travel between processes. ``choice`` is what
+    ``sorter="auto"`` chose in the driver, written into the recording's result and report.
     """
     plugins = plugin_manager_in_use()
     config = SortingPipelineConfig.from_json(config_json)
@@ -54,8 +58,8 @@ def sort_on_worker(source: Any, config_json: str, intermediate: str, results: st
         log.info("daemonic_worker_single_job", recording=name)
         config = config.override(n_jobs=1)
     try:
-        result = run_recordings([source], config=config, intermediate_folders=[intermediate],
-                                results_folders=[results], plugins=plugins)[0]
+        result = run_configured([source], build_config(None, config, {}, plugins), [intermediate], [results],
+                                plugins, choice)[0]
     except Exception as exc:  # preflight or input errors happen before a sort starts
         found = getattr(exc, "results", None)
         result = found[0] if found else _result(name, str(source), (Path(intermediate), Path(results))).fail(exc)
@@ -112,9 +116,12 @@ def sort_batch(
     from distributed import as_completed
 
     plugins = plugin_manager_in_use(plugins)
+    choice = None
     if sorter_choice.wants_auto(sorter, config, overrides):
         overrides = dict(overrides)
-        sorter = sorter_choice.choose_for_inputs(recordings, overrides, manager=plugins).sorter
+        choice = sorter_choice.choose_for_inputs(recordings, overrides, manager=plugins)
+        sorter = choice.sorter
+        log.info("sorter_chosen", sorter=choice.sorter, reason=choice.reason)
     config = build_config(sorter, config, dict(overrides), plugins)
     backend = plugins.sorter(config.sorter_name)
     sources = [str(r) if isinstance(r, Path) else r for r in as_sources(recordings)]
@@ -128,7 +135,7 @@ def sort_batch(
     report_dir = Path(report_folder) if report_folder else Path(os.path.commonpath([str(r) for _, r in folders])).parent
     report = BatchReport(report_dir, backend.name, [
         Entry(name=n, source=s, results_folder=str(r)) for n, s, (_, r) in zip(names, sources, folders)
-    ], scheduler=scheduler)
+    ], scheduler=scheduler, sorter_choice=choice.summary if choice else None)
     final: dict[int, RecordingResult] = {}
     needs_gpu = bool(backend.needs_gpu(config))
     policy = config.batch
@@ -148,6 +155,7 @@ def sort_batch(
                 inter, res = folders[index]
                 future = dask_client.submit(
                     sort_on_worker, sources[index], attempt_config.to_json(), str(inter), str(res), names[index],
+                    choice,
                     key=f"spikelab-sort-{names[index]}-{index}-{attempt}", resources=resources, pure=False,
                 )
                 in_flight[future] = (index, attempt, attempt_config)

@@ -46,6 +46,7 @@ class BatchReport:
     started: str = attrs.field(factory=lambda: dt.datetime.now().isoformat(timespec="seconds"))
     stopped_reason: str | None = None
     scheduler: str | None = None
+    sorter_choice: str | None = None
 
     def decide(self, index: int, attempt: int, action: str, reason: str, status: str) -> None:
         self.entries[index].decisions.append(
@@ -64,6 +65,7 @@ class BatchReport:
         doc = {
             "schema_version": SCHEMA_VERSION,
             "sorter": self.sorter,
+            "sorter_choice": self.sorter_choice,
             "started": self.started,
             "updated": dt.datetime.now().isoformat(timespec="seconds"),
             "scheduler": self.scheduler,
@@ -96,6 +98,8 @@ class BatchReport:
             + ".",
             "",
         ]
+        if self.sorter_choice:
+            lines += [f"Why this sorter: {self.sorter_choice}", ""]
         if self.stopped_reason:
             lines += [f"**Stopped submitting new work:** {self.stopped_reason}", ""]
         if figure or (self.folder / PNG_NAME).is_file():
