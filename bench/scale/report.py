@@ -173,8 +173,8 @@ def markdown(runs: list[dict], fitted: dict, host: str) -> str:
             )
     ran = {(r["channels"], r["minutes"]) for r in runs}
     missing = [f"{c} ch x {m} min" for c, m in LADDER if (c, m) not in ran]
-    lines += ["", f"Not run yet: {', '.join(missing) or 'none'}; nor the 6-well MaxTwo file "
-              "(sort_multistream) or Kilosort4 at these sizes (its CPU cost is extrapolated in findings.md).", ""]
+    lines += ["", f"Not run yet: {', '.join(missing) or 'none'}; nor Kilosort4 at these sizes (its CPU cost is "
+              "extrapolated in findings.md). The 6-well MaxTwo plate through sort_multistream: multiwell.md.", ""]
     return "\n".join(lines)
 
 

@@ -12,7 +12,7 @@ numpydoc_validate = pytest.importorskip("numpydoc.validate")
 
 PUBLIC = [
     "spikelab.spike_sorting.api.sort_recording",
-    "spikelab.spike_sorting.api.sort_multistream",
+    "spikelab.spike_sorting.multistream.sort_multistream",
     "spikelab.spike_sorting.api.build_config",
     "spikelab.spike_sorting.batch.driver.sort_batch",
     "spikelab.spike_sorting.config.get_preset",

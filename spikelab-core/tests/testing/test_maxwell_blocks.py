@@ -29,3 +29,21 @@ def test_blocks_must_add_up_to_num_samples(tmp_path):
     traces = mxw.synthetic_traces(4, 100)
     with pytest.raises(ValueError, match="num_samples"):
         mxw.write_legacy(tmp_path / "short.raw.h5", num_channels=4, num_samples=200, blocks=[traces])
+
+
+def test_blocks_per_well_read_back_like_a_whole_multiwell_write(tmp_path):
+    from spikelab.spike_sorting.config import RecordingConfig
+
+    wells = ("well000", "well001")
+    traces = {well: mxw.synthetic_traces(8, 3000, seed=5 + k) for k, well in enumerate(wells)}
+    whole = mxw.write_new(tmp_path / "whole.raw.h5", wells=wells, traces={(w, "rec0000"): t for w, t in traces.items()})
+    parts = mxw.write_new(tmp_path / "parts.raw.h5", wells=wells, num_channels=8, num_samples=3000,
+                          blocks={w: iter([t[:, :1000], t[:, 1000:]]) for w, t in traces.items()})
+    for well in wells:
+        config = RecordingConfig(stream_id=well)
+        expected, got = open_recording(whole, config).recording, open_recording(parts, config).recording
+        np.testing.assert_array_equal(got.get_traces(), expected.get_traces())
+        np.testing.assert_array_equal(got.get_channel_locations(), expected.get_channel_locations())
+    with pytest.raises(ValueError, match="every well"):
+        mxw.write_new(tmp_path / "half.raw.h5", wells=wells, num_channels=8, num_samples=3000,
+                      blocks={"well000": iter([traces["well000"]])})

@@ -10,7 +10,7 @@ from typing import Any
 
 _LAZY = {
     "sort_recording": "spikelab.spike_sorting.api",
-    "sort_multistream": "spikelab.spike_sorting.api",
+    "sort_multistream": "spikelab.spike_sorting.multistream",
     "run_recordings": "spikelab.spike_sorting.api",
     "sort_batch": "spikelab.spike_sorting.batch",
     "RecordingResult": "spikelab.spike_sorting.results",

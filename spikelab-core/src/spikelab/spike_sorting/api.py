@@ -1,4 +1,5 @@
-"""``sort_recording`` and ``sort_multistream``: the guide's entry points.
+"""``sort_recording`` and ``run_recordings``: the guide's entry points (``sort_multistream`` is in
+:mod:`spikelab.spike_sorting.multistream`).
 
 A batch runs ``load`` and ``preflight`` for every recording first (bad inputs and a broken
 environment fail before any long work), then, per recording and under its sort lock,
@@ -24,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from spikelab.errors import ConfigError, InputError
+from spikelab.errors import ConfigError
 from spikelab.plugins import plugin_manager_in_use
 from spikelab.spike_sorting import sorter_choice
 from spikelab.spike_sorting._config_check import check_config
@@ -32,7 +33,6 @@ from spikelab.spike_sorting.config import SortingPipelineConfig
 from spikelab.spike_sorting.folders import check_layout, resolve_folders
 from spikelab.spike_sorting.guards.sleep import prevent_system_sleep
 from spikelab.spike_sorting.interrupts import terminate_as_interrupt
-from spikelab.spike_sorting.io import list_streams
 from spikelab.spike_sorting.results import RecordingResult
 from spikelab.spike_sorting.stages import (
     RecordingRun,
@@ -170,7 +170,7 @@ def sort_recording(
     config, choice = _configure(recording_files, sorter, config, kwargs, plugins)
     results = run_configured(recording_files, config, intermediate_folders, results_folders, plugins, choice)
     if config.execution.raise_on_failure:
-        _raise_first_failure(results)
+        raise_first_failure(results)
     return [spike_data for result in results for spike_data in result.spike_data]
 
 
@@ -236,9 +236,9 @@ def run_configured(
 ) -> list[RecordingResult]:
     """Load and preflight every recording, then sort each; one result per recording.
 
-    ``config`` is already built (:func:`build_config`); ``choice`` is what ``sorter="auto"``
-    chose, written into each result and report. ``sort_batch``'s workers call this with the
-    choice the driver made.
+    The body of :func:`run_recordings` once its configuration is built and checked (a Dask
+    worker of :func:`~spikelab.spike_sorting.sort_batch` enters here too); ``choice`` is the
+    ``sorter="auto"`` decision written into each report.
     """
     backend = plugins.sorter(config.sorter_name)
     loaded = load.run(load.as_sources(recording_files), config, plugins=plugins)
@@ -250,7 +250,7 @@ def run_configured(
         check_layout([item.source for item in loaded], folders)
         preflight.run(config, backend, loaded, folders)
     except Exception as exc:  # nothing has started: every recording fails with the same cause
-        _attach(exc, results=[_new_result(item, *pair, choice).fail(exc) for item, pair in zip(loaded, folders)])
+        attach(exc, results=[_new_result(item, *pair, choice).fail(exc) for item, pair in zip(loaded, folders)])
         raise
 
     results: list[RecordingResult] = []
@@ -264,7 +264,7 @@ def run_configured(
                 results.append(run.result)
                 _sort_one(run)
     except BaseException as exc:  # Ctrl-C / SIGTERM: the reports are written, the batch stops
-        _attach(exc, results=results)
+        attach(exc, results=results)
         raise
     _log_batch(results)
     return results
@@ -331,13 +331,13 @@ def _report_quietly(run: RecordingRun) -> None:
         log.warning("recording_report_failed", recording=run.name, error=f"{type(exc).__name__}: {exc}")
 
 
-def _attach(error: BaseException, **evidence: Any) -> None:
+def attach(error: BaseException, **evidence: Any) -> None:
     """Give any exception the ``status``/``results`` that classified exceptions carry."""
     for key, value in evidence.items():
         setattr(error, key, value)
 
 
-def _raise_first_failure(results: list[RecordingResult]) -> None:
+def raise_first_failure(results: list[RecordingResult]) -> None:
     failed = [r for r in results if not r.ok]
     if not failed:
         return
@@ -345,8 +345,8 @@ def _raise_first_failure(results: list[RecordingResult]) -> None:
     if error is None:  # pragma: no cover - fail() always stores the error
         error = RuntimeError(f"{failed[0].rec_name} failed: {failed[0].error_message}")
     if not isinstance(getattr(error, "status", None), str):
-        _attach(error, status=failed[0].status)
-    _attach(error, results=list(results))
+        attach(error, status=failed[0].status)
+    attach(error, results=list(results))
     raise error
 
 
@@ -360,67 +360,3 @@ def _log_batch(results: list[RecordingResult]) -> None:
         units=[r.n_curated_units for r in results if r.ok],
     )
 
-
-def sort_multistream(
-    recording: str | Path,
-    stream_ids: Sequence[str],
-    sorter: str | None = None,
-    config: SortingPipelineConfig | None = None,
-    *,
-    plugins: SpikeLabPluginManager | None = None,
-    **kwargs: Any,
-) -> dict[str, list[SpikeData]]:
-    """Sort several streams (e.g. the wells of a Maxwell MaxTwo file) of one recording.
-
-    Parameters
-    ----------
-    recording : str or Path
-        A multi-stream file (or a directory of them, concatenated per stream).
-    stream_ids : list of str
-        Streams to sort, e.g. ``["well000", "well001"]``.
-    sorter, config, plugins, **kwargs
-        As for :func:`sort_recording`; each stream gets its own default folders.
-
-    Returns
-    -------
-    dict
-        ``{stream_id: list of SpikeData}``; a failed stream maps to ``[]`` when
-        ``raise_on_failure`` is False.
-    """
-    for name in ("stream_id", "intermediate_folders", "results_folders"):
-        if name in kwargs:
-            raise ConfigError(
-                f"sort_multistream sets {name} per stream itself; remove it (use sort_recording to "
-                "sort one stream into folders of your choice)."
-            )
-    plugins = plugin_manager_in_use(plugins)
-    if isinstance(stream_ids, str):
-        stream_ids = [stream_ids]
-    path = Path(recording)
-    probe = path
-    if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
-        if not files:
-            raise InputError(f"{path} contains no recording files.")
-        probe = files[0]
-    available = list_streams(probe, plugins=plugins)
-    missing = [s for s in stream_ids if s not in available]
-    if missing:
-        raise InputError(f"{path} has no stream(s) {missing}; available streams: {available}.")
-    choice = None
-    if sorter_choice.wants_auto(sorter, config, kwargs):  # every stream of one file has one array
-        kwargs = {k: v for k, v in kwargs.items() if k not in ("sorter", "sorter_name")}
-        choice = sorter_choice.choose_for_inputs([path], {**kwargs, "stream_id": stream_ids[0]}, manager=plugins)
-        sorter = choice.sorter
-        log.info("sorter_chosen", sorter=choice.sorter, reason=choice.reason)
-    config = build_config(sorter, config, dict(kwargs), plugins)
-    results: list[RecordingResult] = []
-    outputs: dict[str, list[SpikeData]] = {}
-    for stream_id in stream_ids:
-        stream_config = config.override(stream_id=stream_id)
-        stream_results = run_configured([path], stream_config, None, None, plugins, choice)
-        outputs[stream_id] = [spike_data for result in stream_results for spike_data in result.spike_data]
-        results.extend(stream_results)
-    if config.execution.raise_on_failure:
-        _raise_first_failure(results)
-    return outputs

@@ -14,12 +14,13 @@ Layouts
   HDF5 filter from ``hdf5plugin`` (e.g. Zstd).
 
 Both take ``blocks`` instead of ``traces`` for files larger than memory: an iterable of uint16
-``(channels, n)`` blocks written one after another (``bench/scale`` writes full-array files so).
+``(channels, n)`` blocks written one after another (``bench/scale`` writes full-array files so);
+``write_new`` also takes ``{well: blocks}`` for a MaxTwo file of several full-size wells.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -126,7 +127,7 @@ def write_new(
     lsb_v: float | None = DEFAULT_LSB_V,
     compression: Any = None,
     seed: int = 0,
-    blocks: Iterable[np.ndarray] | None = None,
+    blocks: Iterable[np.ndarray] | Mapping[str, Iterable[np.ndarray]] | None = None,
     mapping: np.ndarray | None = None,
 ) -> Path:
     """Write a new-layout (MaxOne >= 2019 / MaxTwo) file with one stream per well.
@@ -153,14 +154,21 @@ def write_new(
         an ``hdf5plugin`` filter such as ``hdf5plugin.Zstd()``.
     seed : int, default: 0
         Noise seed (each well and recording gets its own derived seed).
-    blocks : iterable of ndarray, optional
+    blocks : iterable of ndarray or dict, optional
         uint16 ``(num_channels, n)`` blocks, ``num_samples`` frames in all, written in turn into
-        the single well and recording (for files larger than memory).
+        the single well and recording (for files larger than memory); or ``{well: blocks}``
+        filling each of ``wells`` (one recording each) in turn.
     mapping : ndarray, optional
         Mapping table of a single well; default :func:`maxwell_mapping`.
     """
     import h5py
 
+    if blocks is not None and not isinstance(blocks, Mapping):
+        if len(wells) * len(rec_names) != 1:
+            raise ValueError("blocks fill a single well and recording; pass one of each, or {well: blocks}")
+        blocks = {wells[0]: blocks}
+    if blocks is not None and (len(rec_names) != 1 or set(blocks) != set(wells)):
+        raise ValueError("{well: blocks} needs blocks for every well and a single recording name")
     kwargs: dict[str, Any] = {}
     if compression is not None:
         kwargs = dict(compression) if not isinstance(compression, str) else {"compression": compression}
@@ -177,13 +185,14 @@ def write_new(
                 settings.create_dataset("sampling", data=np.array([sampling_frequency]))
                 _write_settings(settings, lsb_v, None)
                 if blocks is not None:
-                    if len(wells) * len(rec_names) != 1:
-                        raise ValueError("blocks fill a single well and recording; pass one of each")
-                    table = mapping if mapping is not None else maxwell_mapping(num_channels, electrode_offset=1000)
+                    table = (
+                        mapping if mapping is not None
+                        else maxwell_mapping(num_channels, electrode_offset=1000 + 100 * w)
+                    )
                     settings.create_dataset("mapping", data=table)
                     raw = rec.create_dataset("groups/routed/raw", shape=(num_channels, num_samples),
                                              dtype=np.uint16, **kwargs)
-                    _fill(raw, blocks, num_samples)
+                    _fill(raw, blocks[well], num_samples)
                     continue
                 if traces is not None and key in traces:
                     data = np.asarray(traces[key], dtype=np.uint16)

@@ -1,4 +1,5 @@
-"""A script that calls ``sort_batch`` outside ``if __name__ == "__main__":`` gets one clear line.
+"""A script that sorts on a local Dask cluster (``sort_batch``, ``sort_multistream(workers=...)``)
+outside ``if __name__ == "__main__":`` gets one clear line.
 
 The local Dask cluster starts its workers with ``spawn``: each imports the user's script again
 as ``__mp_main__``, so an unguarded call starts the batch again inside every worker and dies in a
@@ -55,6 +56,7 @@ def check_main_guard() -> None:
         return
     if not _guarded(tree, line):
         raise MainGuardError(
-            f"{path}, line {line}: call sort_batch under `if __name__ == \"__main__\":` (its worker "
-            "processes import your script again and would start the batch again)."
+            f"{path}, line {line}: call sort_batch (or sort_multistream with workers) under "
+            "`if __name__ == \"__main__\":` (its worker processes import your script again and "
+            "would start the batch again)."
         )

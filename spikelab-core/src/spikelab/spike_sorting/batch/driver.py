@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import attrs
 import structlog
 
 from spikelab.errors import SpikeLabError
@@ -58,8 +59,8 @@ def sort_on_worker(
         log.info("daemonic_worker_single_job", recording=name)
         config = config.override(n_jobs=1)
     try:
-        result = run_configured([source], build_config(None, config, {}, plugins), [intermediate], [results],
-                                plugins, choice)[0]
+        config = check_config(config, plugins)
+        result = run_configured([source], config, [intermediate], [results], plugins, choice)[0]
     except Exception as exc:  # preflight or input errors happen before a sort starts
         found = getattr(exc, "results", None)
         result = found[0] if found else _result(name, str(source), (Path(intermediate), Path(results))).fail(exc)
@@ -113,8 +114,6 @@ def sort_batch(
         In the order of ``recordings``. Never raises for a recording's failure: the batch report
         and each result's ``status`` say what happened.
     """
-    from distributed import as_completed
-
     plugins = plugin_manager_in_use(plugins)
     choice = None
     if sorter_choice.wants_auto(sorter, config, overrides):
@@ -129,6 +128,59 @@ def sort_batch(
         raise SpikeLabError("sort_batch takes paths (recording objects cannot travel to other machines).")
     names = [short_name(s) for s in sources]
     folders = resolve_folders(names, sources, backend.name, intermediate_folders, results_folders)
+    jobs = [BatchJob(n, s, config, f, choice) for n, s, f in zip(names, sources, folders)]
+    return run_batch(jobs, plugins, client=client, scheduler=scheduler, workers=workers, report_folder=report_folder)
+
+
+@attrs.frozen
+class BatchJob:
+    """One recording of a batch: where it is read from, how it is sorted, where it goes.
+
+    Parameters
+    ----------
+    name : str
+        Its short name (the batch report's row, the Dask task's key).
+    source : str
+        A path every worker can open.
+    config : SortingPipelineConfig
+        Its checked configuration (the streams of one file differ only in ``stream_id``).
+    folders : tuple of Path
+        Its ``(intermediate, results)`` folders.
+    choice : SorterChoice, optional
+        The ``sorter="auto"`` decision, written into its report.
+    """
+
+    name: str
+    source: str
+    config: SortingPipelineConfig
+    folders: tuple[Path, Path]
+    choice: SorterChoice | None = None
+
+
+def run_batch(
+    jobs: Sequence[BatchJob],
+    plugins: SpikeLabPluginManager,
+    *,
+    client: Any = None,
+    scheduler: str | None = None,
+    workers: int | None = None,
+    report_folder: str | Path | None = None,
+) -> list[RecordingResult]:
+    """Sort ``jobs`` on a Dask cluster with the retry policy of their ``config.batch``; one
+    result per job, in order, whatever fails (the engine of :func:`sort_batch` and of
+    :func:`~spikelab.spike_sorting.sort_multistream` with ``workers``).
+
+    The policy, the backend and the GPU need are read from the first job's configuration. A
+    result comes back without its SpikeData (they are at its ``spikedata_path``).
+    """
+    from distributed import as_completed
+
+    config = jobs[0].config
+    backend = plugins.sorter(config.sorter_name)
+    sources = [job.source for job in jobs]
+    names = [job.name for job in jobs]
+    folders = [job.folders for job in jobs]
+    choice = jobs[0].choice
     check_layout(sources, folders)
     if client is None and scheduler is None:
         check_main_guard()
@@ -141,7 +193,8 @@ def sort_batch(
     policy = config.batch
 
     with batch_client(client, scheduler=scheduler, workers=workers, needs_gpu=needs_gpu,
-                      n_recordings=len(sources), worker_gpus=policy.worker_gpus) as dask_client:
+                      n_recordings=len(sources), worker_gpus=policy.worker_gpus,
+                      ram_per_worker_gb=config.execution.preflight_min_available_ram_gb) as dask_client:
         futures = as_completed()
         in_flight: dict[Any, tuple[int, int, SortingPipelineConfig]] = {}
         queue: deque[tuple[int, int, SortingPipelineConfig]] = deque()
@@ -155,22 +208,22 @@ def sort_batch(
                 inter, res = folders[index]
                 future = dask_client.submit(
                     sort_on_worker, sources[index], attempt_config.to_json(), str(inter), str(res), names[index],
-                    choice,
+                    jobs[index].choice,
                     key=f"spikelab-sort-{names[index]}-{index}-{attempt}", resources=resources, pure=False,
                 )
                 in_flight[future] = (index, attempt, attempt_config)
                 futures.add(future)
                 report.entries[index].status = "running"
 
-        for index in range(len(sources)):
+        for index, job in enumerate(jobs):
             previous = None
             if policy.skip_completed:
-                previous = completed_result(folders[index][1], result_key(config, backend, sources[index]))
+                previous = completed_result(folders[index][1], result_key(job.config, backend, sources[index]))
             if previous is not None:
                 final[index] = _previous(previous, names[index], sources[index], folders[index])
                 _record(report, index, final[index], from_previous=True)
             else:
-                queue.append((index, 1, config))
+                queue.append((index, 1, job.config))
         fill()
         report.write()
         for future in futures:

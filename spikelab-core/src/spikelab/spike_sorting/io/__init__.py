@@ -8,6 +8,6 @@ bookkeeping, applies the configured stream, gain and time window, and returns a
 
 from __future__ import annotations
 
-from spikelab.spike_sorting.io._load import LoadedRecording, list_streams, open_recording, short_name
+from spikelab.spike_sorting.io._load import LoadedRecording, list_streams, open_recording, short_name, stream_name
 
-__all__ = ["LoadedRecording", "list_streams", "open_recording", "short_name"]
+__all__ = ["LoadedRecording", "list_streams", "open_recording", "short_name", "stream_name"]

@@ -36,8 +36,9 @@ class LoadedRecording:
     recording : BaseRecording
         Single-segment SpikeInterface recording with channel locations, windowed as configured.
     name : str
-        Short name: ``"session1"`` for ``session1.raw.h5``; ``"_<stream_id>"`` is appended for
-        a stream of a multi-stream file; a folder's name for a concatenated folder.
+        Short name: ``"session1"`` for ``session1.raw.h5``, a folder's name for a concatenated
+        folder; ``"_<stream_id>"`` is appended for a stream of multi-stream files
+        (:func:`stream_name`).
     source : str or None
         Path it came from; None for a recording object.
     chunk_names : tuple of str
@@ -138,7 +139,7 @@ def open_recording(
             files = folder_files(path)
             parts = [_read_one(pm, f, config) for f in files]
             recording = _concatenate(parts, files)
-            name, names = path.name, tuple(short_name(f) for f in files)
+            name, names = _stream_name(pm, path, config, probe=files[0]), tuple(short_name(f) for f in files)
             samples = tuple(p.get_num_samples() for p in parts)
         else:
             recording = _read_one(pm, path, config)
@@ -226,12 +227,23 @@ def check_finite(recording: BaseRecording, source: Any) -> None:
             )
 
 
-def _stream_name(pm: Any, path: Path, config: RecordingConfig) -> str:
-    name = short_name(path)
-    if config.stream_id is None:
-        return name
-    streams = pm.list_streams(path) or []
-    return f"{name}_{config.stream_id}" if len(streams) > 1 else name
+def stream_name(source: str | Path, stream_id: str | None, streams: list[str] | tuple[str, ...]) -> str:
+    """The name of one stream of ``source`` (a file, or a folder of files concatenated per stream).
+
+    ``session1_well002`` for stream ``well002`` of ``session1.raw.h5`` (``day1_well002`` for a
+    folder ``day1``), so each well of a MaxTwo file gets its own default folders; the bare name
+    when the file holds one stream or none is chosen.
+    """
+    path = Path(source)
+    concatenated = path.is_dir() and not any((path / m).exists() for m in _SI_FOLDER_MARKERS)
+    name = path.name if concatenated else short_name(path)
+    return f"{name}_{stream_id}" if stream_id is not None and len(streams) > 1 else name
+
+
+def _stream_name(pm: Any, source: Path, config: RecordingConfig, probe: Path | None = None) -> str:
+    """:func:`stream_name` of ``source``, its streams listed from ``probe`` (a folder's first file)."""
+    streams = (pm.list_streams(probe or source) or []) if config.stream_id is not None else []
+    return stream_name(source, config.stream_id, streams)
 
 
 def _concatenate(parts: list[BaseRecording], files: list[Path]) -> BaseRecording:
