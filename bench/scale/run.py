@@ -17,8 +17,9 @@ sorter runs on it in a fresh process (``measure``) that records:
 * accuracy against ground truth (SpikeInterface ``compare_sorter_to_ground_truth``, 0.4 ms).
 
 Each run is saved as ``bench/results/scale/runs/<rung>_<layout>_<sorter>.json``; ``--report``
-writes ``scale.md``, ``scale.json`` and the plots. Generated files go under ``bench/data/scale``
-(ignored) and are deleted after their rung.
+writes ``scale.md``, ``scale.json`` and the plots. Generated files go under ``--data`` (default
+``bench/data/scale``, ignored) and are deleted after their rung, with the sort's work folder. Each run also
+lists every process of the tree it sampled (peak RSS, lifetime, the stage it started in).
 """
 
 from __future__ import annotations
@@ -50,15 +51,17 @@ class TreeMonitor:
 
         self.root = psutil.Process(pid)
         self.interval_s = interval_s
-        self.samples: list[tuple[float, float, float, float]] = []  # t, rss, cpu, wchar
+        self.samples: list[tuple[float, float, float, float, int]] = []  # t, rss, cpu, wchar, processes
         self._seen: dict[int, tuple[float, float]] = {}  # pid -> last (cpu, wchar), for exited ones
+        self.processes: dict[int, dict] = {}  # pid -> peak rss, first/last seen, command line
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
 
     def _sample(self) -> None:
         import psutil
 
-        rss = 0
+        rss, alive = 0, 0
+        now = time.perf_counter()
         try:
             procs = [self.root, *self.root.children(recursive=True)]
         except psutil.Error:
@@ -66,16 +69,27 @@ class TreeMonitor:
         for proc in procs:
             try:
                 with proc.oneshot():
-                    rss += proc.memory_info().rss
+                    own = proc.memory_info().rss
                     times = proc.cpu_times()
                     cpu = times.user + times.system  # not children_*: the children are sampled themselves
                     wchar = getattr(proc.io_counters(), "write_chars", 0)
                 self._seen[proc.pid] = (cpu, wchar)
+                rss, alive = rss + own, alive + 1
+                entry = self.processes.get(proc.pid)
+                if entry is None:
+                    try:
+                        command = " ".join(proc.cmdline())[-160:]
+                    except psutil.Error:
+                        command = ""
+                    entry = self.processes[proc.pid] = {"peak_rss": 0, "first": now, "last": now,
+                                                        "command": command}
+                entry["peak_rss"] = max(entry["peak_rss"], own)
+                entry["last"] = now
             except psutil.Error:
                 continue
         cpu = sum(v[0] for v in self._seen.values())
         wchar = sum(v[1] for v in self._seen.values())
-        self.samples.append((time.perf_counter(), rss, cpu, wchar))
+        self.samples.append((now, rss, cpu, wchar, alive))
 
     def _loop(self) -> None:
         while not self._stop.is_set():
@@ -128,8 +142,25 @@ def per_stage(samples, began: float, stage_times: dict) -> dict:
         out[name] = {"wall_s": round(seconds, 3),
                      "cpu_s": round(last[2] - first[2], 2),
                      "peak_rss_gb": round(max((s[1] for s in window), default=0) / 1e9, 3),
-                     "written_gb": round((last[3] - first[3]) / 1e9, 3)}
+                     "written_gb": round((last[3] - first[3]) / 1e9, 3),
+                     "processes": max((s[4] for s in window), default=0)}
         t += seconds
+    return out
+
+
+def by_process(monitor: TreeMonitor, began: float, stage_times: dict) -> list[dict]:
+    """Each sampled process of the tree: its peak RSS, lifetime and the stage it started in."""
+    bounds, t = [], began
+    for name, seconds in stage_times.items():
+        bounds.append((t + seconds, name))
+        t += seconds
+    out = []
+    for pid, entry in sorted(monitor.processes.items(), key=lambda kv: kv[1]["first"]):
+        stage = next((name for end, name in bounds if entry["first"] <= end), "after")
+        out.append({"pid": pid, "role": "pipeline" if pid == monitor.root.pid else "child",
+                    "stage_started": stage if entry["first"] >= began else "before",
+                    "peak_rss_gb": round(entry["peak_rss"] / 1e9, 3),
+                    "seen_s": round(entry["last"] - entry["first"], 2), "command": entry["command"]})
     return out
 
 
@@ -175,6 +206,7 @@ def measure(args) -> int:
         "wall_s": round(wall, 2), "status": result.status if result else None, "error": error,
         "ratio_to_read_once": round(wall / floor["wall_s"], 1) if floor["wall_s"] else None,
         "stages": stages,
+        "processes": by_process(monitor, began, result.stage_times_s) if result else [],
         "cpu_s": round(monitor.samples[-1][2] - monitor.samples[0][2], 1) if monitor.samples else None,
         "peak_rss_tree_gb": round(max(s[1] for s in monitor.samples) / 1e9, 3) if monitor.samples else None,
         "peak_rss_pipeline_gb": round(own.ru_maxrss * 1024 / 1e9, 3),
@@ -206,12 +238,13 @@ def measure(args) -> int:
 def ladder(args) -> int:
     from bench.scale.generate import write
 
-    DATA.mkdir(parents=True, exist_ok=True)
+    data = Path(args.data)
+    data.mkdir(parents=True, exist_ok=True)
     for rung in args.rungs:
         channels, minutes = (float(x) for x in rung.split("x"))
         channels = int(channels)
         for layout in args.layouts:
-            path = DATA / f"scale_{channels}ch_{minutes:g}min_{layout}.raw.h5"
+            path = data / f"scale_{channels}ch_{minutes:g}min_{layout}.raw.h5"
             began = time.perf_counter()
             written = write(path, channels, minutes * 60, layout)
             print(f"wrote {path.name}: {written} in {time.perf_counter() - began:.1f} s", flush=True)
@@ -223,7 +256,7 @@ def ladder(args) -> int:
                     out = RESULTS / f"runs{args.tag}" / f"{channels}ch_{minutes:g}min_{layout}_{sorter}.json"
                     subprocess.run([sys.executable, __file__, "measure", str(path), "--sorter", sorter,
                                     "--channels", str(channels), "--minutes", str(minutes), "--layout", layout,
-                                    "--work", str(DATA / "work"), "--json", str(out)], check=False)
+                                    "--work", str(data / "work"), "--json", str(out)], check=False)
             finally:
                 path.unlink(missing_ok=True)
                 Path(str(path) + ".gt.npz").unlink(missing_ok=True)
@@ -245,6 +278,9 @@ def main(argv=None) -> int:
     parser.add_argument("--layouts", nargs="+", default=["legacy", "new"])
     parser.add_argument("--sorters", nargs="+", default=["fake", "rt_sort"])
     parser.add_argument("--rtsort-max-channels", type=int, default=1020)
+    parser.add_argument("--data", default=str(DATA),
+                        help="folder for the generated files and the sort's work folder (deleted after each rung);"
+                             " default: bench/data/scale")
     parser.add_argument("--report", action="store_true", help="only write the report from saved runs")
     parser.add_argument("--quick", action="store_true",
                         help="CI size: 64 ch x 0.5 min, legacy, fake sorter; writes *_quick files")
