@@ -43,15 +43,32 @@ DATA = ROOT / "bench" / "data" / "scale"
 sys.path.insert(0, str(ROOT))
 
 
+def pss(pid: int) -> int:
+    """Proportional set size of ``pid`` in bytes (0 where the kernel does not say).
+
+    A forked worker's RSS counts every page it shares with its parent again, so a sum of RSS over a
+    process tree overstates its memory; a sum of PSS splits each shared page among its sharers.
+    """
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as rollup:
+            for line in rollup:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
 class TreeMonitor:
-    """Samples RSS, CPU time and bytes written of a process and its descendants."""
+    """Samples RSS (and PSS), CPU time and bytes written of a process and its descendants."""
 
     def __init__(self, pid: int, interval_s: float = 0.25):
         import psutil
 
         self.root = psutil.Process(pid)
         self.interval_s = interval_s
-        self.samples: list[tuple[float, float, float, float, int]] = []  # t, rss, cpu, wchar, processes
+        # t, summed RSS, CPU, write_chars, processes, summed PSS
+        self.samples: list[tuple[float, float, float, float, int, float]] = []
         self._seen: dict[int, tuple[float, float]] = {}  # pid -> last (cpu, wchar), for exited ones
         self.processes: dict[int, dict] = {}  # pid -> peak rss, first/last seen, command line
         self._stop = threading.Event()
@@ -60,7 +77,7 @@ class TreeMonitor:
     def _sample(self) -> None:
         import psutil
 
-        rss, alive = 0, 0
+        rss, alive, proportional = 0, 0, 0
         now = time.perf_counter()
         try:
             procs = [self.root, *self.root.children(recursive=True)]
@@ -74,22 +91,24 @@ class TreeMonitor:
                     cpu = times.user + times.system  # not children_*: the children are sampled themselves
                     wchar = getattr(proc.io_counters(), "write_chars", 0)
                 self._seen[proc.pid] = (cpu, wchar)
-                rss, alive = rss + own, alive + 1
+                shared = pss(proc.pid)
+                rss, alive, proportional = rss + own, alive + 1, proportional + shared
                 entry = self.processes.get(proc.pid)
                 if entry is None:
                     try:
                         command = " ".join(proc.cmdline())[-160:]
                     except psutil.Error:
                         command = ""
-                    entry = self.processes[proc.pid] = {"peak_rss": 0, "first": now, "last": now,
+                    entry = self.processes[proc.pid] = {"peak_rss": 0, "peak_pss": 0, "first": now, "last": now,
                                                         "command": command}
                 entry["peak_rss"] = max(entry["peak_rss"], own)
+                entry["peak_pss"] = max(entry["peak_pss"], shared)
                 entry["last"] = now
             except psutil.Error:
                 continue
         cpu = sum(v[0] for v in self._seen.values())
         wchar = sum(v[1] for v in self._seen.values())
-        self.samples.append((now, rss, cpu, wchar, alive))
+        self.samples.append((now, rss, cpu, wchar, alive, proportional))
 
     def _loop(self) -> None:
         while not self._stop.is_set():
@@ -142,6 +161,7 @@ def per_stage(samples, began: float, stage_times: dict) -> dict:
         out[name] = {"wall_s": round(seconds, 3),
                      "cpu_s": round(last[2] - first[2], 2),
                      "peak_rss_gb": round(max((s[1] for s in window), default=0) / 1e9, 3),
+                     "peak_pss_gb": round(max((s[5] for s in window), default=0) / 1e9, 3),
                      "written_gb": round((last[3] - first[3]) / 1e9, 3),
                      "processes": max((s[4] for s in window), default=0)}
         t += seconds
@@ -160,6 +180,7 @@ def by_process(monitor: TreeMonitor, began: float, stage_times: dict) -> list[di
         out.append({"pid": pid, "role": "pipeline" if pid == monitor.root.pid else "child",
                     "stage_started": stage if entry["first"] >= began else "before",
                     "peak_rss_gb": round(entry["peak_rss"] / 1e9, 3),
+                    "peak_pss_gb": round(entry["peak_pss"] / 1e9, 3),
                     "seen_s": round(entry["last"] - entry["first"], 2), "command": entry["command"]})
     return out
 
@@ -209,6 +230,7 @@ def measure(args) -> int:
         "processes": by_process(monitor, began, result.stage_times_s) if result else [],
         "cpu_s": round(monitor.samples[-1][2] - monitor.samples[0][2], 1) if monitor.samples else None,
         "peak_rss_tree_gb": round(max(s[1] for s in monitor.samples) / 1e9, 3) if monitor.samples else None,
+        "peak_pss_tree_gb": round(max(s[5] for s in monitor.samples) / 1e9, 3) if monitor.samples else None,
         "peak_rss_pipeline_gb": round(own.ru_maxrss * 1024 / 1e9, 3),
         "peak_rss_largest_child_gb": round(children.ru_maxrss * 1024 / 1e9, 3),
         "written_gb": round((monitor.samples[-1][3] - monitor.samples[0][3]) / 1e9, 3) if monitor.samples else None,
