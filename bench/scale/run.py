@@ -185,6 +185,18 @@ def by_process(monitor: TreeMonitor, began: float, stage_times: dict) -> list[di
     return out
 
 
+def overrides(pairs: list[str]) -> dict:
+    """``KEY=VALUE`` pairs (values read as JSON where they parse, else as text) for ``run_recordings``."""
+    out = {}
+    for pair in pairs or []:
+        key, _, value = pair.partition("=")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
 def measure(args) -> int:
     """One sort of one file, in this fresh process; writes the run's JSON."""
     import numpy as np
@@ -204,6 +216,7 @@ def measure(args) -> int:
     floor = read_once(path)
     results: list = []
     params = {"rt_sort_device": "cpu"} if args.sorter == "rt_sort" else {}
+    params.update(overrides(args.set))
     with TreeMonitor(os.getpid()) as monitor:
         began = time.perf_counter()
         try:
@@ -224,6 +237,7 @@ def measure(args) -> int:
     run = {
         "file": path.name, "sorter": args.sorter, "channels": args.channels, "minutes": args.minutes,
         "layout": args.layout, "input_bytes": path.stat().st_size, "read_once": floor,
+        "overrides": overrides(args.set),
         "wall_s": round(wall, 2), "status": result.status if result else None, "error": error,
         "ratio_to_read_once": round(wall / floor["wall_s"], 1) if floor["wall_s"] else None,
         "stages": stages,
@@ -278,7 +292,8 @@ def ladder(args) -> int:
                     out = RESULTS / f"runs{args.tag}" / f"{channels}ch_{minutes:g}min_{layout}_{sorter}.json"
                     subprocess.run([sys.executable, __file__, "measure", str(path), "--sorter", sorter,
                                     "--channels", str(channels), "--minutes", str(minutes), "--layout", layout,
-                                    "--work", str(data / "work"), "--json", str(out)], check=False)
+                                    "--work", str(data / "work"), "--json", str(out),
+                                    *(["--set", *args.set] if args.set else [])], check=False)
             finally:
                 path.unlink(missing_ok=True)
                 Path(str(path) + ".gt.npz").unlink(missing_ok=True)
@@ -296,6 +311,10 @@ def main(argv=None) -> int:
     one.add_argument("--layout", required=True)
     one.add_argument("--work", required=True)
     one.add_argument("--json", required=True)
+    for command in (one, parser):
+        command.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
+                             help="configuration overrides for sort_recording (preflight=false, delete_inter=true);"
+                                  " recorded in the run's JSON")
     parser.add_argument("--rungs", nargs="+", default=["64x1", "256x1", "1020x1"])
     parser.add_argument("--layouts", nargs="+", default=["legacy", "new"])
     parser.add_argument("--sorters", nargs="+", default=["fake", "rt_sort"])
