@@ -69,7 +69,7 @@ class TreeMonitor:
         self.interval_s = interval_s
         # t, summed RSS, CPU, write_chars, processes, summed PSS
         self.samples: list[tuple[float, float, float, float, int, float]] = []
-        self._seen: dict[int, tuple[float, float]] = {}  # pid -> last (cpu, wchar), for exited ones
+        self._seen: dict[int, float] = {}  # pid -> last CPU seconds, for exited ones
         self.processes: dict[int, dict] = {}  # pid -> peak rss, first/last seen, command line
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
@@ -77,7 +77,7 @@ class TreeMonitor:
     def _sample(self) -> None:
         import psutil
 
-        rss, alive, proportional = 0, 0, 0
+        rss, alive, proportional, wchar = 0, 0, 0, 0
         now = time.perf_counter()
         try:
             procs = [self.root, *self.root.children(recursive=True)]
@@ -89,8 +89,11 @@ class TreeMonitor:
                     own = proc.memory_info().rss
                     times = proc.cpu_times()
                     cpu = times.user + times.system  # not children_*: the children are sampled themselves
-                    wchar = getattr(proc.io_counters(), "write_chars", 0)
-                self._seen[proc.pid] = (cpu, wchar)
+                    written = getattr(proc.io_counters(), "write_chars", 0)
+                self._seen[proc.pid] = cpu
+                # the kernel adds a reaped child's I/O to its parent's counters (not its CPU time):
+                # the live processes' counters hold the tree's total, those of exited ones are in them
+                wchar += written
                 shared = pss(proc.pid)
                 rss, alive, proportional = rss + own, alive + 1, proportional + shared
                 entry = self.processes.get(proc.pid)
@@ -106,8 +109,7 @@ class TreeMonitor:
                 entry["last"] = now
             except psutil.Error:
                 continue
-        cpu = sum(v[0] for v in self._seen.values())
-        wchar = sum(v[1] for v in self._seen.values())
+        cpu = sum(self._seen.values())
         self.samples.append((now, rss, cpu, wchar, alive, proportional))
 
     def _loop(self) -> None:
