@@ -191,7 +191,9 @@ def markdown(runs: list[dict], fitted: dict, host: str) -> str:
             )
     ran = {(r["channels"], r["minutes"]) for r in runs}
     missing = [f"{c} ch x {m} min" for c, m in LADDER if (c, m) not in ran]
-    lines += ["", f"Not run yet: {', '.join(missing) or 'none'}; nor the 6-well MaxTwo file "
+    lines += ["", f"Not run yet: {', '.join(missing) or 'none'} (1,020 ch x 30 min needs about 147 GB of disk at "
+              "the peak, input and binary copy: more than this machine has, see findings.md); "
+              "nor the 6-well MaxTwo file "
               "(sort_multistream) or Kilosort4 at these sizes (its CPU cost is extrapolated in findings.md).", ""]
     return "\n".join(lines)
 
