@@ -121,6 +121,16 @@ def _results_over_input(run: dict) -> float:
     return round(run["kept_bytes"]["results"]["total"] / run["input_bytes"], 3)
 
 
+def overhead(run: dict) -> dict:
+    """Everything but the sort stage (issue 21's pipeline overhead), in CPU and wall seconds and as x read-once."""
+    rest = [s for name, s in run["stages"].items() if name != "sort"]
+    cpu, wall = sum(s["cpu_s"] for s in rest), sum(s["wall_s"] for s in rest)
+    floor = run["read_once"]
+    return {"cpu_s": round(cpu, 1), "wall_s": round(wall, 1),
+            "cpu_x": round(cpu / floor["cpu_s"], 1) if floor["cpu_s"] else None,
+            "wall_x": round(wall / floor["wall_s"], 1) if floor["wall_s"] else None}
+
+
 def _stage_cell(run: dict) -> str:
     parts = []
     for name, s in run["stages"].items():
@@ -138,18 +148,26 @@ def markdown(runs: list[dict], fitted: dict, host: str) -> str:
         f"**Loaded-machine numbers**: {host}, shared with other jobs (load average in the table; "
         "above 2 means the cores were shared). Wall times are upper bounds; CPU times are less distorted.",
         "",
-        "| file | sorter | status | wall | read once | ratio | CPU | peak RSS tree / pipeline / largest child | "
+        "The read once is the file's signal read with h5py in 1 s blocks right before the sort (wall / CPU). "
+        "Overhead is every stage but the sort (issue 21's pipeline overhead), as CPU s and x the read's CPU. "
+        "Peak RSS of the tree sums every process's RSS (a forked worker counts the pages it shares with the "
+        "pipeline again); PSS, where recorded, splits shared pages among their sharers.",
+        "",
+        "| file | sorter | status | wall | read once | ratio | CPU | overhead (x read CPU) "
+        "| peak RSS tree / pipeline / largest child | peak PSS tree | "
         "written | kept / input (with delete_inter) | accuracy (well detected, mean) | load | commit |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in sorted(runs, key=lambda r: (r["sorter"], r["channels"], r["minutes"], r["layout"])):
         acc = r.get("accuracy")
         acc_cell = f"{acc['well_detected']}/{acc['gt_units']}, {acc['accuracy_mean']:.3f}" if acc else "-"
         lines.append(
             f"| {r['channels']} ch x {r['minutes']:g} min {r['layout']} ({r['input_bytes'] / 1e9:.2f} GB) | "
-            f"{r['sorter']} | {r['status']} | {r['wall_s']:.1f} s | {r['read_once']['wall_s']:.2f} s | "
-            f"{r['ratio_to_read_once']}x | {r['cpu_s']} s | {r['peak_rss_tree_gb']} / {r['peak_rss_pipeline_gb']} / "
-            f"{r['peak_rss_largest_child_gb']} GB | {r['written_gb']} GB | "
+            f"{r['sorter']} | {r['status']} | {r['wall_s']:.1f} s | {r['read_once']['wall_s']:.2f} s / "
+            f"{r['read_once']['cpu_s']:.2f} cpu | {r['ratio_to_read_once']}x | {r['cpu_s']} s | "
+            f"{overhead(r)['cpu_s']} s ({overhead(r)['cpu_x']}x) | {r['peak_rss_tree_gb']} / "
+            f"{r['peak_rss_pipeline_gb']} / {r['peak_rss_largest_child_gb']} GB | "
+            f"{str(r['peak_pss_tree_gb']) + ' GB' if r.get('peak_pss_tree_gb') else '-'} | {r['written_gb']} GB | "
             f"{r['kept_over_input']}x ({_results_over_input(r)}x) | {acc_cell} | "
             f"{r['load_avg'][0]} | {r.get('commit', '')} |")
     lines += ["", "Per stage (wall s / CPU s / peak RSS of the tree / GB written; stages under 0.5 s left out):", ""]
@@ -173,8 +191,10 @@ def markdown(runs: list[dict], fitted: dict, host: str) -> str:
             )
     ran = {(r["channels"], r["minutes"]) for r in runs}
     missing = [f"{c} ch x {m} min" for c, m in LADDER if (c, m) not in ran]
-    lines += ["", f"Not run yet: {', '.join(missing) or 'none'}; nor Kilosort4 at these sizes (its CPU cost is "
-              "extrapolated in findings.md). The 6-well MaxTwo plate through sort_multistream: multiwell.md.", ""]
+    lines += ["", f"Not run yet: {', '.join(missing) or 'none'} (1,020 ch x 30 min needs about 147 GB of disk at "
+              "the peak, input and binary copy: more than this machine has, see findings.md); nor Kilosort4 at "
+              "these sizes (its CPU cost is extrapolated in findings.md). The 6-well MaxTwo plate through "
+              "sort_multistream: multiwell.md.", ""]
     return "\n".join(lines)
 
 

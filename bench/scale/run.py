@@ -17,8 +17,9 @@ sorter runs on it in a fresh process (``measure``) that records:
 * accuracy against ground truth (SpikeInterface ``compare_sorter_to_ground_truth``, 0.4 ms).
 
 Each run is saved as ``bench/results/scale/runs/<rung>_<layout>_<sorter>.json``; ``--report``
-writes ``scale.md``, ``scale.json`` and the plots. Generated files go under ``bench/data/scale``
-(ignored) and are deleted after their rung.
+writes ``scale.md``, ``scale.json`` and the plots. Generated files go under ``--data`` (default
+``bench/data/scale``, ignored) and are deleted after their rung, with the sort's work folder. Each run also
+lists every process of the tree it sampled (peak RSS, lifetime, the stage it started in).
 """
 
 from __future__ import annotations
@@ -42,23 +43,42 @@ DATA = ROOT / "bench" / "data" / "scale"
 sys.path.insert(0, str(ROOT))
 
 
+def pss(pid: int) -> int:
+    """Proportional set size of ``pid`` in bytes (0 where the kernel does not say).
+
+    A forked worker's RSS counts every page it shares with its parent again, so a sum of RSS over a
+    process tree overstates its memory; a sum of PSS splits each shared page among its sharers.
+    """
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as rollup:
+            for line in rollup:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
 class TreeMonitor:
-    """Samples RSS, CPU time and bytes written of a process and its descendants."""
+    """Samples RSS (and PSS), CPU time and bytes written of a process and its descendants."""
 
     def __init__(self, pid: int, interval_s: float = 0.25):
         import psutil
 
         self.root = psutil.Process(pid)
         self.interval_s = interval_s
-        self.samples: list[tuple[float, float, float, float]] = []  # t, rss, cpu, wchar
-        self._seen: dict[int, tuple[float, float]] = {}  # pid -> last (cpu, wchar), for exited ones
+        # t, summed RSS, CPU, write_chars, processes, summed PSS
+        self.samples: list[tuple[float, float, float, float, int, float]] = []
+        self._seen: dict[int, float] = {}  # pid -> last CPU seconds, for exited ones
+        self.processes: dict[int, dict] = {}  # pid -> peak rss, first/last seen, command line
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
 
     def _sample(self) -> None:
         import psutil
 
-        rss = 0
+        rss, alive, proportional, wchar = 0, 0, 0, 0
+        now = time.perf_counter()
         try:
             procs = [self.root, *self.root.children(recursive=True)]
         except psutil.Error:
@@ -66,16 +86,31 @@ class TreeMonitor:
         for proc in procs:
             try:
                 with proc.oneshot():
-                    rss += proc.memory_info().rss
+                    own = proc.memory_info().rss
                     times = proc.cpu_times()
                     cpu = times.user + times.system  # not children_*: the children are sampled themselves
-                    wchar = getattr(proc.io_counters(), "write_chars", 0)
-                self._seen[proc.pid] = (cpu, wchar)
+                    written = getattr(proc.io_counters(), "write_chars", 0)
+                self._seen[proc.pid] = cpu
+                # the kernel adds a reaped child's I/O to its parent's counters (not its CPU time):
+                # the live processes' counters hold the tree's total, those of exited ones are in them
+                wchar += written
+                shared = pss(proc.pid)
+                rss, alive, proportional = rss + own, alive + 1, proportional + shared
+                entry = self.processes.get(proc.pid)
+                if entry is None:
+                    try:
+                        command = " ".join(proc.cmdline())[-160:]
+                    except psutil.Error:
+                        command = ""
+                    entry = self.processes[proc.pid] = {"peak_rss": 0, "peak_pss": 0, "first": now, "last": now,
+                                                        "command": command}
+                entry["peak_rss"] = max(entry["peak_rss"], own)
+                entry["peak_pss"] = max(entry["peak_pss"], shared)
+                entry["last"] = now
             except psutil.Error:
                 continue
-        cpu = sum(v[0] for v in self._seen.values())
-        wchar = sum(v[1] for v in self._seen.values())
-        self.samples.append((time.perf_counter(), rss, cpu, wchar))
+        cpu = sum(self._seen.values())
+        self.samples.append((now, rss, cpu, wchar, alive, proportional))
 
     def _loop(self) -> None:
         while not self._stop.is_set():
@@ -117,9 +152,18 @@ def folder_bytes(folder: Path) -> dict:
     return {"total": sum(sizes.values()), "by_entry": dict(sorted(sizes.items(), key=lambda kv: -kv[1])[:8])}
 
 
-def per_stage(samples, began: float, stage_times: dict) -> dict:
-    """Attribute samples to stages laid end to end from the call's start, in execution order."""
-    out, t = {}, began
+def stages_start(began: float, wall: float, stage_times: dict) -> float:
+    """When the first timed stage began: the timed stages end where the call ends.
+
+    The call first opens the file and runs preflight, which ``stage_times_s`` leaves out (7 s for
+    a 24 GB file), so laying the stages from the call's start would shift each stage's window early.
+    """
+    return max(began, began + wall - sum(stage_times.values()))
+
+
+def per_stage(samples, start: float, stage_times: dict) -> dict:
+    """Attribute samples to stages laid end to end from ``start``, in execution order."""
+    out, t = {}, start
     for name, seconds in stage_times.items():
         window = [s for s in samples if t <= s[0] <= t + seconds]
         before = [s for s in samples if s[0] <= t]
@@ -128,8 +172,39 @@ def per_stage(samples, began: float, stage_times: dict) -> dict:
         out[name] = {"wall_s": round(seconds, 3),
                      "cpu_s": round(last[2] - first[2], 2),
                      "peak_rss_gb": round(max((s[1] for s in window), default=0) / 1e9, 3),
-                     "written_gb": round((last[3] - first[3]) / 1e9, 3)}
+                     "peak_pss_gb": round(max((s[5] for s in window), default=0) / 1e9, 3),
+                     "written_gb": round((last[3] - first[3]) / 1e9, 3),
+                     "processes": max((s[4] for s in window), default=0)}
         t += seconds
+    return out
+
+
+def by_process(monitor: TreeMonitor, start: float, stage_times: dict) -> list[dict]:
+    """Each sampled process of the tree: its peak RSS, lifetime and the stage it started in."""
+    bounds, t = [], start
+    for name, seconds in stage_times.items():
+        bounds.append((t + seconds, name))
+        t += seconds
+    out = []
+    for pid, entry in sorted(monitor.processes.items(), key=lambda kv: kv[1]["first"]):
+        stage = next((name for end, name in bounds if entry["first"] <= end), "after")
+        out.append({"pid": pid, "role": "pipeline" if pid == monitor.root.pid else "child",
+                    "stage_started": stage if entry["first"] >= start else "before",
+                    "peak_rss_gb": round(entry["peak_rss"] / 1e9, 3),
+                    "peak_pss_gb": round(entry["peak_pss"] / 1e9, 3),
+                    "seen_s": round(entry["last"] - entry["first"], 2), "command": entry["command"]})
+    return out
+
+
+def overrides(pairs: list[str]) -> dict:
+    """``KEY=VALUE`` pairs (values read as JSON where they parse, else as text) for ``run_recordings``."""
+    out = {}
+    for pair in pairs or []:
+        key, _, value = pair.partition("=")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
     return out
 
 
@@ -152,6 +227,7 @@ def measure(args) -> int:
     floor = read_once(path)
     results: list = []
     params = {"rt_sort_device": "cpu"} if args.sorter == "rt_sort" else {}
+    params.update(overrides(args.set))
     with TreeMonitor(os.getpid()) as monitor:
         began = time.perf_counter()
         try:
@@ -167,16 +243,21 @@ def measure(args) -> int:
         wall = time.perf_counter() - began
     own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     result = results[0] if results else None
-    stages = per_stage(monitor.samples, began, result.stage_times_s) if result else {}
+    start = stages_start(began, wall, result.stage_times_s) if result else began
+    stages = per_stage(monitor.samples, start, result.stage_times_s) if result else {}
     inter, res = folder_bytes(work / "inter"), folder_bytes(work / "results")
     run = {
         "file": path.name, "sorter": args.sorter, "channels": args.channels, "minutes": args.minutes,
         "layout": args.layout, "input_bytes": path.stat().st_size, "read_once": floor,
+        "overrides": overrides(args.set),
         "wall_s": round(wall, 2), "status": result.status if result else None, "error": error,
         "ratio_to_read_once": round(wall / floor["wall_s"], 1) if floor["wall_s"] else None,
         "stages": stages,
+        "before_stages_s": round(start - began, 2),
+        "processes": by_process(monitor, start, result.stage_times_s) if result else [],
         "cpu_s": round(monitor.samples[-1][2] - monitor.samples[0][2], 1) if monitor.samples else None,
         "peak_rss_tree_gb": round(max(s[1] for s in monitor.samples) / 1e9, 3) if monitor.samples else None,
+        "peak_pss_tree_gb": round(max(s[5] for s in monitor.samples) / 1e9, 3) if monitor.samples else None,
         "peak_rss_pipeline_gb": round(own.ru_maxrss * 1024 / 1e9, 3),
         "peak_rss_largest_child_gb": round(children.ru_maxrss * 1024 / 1e9, 3),
         "written_gb": round((monitor.samples[-1][3] - monitor.samples[0][3]) / 1e9, 3) if monitor.samples else None,
@@ -206,12 +287,13 @@ def measure(args) -> int:
 def ladder(args) -> int:
     from bench.scale.generate import write
 
-    DATA.mkdir(parents=True, exist_ok=True)
+    data = Path(args.data)
+    data.mkdir(parents=True, exist_ok=True)
     for rung in args.rungs:
         channels, minutes = (float(x) for x in rung.split("x"))
         channels = int(channels)
         for layout in args.layouts:
-            path = DATA / f"scale_{channels}ch_{minutes:g}min_{layout}.raw.h5"
+            path = data / f"scale_{channels}ch_{minutes:g}min_{layout}.raw.h5"
             began = time.perf_counter()
             written = write(path, channels, minutes * 60, layout)
             print(f"wrote {path.name}: {written} in {time.perf_counter() - began:.1f} s", flush=True)
@@ -223,7 +305,8 @@ def ladder(args) -> int:
                     out = RESULTS / f"runs{args.tag}" / f"{channels}ch_{minutes:g}min_{layout}_{sorter}.json"
                     subprocess.run([sys.executable, __file__, "measure", str(path), "--sorter", sorter,
                                     "--channels", str(channels), "--minutes", str(minutes), "--layout", layout,
-                                    "--work", str(DATA / "work"), "--json", str(out)], check=False)
+                                    "--work", str(data / "work"), "--json", str(out),
+                                    *(["--set", *args.set] if args.set else [])], check=False)
             finally:
                 path.unlink(missing_ok=True)
                 Path(str(path) + ".gt.npz").unlink(missing_ok=True)
@@ -241,10 +324,17 @@ def main(argv=None) -> int:
     one.add_argument("--layout", required=True)
     one.add_argument("--work", required=True)
     one.add_argument("--json", required=True)
+    for command in (one, parser):
+        command.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
+                             help="configuration overrides for sort_recording (preflight=false, delete_inter=true);"
+                                  " recorded in the run's JSON")
     parser.add_argument("--rungs", nargs="+", default=["64x1", "256x1", "1020x1"])
     parser.add_argument("--layouts", nargs="+", default=["legacy", "new"])
     parser.add_argument("--sorters", nargs="+", default=["fake", "rt_sort"])
     parser.add_argument("--rtsort-max-channels", type=int, default=1020)
+    parser.add_argument("--data", default=str(DATA),
+                        help="folder for the generated files and the sort's work folder (deleted after each rung);"
+                             " default: bench/data/scale")
     parser.add_argument("--report", action="store_true", help="only write the report from saved runs")
     parser.add_argument("--quick", action="store_true",
                         help="CI size: 64 ch x 0.5 min, legacy, fake sorter; writes *_quick files")

@@ -52,6 +52,22 @@ def test_legacy_sparse_mapping_picks_named_rows(tmp_path):
     np.testing.assert_allclose(_row_means(rec), [519, 514, 517], atol=1.0)
 
 
+@pytest.mark.parametrize(
+    "channel_ids",
+    [None, ["0", "1", "2", "3", "4", "5"], ["1", "3", "4"], ["4", "0", "2"], ["2", "2", "0", "5"], ["5"]],
+    ids=["all", "every-in-order", "subset-in-order", "shuffled", "repeated", "one"],
+)
+def test_legacy_reads_the_exact_samples_of_the_asked_channels_in_the_asked_order(tmp_path, channel_ids):
+    mapping = mxw.maxwell_mapping(6)
+    mapping["channel"] = [0, 1, 2, 3, 4, 5]
+    traces = mxw.synthetic_traces(9, 700, seed=3)
+    path = mxw.write_legacy(tmp_path / "rows.raw.h5", traces=traces, mapping=mapping)
+    rec = open_recording(path).recording
+    got = rec.get_traces(start_frame=150, end_frame=650, channel_ids=channel_ids, return_in_uV=False)
+    rows = [int(c) for c in (channel_ids or rec.get_channel_ids())]
+    np.testing.assert_array_equal(got, traces[rows, 150:650].T)
+
+
 def test_legacy_mapping_beyond_sig_is_input_error(tmp_path):
     mapping = mxw.maxwell_mapping(4)
     mapping["channel"] = [0, 1, 2, 40]

@@ -72,3 +72,12 @@ def test_sorter_reads_the_recording_a_chunk_at_a_time(saved, tmp_path, monkeypat
     assert spans and max(spans) <= int(fake_backend.CHUNK_S * fs) + 2 * int(fake_backend.MARGIN_S * fs)
     assert max(spans) < saved.get_num_samples()
     assert len(np.load(tmp_path / "out" / "spike_times.npy")) > 0
+
+
+def test_sorter_logs_progress_through_its_detection_pass(saved, capsys):
+    """A long pass keeps the sorter's log moving, so the inactivity watchdog does not stop it."""
+    fake_backend._detect(saved, 5.5)
+    progress = [line for line in capsys.readouterr().out.splitlines() if "chunks" in line]
+    n_chunks = int(np.ceil(saved.get_num_samples() / (fake_backend.CHUNK_S * saved.get_sampling_frequency())))
+    assert len(progress) >= min(n_chunks, fake_backend.PROGRESS_LINES)
+    assert progress[-1].endswith(f"100%| {n_chunks}/{n_chunks} chunks")

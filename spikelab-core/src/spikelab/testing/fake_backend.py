@@ -71,6 +71,9 @@ EXACT_NOISE_BYTES = 64 * 2**20
 """Filtered recordings up to this size get the exact noise (median over every sample, kept for the
 detection pass); larger ones the median of per-chunk medians over ``NOISE_CHUNKS`` evenly spaced chunks."""
 NOISE_CHUNKS = 30
+PROGRESS_LINES = 20
+"""Progress lines logged over the detection pass (a 1,020-channel x 10-minute pass is silent for
+more than the 900 s the inactivity watchdog allows without them)."""
 
 
 def _bandpass(fs: float) -> np.ndarray:
@@ -111,7 +114,11 @@ def _detect(recording, threshold: float) -> tuple[np.ndarray, np.ndarray]:
         noise = np.median(np.stack(medians), axis=0) / 0.6745
     noise[noise == 0] = 1.0
     found_samples, found_values, found_channels = [], [], []
-    for start in starts:
+    every = max(1, len(starts) // PROGRESS_LINES)
+    for done, start in enumerate(starts, 1):
+        if done % every == 0 or done == len(starts):
+            # as Kilosort4's tqdm bar does: a long pass is not mistaken for a hang by the inactivity watchdog
+            _say(f"{100 * done // len(starts):3d}%| {done}/{len(starts)} chunks")
         filtered = pieces.pop(start, None)
         if filtered is None:
             filtered = _filtered(recording, sos, start, min(n_samples, start + step))

@@ -211,14 +211,16 @@ class _Segment(BaseRecordingSegment):
         if self._file is None:
             self._file = h5py.File(self._file_path, "r")
         signal = self._file[self._dataset]
-        order = np.argsort(rows, kind="stable")
-        unique_rows, inverse = np.unique(rows[order], return_inverse=True)
-        # h5py wants increasing, unique row indices; read a contiguous block when it is cheaper
-        if unique_rows.size > 0.5 * (unique_rows[-1] - unique_rows[0] + 1):
-            block = signal[int(unique_rows[0]) : int(unique_rows[-1]) + 1, start:end]
-            data = block[unique_rows - unique_rows[0]]
+        # h5py wants increasing, unique row indices; read a contiguous block when it is cheaper.
+        # Each copy below holds a whole chunk: the binary copy's workers hold several at once,
+        # so rows already in increasing order (every channel, the usual case) are returned as read.
+        increasing = bool(np.all(np.diff(rows) > 0))
+        unique_rows, inverse = (rows, None) if increasing else np.unique(rows, return_inverse=True)
+        low, high = int(unique_rows[0]), int(unique_rows[-1]) + 1
+        if unique_rows.size > 0.5 * (high - low):
+            data = signal[low:high, start:end]
+            if unique_rows.size < high - low:
+                data = data[unique_rows - low]
         else:
             data = signal[unique_rows, start:end]
-        out = np.empty((rows.size, end - start), dtype=np.uint16)
-        out[order] = data[inverse]
-        return out
+        return data if inverse is None else data[inverse.ravel()]
