@@ -37,6 +37,9 @@ class SequenceBank:
     root_amp_std: np.ndarray  # (K,)
     near: np.ndarray  # (K, K) roots within the inner radius
     outer: np.ndarray  # (C, C) bool: electrodes within the outer radius of each electrode
+    unique_roots: np.ndarray  # (R,) sorted distinct roots
+    weighed: np.ndarray  # (R, M) bool: a sequence with that root weighs the electrode's latency
+    column: np.ndarray  # (C,) position of each electrode in ``electrodes``, -1 if absent
 
     @classmethod
     def build(cls, seqs: list[Sequence], distances: np.ndarray, params: RTSortParams):
@@ -51,6 +54,12 @@ class SequenceBank:
             amp_w.append(weights / max(weights.sum(), 1e-9))
             weights = np.where(elecs == seq.root, 0.0, weights)
             lat_w.append(weights / max(weights.sum(), 1e-9))
+        latency_weight = np.array(lat_w).reshape(len(seqs), elecs.size)
+        unique_roots = np.unique(roots)
+        weighed = np.zeros((unique_roots.size, elecs.size), dtype=bool)
+        np.logical_or.at(weighed, np.searchsorted(unique_roots, roots), latency_weight > 0)
+        column = np.full(distances.shape[0], -1, dtype=np.int64)
+        column[elecs] = np.arange(elecs.size)
         return cls(
             roots=roots, electrodes=elecs,
             loose=np.array([s.loose[elecs] for s in seqs]).reshape(len(seqs), elecs.size),
@@ -60,12 +69,13 @@ class SequenceBank:
             latency=np.array([s.latencies[elecs] for s in seqs]).reshape(len(seqs), elecs.size),
             amplitude=np.array([s.amplitudes[elecs] for s in seqs]).reshape(len(seqs),
                                                                             elecs.size),
-            latency_weight=np.array(lat_w).reshape(len(seqs), elecs.size),
+            latency_weight=latency_weight,
             amplitude_weight=np.array(amp_w).reshape(len(seqs), elecs.size),
             root_amp=np.array([s.root_amp for s in seqs]),
             root_amp_std=np.array([s.root_amp_std for s in seqs]),
             near=distances[np.ix_(roots, roots)] <= params.inner_radius,
-            outer=(distances <= params.outer_radius) & ~np.eye(distances.shape[0], dtype=bool))
+            outer=(distances <= params.outer_radius) & ~np.eye(distances.shape[0], dtype=bool),
+            unique_roots=unique_roots, weighed=weighed, column=column)
 
 
 #: Candidates handled per block in :func:`_window_max_min` (bounds its (block, window, channels)
@@ -145,7 +155,7 @@ def assign_spikes(bank: SequenceBank, logits: np.ndarray, traces: np.ndarray, no
     lo, hi = frame_range
     if len(bank.roots) == 0 or hi <= lo:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    roots = np.unique(bank.roots)
+    roots = bank.unique_roots
     cand_f, cand_col = find_peaks(logits[lo - 1:hi + 1][:, roots], stringent_logit)
     keep = (cand_f >= 1) & (cand_f <= hi - lo)
     cand_f, cand_root = cand_f[keep] + lo - 1, roots[cand_col[keep]]
@@ -169,16 +179,10 @@ def assign_spikes(bank: SequenceBank, logits: np.ndarray, traces: np.ndarray, no
     peak, amp = (peak, amp_all) if all_channels else (peak[:, elecs], amp_all[:, elecs])
     # latencies only where a sequence with the candidate's root weighs them (0 elsewhere: a
     # zero weight makes the value irrelevant)
-    root_index = np.searchsorted(roots, bank.roots)
-    weighed = np.zeros((roots.size, elecs.size), dtype=bool)
-    for k, r in enumerate(root_index):
-        weighed[r] |= bank.latency_weight[k] > 0
-    pair_c, pair_m = np.nonzero(weighed[np.searchsorted(roots, cand_root)])
+    pair_c, pair_m = np.nonzero(bank.weighed[np.searchsorted(roots, cand_root)])
     lat = np.zeros(peak.shape, dtype=np.float64)
     lat[pair_c, pair_m] = _window_argmax(logits, cand_f[pair_c], elecs[pair_m], half_window)
-    column = np.full(n_channels, -1, dtype=np.int64)
-    column[elecs] = np.arange(elecs.size)
-    root_col = column[cand_root]
+    root_col = bank.column[cand_root]
     amp[np.arange(cand_f.size), root_col] = np.abs(traces[cand_f, cand_root]) / noise[cand_root]
     lat[np.arange(cand_f.size), root_col] = 0.0
     crossing = peak >= loose_logit  # (n, M)

@@ -386,6 +386,8 @@ class RTSort:
         obj.calibration = state.get("calibration")
         obj.params = RTSortParams(**{f.name: getattr(obj.params, f.name)
                                      for f in attrs.fields(RTSortParams) if hasattr(obj.params, f.name)})
+        # The bank is derived data: rebuilt, so a pickle from before one of its fields still sorts.
+        obj.bank = SequenceBank.build(obj.sequences, obj._distances, obj.params)
         obj._attach_detector()
         obj.reset()
         return obj
