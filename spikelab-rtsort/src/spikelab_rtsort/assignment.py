@@ -78,6 +78,10 @@ class SequenceBank:
             unique_roots=unique_roots, weighed=weighed, column=column)
 
 
+#: Candidates scored at a time: bounds the (candidates, electrodes) arrays of a long block
+#: (about 60 MB at 1,020 channels) whatever its length.
+SCORE_BLOCK = 1024
+
 #: Candidates handled per block in :func:`_window_max_min` (bounds its (block, window, channels)
 #: gathers to about 11 MB at 1,020 channels).
 CANDIDATE_BLOCK = 128
@@ -153,12 +157,29 @@ def assign_spikes(bank: SequenceBank, logits: np.ndarray, traces: np.ndarray, no
         Index of the sequence of each spike.
     """
     lo, hi = frame_range
+    empty = np.zeros(0, np.int64), np.zeros(0, np.int64)
     if len(bank.roots) == 0 or hi <= lo:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        return empty
     roots = bank.unique_roots
     cand_f, cand_col = find_peaks(logits[lo - 1:hi + 1][:, roots], stringent_logit)
     keep = (cand_f >= 1) & (cand_f <= hi - lo)
     cand_f, cand_root = cand_f[keep] + lo - 1, roots[cand_col[keep]]
+    scored = [_score_candidates(bank, logits, traces, noise, cand_f[first:first + SCORE_BLOCK],
+                                cand_root[first:first + SCORE_BLOCK], params, loose_logit,
+                                half_window)
+              for first in range(0, cand_f.size, SCORE_BLOCK)]
+    if not scored:
+        return empty
+    frames, seqs, score = (np.concatenate(parts) for parts in zip(*scored))
+    order = np.argsort(-score, kind="stable")
+    return _greedy(bank, frames[order], seqs[order], overlap_frames)
+
+
+def _score_candidates(bank, logits, traces, noise, cand_f, cand_root, params, loose_logit,
+                      half_window):
+    """Frame, sequence and score of every (candidate, sequence) pair that passes the gates, in
+    candidate then sequence order."""
+    empty = np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
     n_channels = logits.shape[1]
     limit = max(params.min_elecs_for_array_noise_n,
                 round(params.min_elecs_for_array_noise_f * n_channels))
@@ -166,7 +187,7 @@ def assign_spikes(bank: SequenceBank, logits: np.ndarray, traces: np.ndarray, no
         ok = (logits[cand_f] >= loose_logit).sum(axis=1) <= limit
         cand_f, cand_root = cand_f[ok], cand_root[ok]
     if cand_f.size == 0:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        return empty
     elecs = bank.electrodes
     peak, trough = _window_max_min(logits, traces, cand_f, half_window)
     amp_all = np.abs(trough) / noise[None, :]
@@ -174,12 +195,12 @@ def assign_spikes(bank: SequenceBank, logits: np.ndarray, traces: np.ndarray, no
         keep = _root_is_largest(bank, amp_all, cand_root, params.min_root_amp_ratio_spikes)
         cand_f, cand_root, peak, amp_all = cand_f[keep], cand_root[keep], peak[keep], amp_all[keep]
         if cand_f.size == 0:
-            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+            return empty
     all_channels = elecs.size == n_channels  # (elecs is sorted)
     peak, amp = (peak, amp_all) if all_channels else (peak[:, elecs], amp_all[:, elecs])
     # latencies only where a sequence with the candidate's root weighs them (0 elsewhere: a
     # zero weight makes the value irrelevant)
-    pair_c, pair_m = np.nonzero(bank.weighed[np.searchsorted(roots, cand_root)])
+    pair_c, pair_m = np.nonzero(bank.weighed[np.searchsorted(bank.unique_roots, cand_root)])
     lat = np.zeros(peak.shape, dtype=np.float64)
     lat[pair_c, pair_m] = _window_argmax(logits, cand_f[pair_c], elecs[pair_m], half_window)
     root_col = bank.column[cand_root]
@@ -204,12 +225,15 @@ def assign_spikes(bank: SequenceBank, logits: np.ndarray, traces: np.ndarray, no
     ok = ((inner_n >= params.min_inner_loose_detections) & (loose_n >= bank.min_loose[pairs_k])
           & (lat_d <= lat_max) & (amp_d <= amp_max) & (z <= params.max_root_amp_median_std_spikes))
     score = 2.1 - (lat_d / lat_max + amp_d / amp_max - 0.5 * loose_n / n_cross[pairs_c])
-    order = np.argsort(-score[ok], kind="stable")
-    pairs_c, pairs_k = pairs_c[ok][order], pairs_k[ok][order]
+    return cand_f[pairs_c[ok]], pairs_k[ok], score[ok]
+
+
+def _greedy(bank, frames, seqs, overlap_frames):
+    """Assign pairs in the given (best-first) order; an assigned spike suppresses the sequences
+    whose roots are within the inner radius for ``overlap_frames``."""
     taken: dict[int, list[int]] = {}
     out_f, out_k = [], []
-    for c, k in zip(pairs_c, pairs_k):
-        frame = int(cand_f[c])
+    for frame, k in zip(frames.tolist(), seqs.tolist()):
         clash = False
         for other in range(frame - overlap_frames, frame + overlap_frames + 1):
             if any(bank.near[k, j] for j in taken.get(other, ())):
@@ -217,7 +241,7 @@ def assign_spikes(bank: SequenceBank, logits: np.ndarray, traces: np.ndarray, no
                 break
         if clash:
             continue
-        taken.setdefault(frame, []).append(int(k))
+        taken.setdefault(frame, []).append(k)
         out_f.append(frame)
-        out_k.append(int(k))
+        out_k.append(k)
     return np.asarray(out_f, dtype=np.int64), np.asarray(out_k, dtype=np.int64)
