@@ -1,7 +1,8 @@
 import numpy as np
+import pytest
 import torch
 
-from spikelab_rtsort.inference import NO_OUTPUT, StreamingInference, find_peaks, infer_logits
+from spikelab_rtsort.inference import NO_OUTPUT, StreamingInference, channel_median, find_peaks, infer_logits
 from spikelab_rtsort.model import DetectionModel, DetectionNet
 
 
@@ -51,3 +52,9 @@ def test_streaming_inference_gives_the_one_pass_logits_chunk_by_chunk():
     np.testing.assert_allclose(streamed, full[40:40 + len(streamed)], rtol=1e-4, atol=1e-4)
     stream.reset()
     assert stream.push(traces[:50]).shape[0] == 0  # context is rebuilt after a reset
+
+
+@pytest.mark.parametrize("frames", [100, 101, 1])
+def test_channel_median_is_numpys_median(frames):
+    traces = np.random.default_rng(frames).normal(size=(frames, 7)).astype(np.float32)
+    np.testing.assert_array_equal(channel_median(traces), np.median(traces, axis=0, keepdims=True))

@@ -17,7 +17,7 @@ import numpy as np
 
 from .inference import find_peaks
 from .params import RTSortParams
-from .sequences import Sequence, min_loose, window_trough
+from .sequences import Sequence, min_loose
 
 
 @attrs.frozen
@@ -37,6 +37,9 @@ class SequenceBank:
     root_amp_std: np.ndarray  # (K,)
     near: np.ndarray  # (K, K) roots within the inner radius
     outer: np.ndarray  # (C, C) bool: electrodes within the outer radius of each electrode
+    unique_roots: np.ndarray  # (R,) sorted distinct roots
+    weighed: np.ndarray  # (R, M) bool: a sequence with that root weighs the electrode's latency
+    column: np.ndarray  # (C,) position of each electrode in ``electrodes``, -1 if absent
 
     @classmethod
     def build(cls, seqs: list[Sequence], distances: np.ndarray, params: RTSortParams):
@@ -51,6 +54,12 @@ class SequenceBank:
             amp_w.append(weights / max(weights.sum(), 1e-9))
             weights = np.where(elecs == seq.root, 0.0, weights)
             lat_w.append(weights / max(weights.sum(), 1e-9))
+        latency_weight = np.array(lat_w).reshape(len(seqs), elecs.size)
+        unique_roots = np.unique(roots)
+        weighed = np.zeros((unique_roots.size, elecs.size), dtype=bool)
+        np.logical_or.at(weighed, np.searchsorted(unique_roots, roots), latency_weight > 0)
+        column = np.full(distances.shape[0], -1, dtype=np.int64)
+        column[elecs] = np.arange(elecs.size)
         return cls(
             roots=roots, electrodes=elecs,
             loose=np.array([s.loose[elecs] for s in seqs]).reshape(len(seqs), elecs.size),
@@ -60,50 +69,59 @@ class SequenceBank:
             latency=np.array([s.latencies[elecs] for s in seqs]).reshape(len(seqs), elecs.size),
             amplitude=np.array([s.amplitudes[elecs] for s in seqs]).reshape(len(seqs),
                                                                             elecs.size),
-            latency_weight=np.array(lat_w).reshape(len(seqs), elecs.size),
+            latency_weight=latency_weight,
             amplitude_weight=np.array(amp_w).reshape(len(seqs), elecs.size),
             root_amp=np.array([s.root_amp for s in seqs]),
             root_amp_std=np.array([s.root_amp_std for s in seqs]),
             near=distances[np.ix_(roots, roots)] <= params.inner_radius,
-            outer=(distances <= params.outer_radius) & ~np.eye(distances.shape[0], dtype=bool))
+            outer=(distances <= params.outer_radius) & ~np.eye(distances.shape[0], dtype=bool),
+            unique_roots=unique_roots, weighed=weighed, column=column)
 
 
-def _root_is_largest(bank, traces, noise, cand_f, cand_root, half_window, ratio):
-    """Whether each candidate's root amplitude is at least ``ratio`` times the largest amplitude
-    (trough within the co-detection window, in noise units) among the root's outer-radius
-    electrodes: the preliminary sequences' largest-electrode rule, applied to candidates."""
-    keep = np.ones(cand_f.size, dtype=bool)
-    for root in np.unique(cand_root):
-        rows = np.nonzero(cand_root == root)[0]
-        outer = np.nonzero(bank.outer[root])[0]
-        if outer.size == 0:
-            continue
-        trough = window_trough(traces, cand_f[rows], outer, half_window)
-        largest = (np.abs(trough) / noise[outer][None, :]).max(axis=1)
-        own = np.abs(window_trough(traces, cand_f[rows], [root], half_window)[:, 0]) / noise[root]
-        keep[rows] = own >= ratio * largest
-    return keep
+#: Candidates scored at a time: bounds the (candidates, electrodes) arrays of a long block
+#: (about 60 MB at 1,020 channels) whatever its length.
+SCORE_BLOCK = 1024
+
+#: Candidates handled per block in :func:`_window_max_min` (bounds its (block, window, channels)
+#: gathers to about 11 MB at 1,020 channels).
+CANDIDATE_BLOCK = 128
 
 
-def _window_peak_and_trough(logits, traces, frames, electrodes, half_window):
-    """Largest logit, its offset (float frames) and the trough of ``traces`` within
-    +-``half_window`` frames of each frame, on each electrode: three (frames, electrodes) arrays.
+def _window_max_min(logits, traces, frames, half_window):
+    """Largest logit and trough of ``traces`` within +-``half_window`` frames of each frame, on
+    every channel: two (frames, channels) arrays.
 
-    One offset at a time, so each step gathers whole rows (frames are rows): an
-    (n, 2 half_window + 1, electrodes) fancy index cost seconds per second of a 1,020-channel
-    recording. Ties keep the earliest offset, as ``argmax`` does.
+    Whole rows are gathered (frames are rows), ``CANDIDATE_BLOCK`` candidates at a time: an
+    index on both axes at once cost seconds per second of a 1,020-channel recording.
     """
-    peak = logits[frames - half_window][:, electrodes]
-    arg = np.zeros(peak.shape, dtype=np.float64)
-    trough = traces[frames - half_window][:, electrodes]
-    for step in range(1, 2 * half_window + 1):
-        rows = frames - half_window + step
-        candidate = logits[rows][:, electrodes]
-        better = candidate > peak
-        np.copyto(peak, candidate, where=better)
-        arg[better] = step
-        np.minimum(trough, traces[rows][:, electrodes], out=trough)
-    return peak, arg - half_window, trough
+    offsets = np.arange(-half_window, half_window + 1)
+    peak = np.empty((frames.size, logits.shape[1]), dtype=logits.dtype)
+    trough = np.empty((frames.size, traces.shape[1]), dtype=traces.dtype)
+    for first in range(0, frames.size, CANDIDATE_BLOCK):
+        rows = frames[first:first + CANDIDATE_BLOCK, None] + offsets  # (b, 2 w + 1)
+        np.max(logits[rows], axis=1, out=peak[first:first + CANDIDATE_BLOCK])
+        np.min(traces[rows], axis=1, out=trough[first:first + CANDIDATE_BLOCK])
+    return peak, trough
+
+
+def _window_argmax(logits, frames, channels, half_window):
+    """Offset (frames, earliest on ties) of the largest logit within +-``half_window`` frames of
+    each ``frames[i]`` on ``channels[i]``: the latency of (candidate, electrode) pairs. Only the
+    pairs a score weighs are asked for; over every electrode of a 1,020-channel array this
+    arg-max was most of a 5 ms streaming chunk's assignment."""
+    offsets = np.arange(-half_window, half_window + 1)
+    window = logits[frames[:, None] + offsets, channels[:, None]]  # (pairs, 2 w + 1)
+    return window.argmax(axis=1) - half_window
+
+
+def _root_is_largest(bank, amp_all, cand_root, ratio):
+    """Whether each candidate's root amplitude is at least ``ratio`` times the largest amplitude
+    among the root's outer-radius electrodes (``amp_all``: window trough in noise units of every
+    channel, (candidates, channels)): the preliminary sequences' largest-electrode rule, applied
+    to candidates."""
+    largest = np.where(bank.outer[cand_root], amp_all, 0).max(axis=1)
+    own = amp_all[np.arange(cand_root.size), cand_root]
+    return own >= ratio * largest
 
 
 def assign_spikes(bank: SequenceBank, logits: np.ndarray, traces: np.ndarray, noise: np.ndarray,
@@ -139,29 +157,53 @@ def assign_spikes(bank: SequenceBank, logits: np.ndarray, traces: np.ndarray, no
         Index of the sequence of each spike.
     """
     lo, hi = frame_range
+    empty = np.zeros(0, np.int64), np.zeros(0, np.int64)
     if len(bank.roots) == 0 or hi <= lo:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    roots = np.unique(bank.roots)
+        return empty
+    roots = bank.unique_roots
     cand_f, cand_col = find_peaks(logits[lo - 1:hi + 1][:, roots], stringent_logit)
     keep = (cand_f >= 1) & (cand_f <= hi - lo)
     cand_f, cand_root = cand_f[keep] + lo - 1, roots[cand_col[keep]]
+    scored = [_score_candidates(bank, logits, traces, noise, cand_f[first:first + SCORE_BLOCK],
+                                cand_root[first:first + SCORE_BLOCK], params, loose_logit,
+                                half_window)
+              for first in range(0, cand_f.size, SCORE_BLOCK)]
+    if not scored:
+        return empty
+    frames, seqs, score = (np.concatenate(parts) for parts in zip(*scored))
+    order = np.argsort(-score, kind="stable")
+    return _greedy(bank, frames[order], seqs[order], overlap_frames)
+
+
+def _score_candidates(bank, logits, traces, noise, cand_f, cand_root, params, loose_logit,
+                      half_window):
+    """Frame, sequence and score of every (candidate, sequence) pair that passes the gates, in
+    candidate then sequence order."""
+    empty = np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
     n_channels = logits.shape[1]
     limit = max(params.min_elecs_for_array_noise_n,
                 round(params.min_elecs_for_array_noise_f * n_channels))
     if cand_f.size and limit <= n_channels:
         ok = (logits[cand_f] >= loose_logit).sum(axis=1) <= limit
         cand_f, cand_root = cand_f[ok], cand_root[ok]
-    if cand_f.size and params.min_root_amp_ratio_spikes > 0:
-        keep = _root_is_largest(bank, traces, noise, cand_f, cand_root, half_window,
-                                params.min_root_amp_ratio_spikes)
-        cand_f, cand_root = cand_f[keep], cand_root[keep]
     if cand_f.size == 0:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        return empty
     elecs = bank.electrodes
-    peak, lat, trough = _window_peak_and_trough(logits, traces, cand_f, elecs, half_window)
-    amp = np.abs(trough) / noise[elecs][None, :]
-    pos_root = {int(r): int(np.nonzero(elecs == r)[0][0]) for r in roots}
-    root_col = np.array([pos_root[int(r)] for r in cand_root])
+    peak, trough = _window_max_min(logits, traces, cand_f, half_window)
+    amp_all = np.abs(trough) / noise[None, :]
+    if params.min_root_amp_ratio_spikes > 0:
+        keep = _root_is_largest(bank, amp_all, cand_root, params.min_root_amp_ratio_spikes)
+        cand_f, cand_root, peak, amp_all = cand_f[keep], cand_root[keep], peak[keep], amp_all[keep]
+        if cand_f.size == 0:
+            return empty
+    all_channels = elecs.size == n_channels  # (elecs is sorted)
+    peak, amp = (peak, amp_all) if all_channels else (peak[:, elecs], amp_all[:, elecs])
+    # latencies only where a sequence with the candidate's root weighs them (0 elsewhere: a
+    # zero weight makes the value irrelevant)
+    pair_c, pair_m = np.nonzero(bank.weighed[np.searchsorted(bank.unique_roots, cand_root)])
+    lat = np.zeros(peak.shape, dtype=np.float64)
+    lat[pair_c, pair_m] = _window_argmax(logits, cand_f[pair_c], elecs[pair_m], half_window)
+    root_col = bank.column[cand_root]
     amp[np.arange(cand_f.size), root_col] = np.abs(traces[cand_f, cand_root]) / noise[cand_root]
     lat[np.arange(cand_f.size), root_col] = 0.0
     crossing = peak >= loose_logit  # (n, M)
@@ -183,12 +225,15 @@ def assign_spikes(bank: SequenceBank, logits: np.ndarray, traces: np.ndarray, no
     ok = ((inner_n >= params.min_inner_loose_detections) & (loose_n >= bank.min_loose[pairs_k])
           & (lat_d <= lat_max) & (amp_d <= amp_max) & (z <= params.max_root_amp_median_std_spikes))
     score = 2.1 - (lat_d / lat_max + amp_d / amp_max - 0.5 * loose_n / n_cross[pairs_c])
-    order = np.argsort(-score[ok], kind="stable")
-    pairs_c, pairs_k = pairs_c[ok][order], pairs_k[ok][order]
+    return cand_f[pairs_c[ok]], pairs_k[ok], score[ok]
+
+
+def _greedy(bank, frames, seqs, overlap_frames):
+    """Assign pairs in the given (best-first) order; an assigned spike suppresses the sequences
+    whose roots are within the inner radius for ``overlap_frames``."""
     taken: dict[int, list[int]] = {}
     out_f, out_k = [], []
-    for c, k in zip(pairs_c, pairs_k):
-        frame = int(cand_f[c])
+    for frame, k in zip(frames.tolist(), seqs.tolist()):
         clash = False
         for other in range(frame - overlap_frames, frame + overlap_frames + 1):
             if any(bank.near[k, j] for j in taken.get(other, ())):
@@ -196,7 +241,7 @@ def assign_spikes(bank: SequenceBank, logits: np.ndarray, traces: np.ndarray, no
                 break
         if clash:
             continue
-        taken.setdefault(frame, []).append(int(k))
+        taken.setdefault(frame, []).append(k)
         out_f.append(frame)
-        out_k.append(int(k))
+        out_k.append(k)
     return np.asarray(out_f, dtype=np.int64), np.asarray(out_k, dtype=np.int64)

@@ -70,6 +70,68 @@ def scale_traces(traces: np.ndarray, gain: float) -> np.ndarray:
     return (traces - np.median(traces[::step], axis=0, keepdims=True)) * np.float32(gain)
 
 
+def channel_median(traces: np.ndarray) -> np.ndarray:
+    """Median of every channel of ``traces`` (frames x channels), shape (1, channels).
+
+    Equal to ``np.median(traces, axis=0, keepdims=True)`` for finite data, by a sort: NumPy's
+    vectorised sort of a 5 ms chunk of 1,020 channels takes about a fifth of the time of the
+    partition ``np.median`` uses (0.25 against 1.3 ms).
+    """
+    ordered = np.sort(traces, axis=0)
+    half = traces.shape[0] // 2
+    if traces.shape[0] % 2:
+        return ordered[half:half + 1]
+    return (ordered[half - 1:half] + ordered[half:half + 1]) * np.asarray(0.5, ordered.dtype)
+
+
+def infer_window(model: DetectionModel, window: np.ndarray, prefilter_sd: float | None = None,
+                 noise: np.ndarray | None = None, batch_size: int = 1024) -> np.ndarray:
+    """Logits of every frame of ``window`` that has its whole receptive field in it.
+
+    The streaming counterpart of :func:`infer_logits` for one short window (a chunk and its
+    context): the channels to run are gathered into one contiguous batch and run in as few
+    forward passes as ``batch_size`` allows, since each pass has a fixed cost that a 5 ms
+    chunk does not amortise (one pass of 300 channels cost 1.9 CPU-ms, five of 64 cost 3.3).
+
+    Parameters
+    ----------
+    model : DetectionModel
+        The detection model (or its int8 copy).
+    window : np.ndarray
+        Scaled traces, shape (frames, channels), at least ``receptive_field`` frames.
+    prefilter_sd : float or None, default: None
+        Run only the channels whose scored frames reach below ``-prefilter_sd`` times their
+        ``noise`` (the others keep :data:`NO_OUTPUT`), as :func:`infer_logits` does per chunk.
+    noise : np.ndarray or None, default: None
+        Per-channel noise (scaled units); needed with ``prefilter_sd``.
+    batch_size : int, default: 1024
+        Most channels per forward pass.
+
+    Returns
+    -------
+    logits : np.ndarray
+        float32 (frames - receptive_field + 1, channels); row ``i`` scores a trough at window
+        frame ``i + buffer_front``.
+    """
+    n_frames, n_channels = window.shape
+    n_out = n_frames - model.receptive_field + 1
+    if prefilter_sd is None:
+        channels = np.arange(n_channels)
+        logits = np.empty((n_out, n_channels), dtype=np.float32)
+    else:
+        scored = window[model.buffer_front:model.buffer_front + n_out]
+        channels = np.flatnonzero(scored.min(axis=0) < -prefilter_sd * np.asarray(noise))
+        logits = np.full((n_out, n_channels), NO_OUTPUT, dtype=np.float32)
+    if channels.size == 0 or n_out <= 0:
+        return logits
+    inputs = np.ascontiguousarray(window[:, channels].T, dtype=np.float32)[:, None, :]
+    with torch.inference_mode():
+        for first in range(0, channels.size, batch_size):
+            out = model.net(torch.from_numpy(inputs[first:first + batch_size]).to(model.device))
+            logits[:, channels[first:first + batch_size]] = out.float().cpu().numpy().T
+    return logits
+
+
 def infer_logits(model: DetectionModel, scaled: np.ndarray, batch_size: int = 64,
                  chunk_frames: int = 2000, prefilter_sd: float | None = None,
                  noise: np.ndarray | None = None) -> np.ndarray:

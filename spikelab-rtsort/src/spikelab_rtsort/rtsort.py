@@ -16,8 +16,6 @@ from spikelab.atomic import atomic_open
 from ._errors import InsufficientActivityError, ModelLoadingError
 from .assignment import SequenceBank, assign_spikes
 from .inference import (
-    NO_OUTPUT,
-    StreamingInference,
     detect_recording,
     infer_logits,
     prefilter_chunk_frames,
@@ -30,6 +28,7 @@ from .params import RTSortParams
 from .propagation import detect_preliminary_sequences
 from .quantized import calibration_sample, quantize_int8
 from .sequences import DetectionContext, Sequence, compute_stats, merge_sequences, relocate_root, robust_noise
+from .streaming import DetectorStream
 
 log = structlog.get_logger(__name__)
 
@@ -287,15 +286,12 @@ class RTSort:
     # streaming ----------------------------------------------------------------------------
     def reset(self) -> None:
         """Forget streamed data; call before streaming and after any gap in the data."""
-        self._buffer = None
-        self._logits = None
-        # The float network without pre-filter keeps each layer's context (no frame computed
-        # twice); otherwise each call runs the detector on the new frames plus their context.
-        stateful = self.detector is self.model and self.params.prefilter_sd is None
-        self._stream = StreamingInference(self.model) if stateful else None
-        self._computed = 0  # absolute frame up to which logits were computed (windowed path)
-        self._received = 0  # frames received since reset
-        self._decided = 0  # absolute frame up to which candidates were decided
+        # Frames kept between calls: the network's and the co-detection window's context. (The
+        # noise is the sorter's, fixed at detection.)
+        keep = self.model.receptive_field + 2 * self.half_window + 8
+        self._stream = DetectorStream(self.model, self.detector, self.gain, self.noise,
+                                      self.params.prefilter_sd, keep)
+        self._decided = 0  # stream frame up to which candidates were decided
 
     def process(self, chunk: np.ndarray) -> list[StreamedSpike]:
         """Sort one chunk of a live stream.
@@ -314,53 +310,21 @@ class RTSort:
             end of this call (data that had to arrive after the trough plus compute time).
         """
         began = time.perf_counter()
-        chunk = np.asarray(chunk, dtype=np.float32)
-        scaled = (chunk - np.median(chunk, axis=0, keepdims=True)) * np.float32(self.gain)
-        rf, w = self.model.receptive_field, self.half_window
-        # Frames kept between calls: the network's and the co-detection window's context. (The
-        # noise is the sorter's, fixed at detection; 50 ms kept here were copied twice per call
-        # for nothing, 9 MB per 5 ms chunk at 1,020 channels.)
-        keep = rf + 2 * w + 8
-        if self._buffer is None:
-            self._buffer = scaled
-            self._logits = np.full(scaled.shape, NO_OUTPUT, np.float32)
-            self._start = 0
-        else:
-            self._buffer = np.concatenate([self._buffer, scaled])
-            self._logits = np.concatenate(
-                [self._logits, np.full(scaled.shape, NO_OUTPUT, np.float32)])
-        self._received += chunk.shape[0]
-        # New logits: every frame whose receptive field is now complete.
-        front, back = self.model.buffer_front, self.model.buffer_end
-        if self._stream is not None:
-            out = self._stream.push(scaled)
-            if out.shape[0]:
-                end = self._buffer.shape[0] - back
-                self._logits[end - out.shape[0]:end] = out
-        else:
-            lo = max(self._computed, self._start + front) - self._start
-            hi = self._buffer.shape[0] - back
-            if hi > lo:
-                out = self._infer(self._buffer[lo - front:hi + back])
-                self._logits[lo:hi] = out[front:front + hi - lo]
-                self._computed = hi + self._start
-        decidable = self._start + self._buffer.shape[0] - self.model.buffer_end - w - 2
-        lo_abs = max(self._decided, self._start + self.model.buffer_front + w + 2)
+        stream = self._stream
+        stream.push(chunk)
+        w = self.half_window
+        decidable = stream.start + stream.size - self.model.buffer_end - w - 2
+        lo_abs = max(self._decided, stream.start + self.model.buffer_front + w + 2)
         spikes: list[StreamedSpike] = []
         if decidable > lo_abs and self.num_units:
-            lo, hi = lo_abs - self._start, decidable - self._start
-            frames, units = self._assign(self._logits, self._buffer, lo, hi)
+            frames, units = self._assign(stream.logits, stream.traces, lo_abs - stream.start,
+                                         decidable - stream.start)
             elapsed_ms = (time.perf_counter() - began) * 1000
             fs = self.sampling_frequency
-            for f, k in sorted(zip(frames.tolist(), units.tolist())):
-                waited = (self._received - (f + self._start)) / fs * 1000
-                spikes.append(StreamedSpike(int(k), int(f + self._start),
-                                            (f + self._start) / fs * 1000, waited + elapsed_ms))
+            for f, k in sorted(zip((frames + stream.start).tolist(), units.tolist())):
+                waited = (stream.received - f) / fs * 1000
+                spikes.append(StreamedSpike(int(k), int(f), f / fs * 1000, waited + elapsed_ms))
             self._decided = decidable
-        if self._buffer.shape[0] > keep:
-            drop = self._buffer.shape[0] - keep
-            self._buffer, self._logits = self._buffer[drop:], self._logits[drop:]
-            self._start += drop
         return spikes
 
     # persistence --------------------------------------------------------------------------
@@ -412,6 +376,8 @@ class RTSort:
                 f"{path} is an RT-Sort pickle of format {marker}; this spikelab-rtsort reads "
                 f"{PICKLE_FORMAT}. Upgrade spikelab-rtsort, or sort the recording again.",
                 sorter="rt_sort", model_path=str(path))
+        for stale in ("_buffer", "_logits", "_start", "_computed", "_received"):
+            state.pop(stale, None)  # streaming buffers a sorter saved mid-stream before 2026-12-05 kept
         obj = cls.__new__(cls)
         obj.__dict__.update(state)
         obj.model = model
@@ -420,6 +386,8 @@ class RTSort:
         obj.calibration = state.get("calibration")
         obj.params = RTSortParams(**{f.name: getattr(obj.params, f.name)
                                      for f in attrs.fields(RTSortParams) if hasattr(obj.params, f.name)})
+        # The bank is derived data: rebuilt, so a pickle from before one of its fields still sorts.
+        obj.bank = SequenceBank.build(obj.sequences, obj._distances, obj.params)
         obj._attach_detector()
         obj.reset()
         return obj
