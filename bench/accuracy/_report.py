@@ -11,6 +11,8 @@ import numpy as np
 
 
 def one_line(entry: dict) -> str:
+    if entry.get("refused"):
+        return f"refused before sorting (preflight): {entry['error']}"
     if not entry["ok"]:
         return f"FAILED: {entry['error']}"
     b, a = entry["before"], entry["after"]
@@ -71,6 +73,10 @@ def markdown(report: dict) -> str:
                                                  order.index(e["sorter"]) if e["sorter"] in order else 99))
     for e in runs:
         label = f"{e['sorter']} ({e['via']})"
+        if e.get("refused"):  # the backend declined this recording before any work: its documented answer
+            lines.append(f"| {e['dataset']} | {label} | refused (preflight, as documented): "
+                         f"{e['error'][:400].replace('|', '/')} |" + " |" * 9 + f" {e['load_avg_1min']} |")
+            continue
         if not e["ok"]:
             lines.append(f"| {e['dataset']} | {label} | failed: {e['error'][:160].replace('|', '/')} |"
                          + " |" * 9 + f" {e['load_avg_1min']} |")
