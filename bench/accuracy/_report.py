@@ -30,7 +30,7 @@ def checks(entries: list[dict]) -> dict:
         b, a = e["before"], e["after"]
         precision_ok = (a["unit_precision"] or 0.0) >= (b["unit_precision"] or 0.0)
         kept_ok = a["well_detected"] >= math.ceil(0.9 * b["well_detected"])
-        out[f"{e['dataset']}/{e['sorter']}"] = {"precision_not_lowered": precision_ok,
+        out[f"{e['dataset']}/{e['sorter']}@{e['via']}"] = {"precision_not_lowered": precision_ok,
                                                 "well_detected_kept_90pct": kept_ok, "ok": precision_ok and kept_ok}
     out["all_ok"] = all(v["ok"] for v in out.values()) if out else False
     return out
@@ -40,6 +40,16 @@ def _atomic(path: Path, write) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     write(tmp)
     tmp.replace(path)
+
+
+def gt_kept(info: dict) -> str:
+    """``SpikeLab curation keeps 9/16 true units (snr 7, std_norm 2)``, or '' when not measured."""
+    g = info.get("gt_curation")
+    if not g:
+        return ""
+    failed = ", ".join(f"{k} {v}" for k, v in g["removed_by"].items() if v)
+    return f"SpikeLab's default curation keeps {g['kept']}/{g['of']} true units" + (f" (failing: {failed})"
+                                                                                    if failed else "")
 
 
 def markdown(report: dict) -> str:
@@ -54,12 +64,14 @@ def markdown(report: dict) -> str:
     for name, info in report["datasets"].items():
         p, s = info["params"], info["stats"]
         if "description" in p:  # a MEArec recording (bench/mearec/make.py)
-            lines.append(f"- `{name}`: {p['description']}, trough min/median/max {s['trough_uV_min_median_max']} µV")
+            kept = gt_kept(info)
+            lines.append(f"- `{name}`: {p['description']}, trough min/median/max {s['trough_uV_min_median_max']} µV"
+                         + (f"; applied to the ground truth, {kept}" if kept else ""))
             continue
         lines.append(f"- `{name}`: {p['layout']}, {p['num_channels']} ch x {p['duration_s']:g} s at "
                      f"{p['sampling_frequency'] / 1000:g} kHz, {p['num_units']} units at {p['firing_rate']:g} Hz, "
                      f"noise {p['noise_uV']:g} µV, trough min/median/max {s['trough_uV_min_median_max']} µV, "
-                     f"seed {p['seed']}")
+                     f"seed {p['seed']}" + (f"; applied to the ground truth, {gt_kept(info)}" if gt_kept(info) else ""))
     lines += [
         "",
         "| recording | sorter (via) | units found | well detected (acc >= 0.8) | median acc / prec / rec | "
