@@ -121,7 +121,10 @@ def markdown(report: dict) -> str:
         "include its children). Load average above the core count means other work shared the CPU; "
         "the scaling plot's slopes mean something only when every point ran at a similar, low load.",
         f"- Not run here: {', '.join(report['missing_sorters']) or 'none'} (not installed / no backend). "
-        f"Whole part: {report['total_s']:.0f} s on {report['host']}.",
+        f"Whole part: {report['total_s']:.0f} s on {report['host']}"
+        + (" (the last --resume run only)." if report.get("resumed") else "."),
+        *([f"- Not run on {d} for lack of time: {', '.join(v)}."
+           for d, v in report.get("not_run", {}).items()]),
         "",
         f"![curation](curation_{report['mode']}.png) ![scaling](scaling_{report['mode']}.png)",
     ]

@@ -289,9 +289,11 @@ def main(argv: list[str] | None = None) -> int:
         "mode": mode,
         "host": f"{platform.platform()}, {os.cpu_count()} CPUs",
         "total_s": 0.0,
+        "resumed": args.resume,
         "datasets": {},
         "runs": [],
-        "missing_sorters": sorted({s for s in SPIKELAB_SORTERS + PEER_SORTERS} - {x for x, _ in sorters}),
+        # not installed or no backend here (a sorter left out by --sorters is not 'missing')
+        "missing_sorters": sorted({s for s in SPIKELAB_SORTERS + PEER_SORTERS} - {x for x, _ in available_sorters()}),
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     for dataset in order:
