@@ -6,6 +6,7 @@ figures are not polluted by the others) and stitches their markdown together.
 
     python bench/run.py --quick                 # CI-sized run of every part
     python bench/run.py --only ks4 stim         # some parts, full size
+    python bench/run.py --summary               # only rewrite RESULTS.md from the results folders
 """
 
 from __future__ import annotations
@@ -40,7 +41,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="CI-sized inputs (minutes, not hours).")
     parser.add_argument("--only", nargs="*", default=None, help=f"Parts to run (default: all of {parts()}).")
+    parser.add_argument("--summary", action="store_true",
+                        help="run nothing: rewrite RESULTS.md from bench/results (after a part was run by hand), "
+                        "keeping each part's last-run line")
     args = parser.parse_args(argv)
+    if args.summary:
+        write_summary(previous_status(), quick=None)
+        return 0
     selected = args.only or parts()
     unknown = sorted(set(selected) - set(parts()))
     if unknown:
@@ -60,12 +67,23 @@ def main(argv: list[str] | None = None) -> int:
     return 0 if all(s.startswith("ok") for s in status.values()) else 1
 
 
-def write_summary(status: dict[str, str], *, quick: bool) -> Path:
+def previous_status() -> dict[str, str]:
+    """The part / last-run rows of the current RESULTS.md (empty when there is none)."""
+    path = RESULTS / "RESULTS.md"
+    text = path.read_text() if path.exists() else ""
+    table = text.split("| part | last run |", 1)[1].split("\n\n", 1)[0] if "| part | last run |" in text else ""
+    return {m[1]: m[2] for m in re.finditer(r"^\| (\S+) \| (.+) \|$", table, re.M) if m[1] != "---"}
+
+
+def write_summary(status: dict[str, str], *, quick: bool | None) -> Path:
+    """RESULTS.md: the status table, then every results folder's markdown (``quick=None``: rewritten
+    with ``--summary``, the table being the previous one)."""
+    run = ("summary rewritten from bench/results, no part run: `python bench/run.py --summary`" if quick is None
+           else f"{'quick' if quick else 'full'} run; `python bench/run.py{' --quick' if quick else ''}`")
     lines = [
         "# SpikeLab benchmark results",
         "",
-        f"Generated {dt.datetime.now().isoformat(timespec='seconds')} on {machine()}"
-        f" ({'quick' if quick else 'full'} run; `python bench/run.py{' --quick' if quick else ''}`).",
+        f"Generated {dt.datetime.now().isoformat(timespec='seconds')} on {machine()} ({run}).",
         "",
         "| part | last run |",
         "| --- | --- |",

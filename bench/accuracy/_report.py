@@ -11,6 +11,8 @@ import numpy as np
 
 
 def one_line(entry: dict) -> str:
+    if entry.get("refused"):
+        return f"refused before sorting (preflight): {entry['error']}"
     if not entry["ok"]:
         return f"FAILED: {entry['error']}"
     b, a = entry["before"], entry["after"]
@@ -28,7 +30,7 @@ def checks(entries: list[dict]) -> dict:
         b, a = e["before"], e["after"]
         precision_ok = (a["unit_precision"] or 0.0) >= (b["unit_precision"] or 0.0)
         kept_ok = a["well_detected"] >= math.ceil(0.9 * b["well_detected"])
-        out[f"{e['dataset']}/{e['sorter']}"] = {"precision_not_lowered": precision_ok,
+        out[f"{e['dataset']}/{e['sorter']}@{e['via']}"] = {"precision_not_lowered": precision_ok,
                                                 "well_detected_kept_90pct": kept_ok, "ok": precision_ok and kept_ok}
     out["all_ok"] = all(v["ok"] for v in out.values()) if out else False
     return out
@@ -38,6 +40,16 @@ def _atomic(path: Path, write) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     write(tmp)
     tmp.replace(path)
+
+
+def gt_kept(info: dict) -> str:
+    """``SpikeLab curation keeps 9/16 true units (snr 7, std_norm 2)``, or '' when not measured."""
+    g = info.get("gt_curation")
+    if not g:
+        return ""
+    failed = ", ".join(f"{k} {v}" for k, v in g["removed_by"].items() if v)
+    return f"SpikeLab's default curation keeps {g['kept']}/{g['of']} true units" + (f" (failing: {failed})"
+                                                                                    if failed else "")
 
 
 def markdown(report: dict) -> str:
@@ -52,12 +64,14 @@ def markdown(report: dict) -> str:
     for name, info in report["datasets"].items():
         p, s = info["params"], info["stats"]
         if "description" in p:  # a MEArec recording (bench/mearec/make.py)
-            lines.append(f"- `{name}`: {p['description']}, trough min/median/max {s['trough_uV_min_median_max']} µV")
+            kept = gt_kept(info)
+            lines.append(f"- `{name}`: {p['description']}, trough min/median/max {s['trough_uV_min_median_max']} µV"
+                         + (f"; applied to the ground truth, {kept}" if kept else ""))
             continue
         lines.append(f"- `{name}`: {p['layout']}, {p['num_channels']} ch x {p['duration_s']:g} s at "
                      f"{p['sampling_frequency'] / 1000:g} kHz, {p['num_units']} units at {p['firing_rate']:g} Hz, "
                      f"noise {p['noise_uV']:g} µV, trough min/median/max {s['trough_uV_min_median_max']} µV, "
-                     f"seed {p['seed']}")
+                     f"seed {p['seed']}" + (f"; applied to the ground truth, {gt_kept(info)}" if gt_kept(info) else ""))
     lines += [
         "",
         "| recording | sorter (via) | units found | well detected (acc >= 0.8) | median acc / prec / rec | "
@@ -71,6 +85,10 @@ def markdown(report: dict) -> str:
                                                  order.index(e["sorter"]) if e["sorter"] in order else 99))
     for e in runs:
         label = f"{e['sorter']} ({e['via']})"
+        if e.get("refused"):  # the backend declined this recording before any work: its documented answer
+            lines.append(f"| {e['dataset']} | {label} | refused (preflight, as documented): "
+                         f"{e['error'][:400].replace('|', '/')} |" + " |" * 9 + f" {e['load_avg_1min']} |")
+            continue
         if not e["ok"]:
             lines.append(f"| {e['dataset']} | {label} | failed: {e['error'][:160].replace('|', '/')} |"
                          + " |" * 9 + f" {e['load_avg_1min']} |")
@@ -103,7 +121,10 @@ def markdown(report: dict) -> str:
         "include its children). Load average above the core count means other work shared the CPU; "
         "the scaling plot's slopes mean something only when every point ran at a similar, low load.",
         f"- Not run here: {', '.join(report['missing_sorters']) or 'none'} (not installed / no backend). "
-        f"Whole part: {report['total_s']:.0f} s on {report['host']}.",
+        f"Whole part: {report['total_s']:.0f} s on {report['host']}"
+        + (" (the last --resume run only)." if report.get("resumed") else "."),
+        *([f"- Not run on {d} for lack of time: {', '.join(v)}."
+           for d, v in report.get("not_run", {}).items()]),
         "",
         f"![curation](curation_{report['mode']}.png) ![scaling](scaling_{report['mode']}.png)",
     ]

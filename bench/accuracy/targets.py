@@ -24,6 +24,8 @@ import json
 import sys
 from pathlib import Path
 
+from _report import gt_kept
+
 RESULTS = Path(__file__).resolve().parent.parent / "results" / "accuracy"
 MODES = ("quick", "realistic")
 #: ``layout`` of a data set's parameters -> the array type sorter="auto" sees (``array_kind``).
@@ -92,6 +94,7 @@ def rows() -> list[dict]:
             "precision_met": ours is not None and (ours["after"]["unit_precision"] or 0.0) >= 0.9,
             "shortfall": _shortfall(ours, peer, p["num_units"]) if ours else
             f"not measured: {pick} was not run through sort_recording on this recording",
+            "ceiling": gt_kept(info),
         })
     return out
 
@@ -127,7 +130,8 @@ def markdown(table: list[dict]) -> str:
             f"| {_cell(p, 'before', n)} | {'met' if t['detect_met'] else 'missed'} "
             f"({o['after']['well_detected']} vs {p['before']['well_detected']}) | "
             f"{'met' if t['precision_met'] else 'missed'} ({o['after']['unit_precision']}) | {t['shortfall']} |")
-    return "\n".join(lines) + "\n"
+    notes = [f"- {t['recording']}: applied to the ground truth itself, {t['ceiling']}." for t in table if t["ceiling"]]
+    return "\n".join(lines + ([""] + notes if notes else [])) + "\n"
 
 
 def main() -> int:
