@@ -104,6 +104,29 @@ def test_merge_needs_waveforms_or_raw_data():
         sd.curate_by_merge_duplicates()
 
 
+def test_units_straight_from_a_sorter_with_raw_traces_are_merged():
+    """A SpikeData built from a sorter's output (spike trains only, no channel or position per
+    unit) with the traces attached: merging computes the waveforms and finds the positions."""
+    rng = np.random.default_rng(3)
+    neuron, other = _poisson(8.0, rng), _poisson(5.0, rng)
+    duplicate = neuron[rng.random(neuron.size) < 0.7]
+    n_samples = int(60_000.0 * FS / 1000)
+    traces = rng.normal(0.0, 5.0, (len(LOCATIONS), n_samples))
+    for train, source in ((neuron, 0), (other, 2)):
+        template = _templates(source)
+        for start in (train * FS / 1000).astype(int) - template.shape[1] // 3:
+            if 0 <= start and start + template.shape[1] <= n_samples:
+                traces[:, start:start + template.shape[1]] += template
+    sd = SpikeData([neuron, duplicate, other], length=60_000.0, raw_data=traces, raw_time=FS / 1000,
+                   neuron_attributes=[{"unit_id": u} for u in (7, 8, 9)],
+                   metadata={"fs_Hz": FS, "channel_locations": LOCATIONS, "raw_data_filtered": True})
+
+    merged, res = sd.curate_by_merge_duplicates(dist_um=24.8)
+
+    assert res["passed"].tolist() == [True, False, True]
+    assert merged.unit_ids.tolist() == [7, 9]
+
+
 def test_lagged_cosine_finds_the_shift():
     a = _templates(0)
     similarity, lag = lagged_cosine(a, np.roll(a, 3, axis=1), max_lag=10)

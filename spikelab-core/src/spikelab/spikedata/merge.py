@@ -74,8 +74,8 @@ def curate_by_merge_duplicates(
     metric, merged_into = np.zeros(n), np.full(n, -1)
     if n < 2:
         return sd.subset(np.arange(n)), {"metric": metric, "passed": np.ones(n, bool), "merged_into": merged_into}
+    sd, waves = _waveforms(sd)  # first: computing waveforms also gives each unit its primary channel
     positions = sd.unit_locations
-    sd, waves = _waveforms(sd)
     fraction = _isi_fraction(sd.train, isi_threshold_ms)
     distance = np.linalg.norm(positions[:, None, :] - positions[None, :, :], axis=-1)
     eligible = fraction <= max_violation_rate
