@@ -300,6 +300,11 @@ def measure(args) -> int:
                            "accuracy_mean": round(float(np.mean(accuracy)), 4)}
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(run, indent=2) + "\n")
+    if error:  # the work folder goes next: keep its logs beside it to find out why
+        for log in work.rglob("*.log"):
+            kept = work.parent / f"logs_{Path(args.json).stem}" / log.relative_to(work)
+            kept.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(log, kept)
     shutil.rmtree(work, ignore_errors=True)
     print(json.dumps({k: run[k] for k in ("file", "sorter", "wall_s", "ratio_to_read_once", "peak_rss_tree_gb",
                                           "status")}), flush=True)
