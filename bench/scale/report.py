@@ -121,6 +121,13 @@ def _results_over_input(run: dict) -> float:
     return round(run["kept_bytes"]["results"]["total"] / run["input_bytes"], 3)
 
 
+def _peak_disk(run: dict) -> str:
+    """The work folder's peak during the call, where the run recorded it (the size left at the end misses
+    the intermediates that ``delete_inter`` removed)."""
+    peak = run.get("peak_work_folder_over_input")
+    return "" if peak is None else f"; peak {peak}x"
+
+
 def overhead(run: dict) -> dict:
     """Everything but the sort stage (issue 21's pipeline overhead), in CPU and wall seconds and as x read-once."""
     rest = [s for name, s in run["stages"].items() if name != "sort"]
@@ -155,7 +162,8 @@ def markdown(runs: list[dict], fitted: dict, host: str) -> str:
         "",
         "| file | sorter | status | wall | read once | ratio | CPU | overhead (x read CPU) "
         "| peak RSS tree / pipeline / largest child | peak PSS tree | "
-        "written | kept / input (with delete_inter) | accuracy (well detected, mean) | load | commit |",
+        "written | kept / input (with delete_inter; peak of the work folder during the call) | "
+        "accuracy (well detected, mean) | load | commit |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in sorted(runs, key=lambda r: (r["sorter"], r["channels"], r["minutes"], r["layout"])):
@@ -168,7 +176,7 @@ def markdown(runs: list[dict], fitted: dict, host: str) -> str:
             f"{overhead(r)['cpu_s']} s ({overhead(r)['cpu_x']}x) | {r['peak_rss_tree_gb']} / "
             f"{r['peak_rss_pipeline_gb']} / {r['peak_rss_largest_child_gb']} GB | "
             f"{str(r['peak_pss_tree_gb']) + ' GB' if r.get('peak_pss_tree_gb') else '-'} | {r['written_gb']} GB | "
-            f"{r['kept_over_input']}x ({_results_over_input(r)}x) | {acc_cell} | "
+            f"{r['kept_over_input']}x ({_results_over_input(r)}x){_peak_disk(r)} | {acc_cell} | "
             f"{r['load_avg'][0]} | {r.get('commit', '')} |")
     lines += ["", "Per stage (wall s / CPU s / peak RSS of the tree / GB written; stages under 0.5 s left out):", ""]
     for r in sorted(runs, key=lambda r: (r["sorter"], r["channels"], r["minutes"], r["layout"])):

@@ -62,13 +62,17 @@ def pss(pid: int) -> int:
 class TreeMonitor:
     """Samples RSS (and PSS), CPU time and bytes written of a process and its descendants."""
 
-    def __init__(self, pid: int, interval_s: float = 0.25):
+    def __init__(self, pid: int, interval_s: float = 0.25, folder: Path | None = None, folder_every_s: float = 2.0):
         import psutil
 
         self.root = psutil.Process(pid)
         self.interval_s = interval_s
-        # t, summed RSS, CPU, write_chars, processes, summed PSS
-        self.samples: list[tuple[float, float, float, float, int, float]] = []
+        # the sort's work folder, walked every ``folder_every_s``: with delete_inter the intermediates
+        # are gone by the end of the call, so only a running peak says what the sort kept on disk
+        self.folder, self.folder_every_s = folder, folder_every_s
+        self._folder_at, self._folder_bytes = -1e9, 0
+        # t, summed RSS, CPU, write_chars, processes, summed PSS, bytes in the work folder
+        self.samples: list[tuple[float, float, float, float, int, float, int]] = []
         self._seen: dict[int, float] = {}  # pid -> last CPU seconds, for exited ones
         self.processes: dict[int, dict] = {}  # pid -> peak rss, first/last seen, command line
         self._stop = threading.Event()
@@ -110,7 +114,9 @@ class TreeMonitor:
             except psutil.Error:
                 continue
         cpu = sum(self._seen.values())
-        self.samples.append((now, rss, cpu, wchar, alive, proportional))
+        if self.folder is not None and now - self._folder_at >= self.folder_every_s:
+            self._folder_at, self._folder_bytes = now, folder_total(self.folder)
+        self.samples.append((now, rss, cpu, wchar, alive, proportional, self._folder_bytes))
 
     def _loop(self) -> None:
         while not self._stop.is_set():
@@ -140,6 +146,18 @@ def read_once(path: Path) -> dict:
             total += data[:, start:start + step].nbytes
     return {"wall_s": round(time.perf_counter() - began, 3), "cpu_s": round(time.process_time() - cpu, 3),
             "bytes": total}
+
+
+def folder_total(folder: Path) -> int:
+    """Bytes of the files under ``folder`` (0 where it does not exist; files vanishing meanwhile are skipped)."""
+    total = 0
+    for root, _, files in os.walk(folder):
+        for name in files:
+            try:
+                total += os.stat(os.path.join(root, name)).st_size
+            except OSError:
+                continue
+    return total
 
 
 def folder_bytes(folder: Path) -> dict:
@@ -174,6 +192,7 @@ def per_stage(samples, start: float, stage_times: dict) -> dict:
                      "peak_rss_gb": round(max((s[1] for s in window), default=0) / 1e9, 3),
                      "peak_pss_gb": round(max((s[5] for s in window), default=0) / 1e9, 3),
                      "written_gb": round((last[3] - first[3]) / 1e9, 3),
+                     "peak_work_folder_gb": round(max((s[6] for s in window), default=0) / 1e9, 3),
                      "processes": max((s[4] for s in window), default=0)}
         t += seconds
     return out
@@ -228,7 +247,7 @@ def measure(args) -> int:
     results: list = []
     params = {"rt_sort_device": "cpu"} if args.sorter == "rt_sort" else {}
     params.update(overrides(args.set))
-    with TreeMonitor(os.getpid()) as monitor:
+    with TreeMonitor(os.getpid(), folder=work) as monitor:
         began = time.perf_counter()
         try:
             results = run_recordings([path], sorter=args.sorter, intermediate_folders=[work / "inter"],
@@ -263,6 +282,9 @@ def measure(args) -> int:
         "written_gb": round((monitor.samples[-1][3] - monitor.samples[0][3]) / 1e9, 3) if monitor.samples else None,
         "kept_bytes": {"intermediate": inter, "results": res},
         "kept_over_input": round((inter["total"] + res["total"]) / path.stat().st_size, 3),
+        "peak_work_folder_gb": round(max(s[6] for s in monitor.samples) / 1e9, 3) if monitor.samples else None,
+        "peak_work_folder_over_input": (round(max(s[6] for s in monitor.samples) / path.stat().st_size, 3)
+                                        if monitor.samples else None),
         "load_avg": [round(x, 2) for x in os.getloadavg()],
         "commit": subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
                                  text=True).stdout.strip(),
@@ -278,6 +300,11 @@ def measure(args) -> int:
                            "accuracy_mean": round(float(np.mean(accuracy)), 4)}
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(run, indent=2) + "\n")
+    if error:  # the work folder goes next: keep its logs beside it to find out why
+        for log in work.rglob("*.log"):
+            kept = work.parent / f"logs_{Path(args.json).stem}" / log.relative_to(work)
+            kept.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(log, kept)
     shutil.rmtree(work, ignore_errors=True)
     print(json.dumps({k: run[k] for k in ("file", "sorter", "wall_s", "ratio_to_read_once", "peak_rss_tree_gb",
                                           "status")}), flush=True)
