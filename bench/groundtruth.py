@@ -106,7 +106,7 @@ def _stats(recording, gt) -> dict:
     from spikeinterface.core import create_sorting_analyzer
 
     analyzer = create_sorting_analyzer(gt, recording, format="memory", sparse=False)
-    analyzer.compute({"random_spikes": {"max_spikes_per_unit": 100}, "templates": {}})
+    analyzer.compute({"random_spikes": {"max_spikes_per_unit": 100, "seed": 0}, "templates": {}})
     templates = analyzer.get_extension("templates").get_data()
     trough = -templates.min(axis=(1, 2))
     counts = np.array(list(gt.count_num_spikes_per_unit().values()))

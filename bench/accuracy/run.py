@@ -299,7 +299,7 @@ def main(argv: list[str] | None = None) -> int:
     for dataset in order:
         if dataset in carried:
             print(f"[accuracy] {dataset}: kept whole from the previous run (--resume, not in --datasets)", flush=True)
-            report["datasets"][dataset] = {k: carried[dataset][k] for k in ("params", "stats")}
+            report["datasets"][dataset] = {k: v for k, v in carried[dataset].items() if k != "runs"}
             report["runs"] += carried[dataset]["runs"]
             continue
         recording, gt, info = load_dataset(dataset)
@@ -320,6 +320,10 @@ def main(argv: list[str] | None = None) -> int:
             report["total_s"] = round(time.monotonic() - began, 1)
             report["checks"] = _report.checks(report["runs"])
             _report.write_all(report, RESULTS, mode)
+    # Again at the end: a data set carried whole after the last one sorted is in no write above.
+    report["total_s"] = round(time.monotonic() - began, 1)
+    report["checks"] = _report.checks(report["runs"])
+    _report.write_all(report, RESULTS, mode)
     print(f"[accuracy] done in {report['total_s']:.0f} s; wrote {RESULTS}", flush=True)
     return 0
 

@@ -22,9 +22,10 @@ import attrs
 if TYPE_CHECKING:
     import numpy as np
 
-#: The demo's recording is the benchmark's ``mea-quick`` (``bench/groundtruth.py``): the data set
-#: ``sorter="auto"`` cites for dense grids, so the printed reason and the demo's own score can be
-#: compared. An 8 x 8 grid at 17.5 µm, 20 kHz, 20 s, 16 units at 20 Hz, 6 µV of noise, seed 7.
+#: The demo's recording is the benchmark's ``mea-quick`` (``bench/groundtruth.py``): one of the
+#: two data sets ``sorter="auto"`` cites for dense grids (beside the MEArec ``mearec-mea``), so
+#: the printed reason and the demo's own score can be compared. An 8 x 8 grid at 17.5 µm, 20 kHz,
+#: 20 s, 16 units at 20 Hz, 6 µV of noise, seed 7.
 DEMO_RECORDING: dict[str, Any] = {"duration_s": 20.0, "num_channels": 64, "num_units": 16, "firing_rate_hz": 20.0,
                                   "noise_level_uv": 6.0, "seed": 7}
 #: Length of the demo's recording (s).

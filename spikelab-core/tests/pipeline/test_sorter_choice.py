@@ -112,23 +112,51 @@ def test_sort_recording_auto_sorts_with_the_choice_and_reports_it(tmp_path, monk
     assert json.loads((tmp_path / "r" / "recording_report.json").read_text())["sorter"] == "fake"
 
 
+def _cited_runs(source: str, recording: str, entries: list[dict]) -> list[int]:
+    """Check each entry's numbers against ``recording``'s runs in ``source``; its units well detected."""
+    path = REPO / source
+    assert path.is_file(), source
+    data = json.loads(path.read_text())
+    dataset = recording.split()[0]
+    scores = []
+    for entry in entries:
+        runs = [r for r in data["runs"] if r["sorter"] == entry["sorter"] and r["dataset"] == dataset
+                and r.get("via") == entry["via"] and r.get("ok")]
+        assert runs, (dataset, entry)
+        after, n = runs[0]["after"], entry["well_detected"].split("/")[1]
+        assert entry["well_detected"] == f"{after['well_detected']}/{n}", (dataset, entry)
+        assert entry["unit_precision"] == after["unit_precision"], (dataset, entry)
+        assert entry["cpu_s"] == round(runs[0]["cpu_s"]), (dataset, entry)
+        scores.append(after["well_detected"])
+    return scores
+
+
 def test_shipped_table_cites_existing_results_with_their_numbers_best_first():
-    """Each row's numbers are those of its source file, ranked by units well detected."""
+    """Each row's numbers are those of its source file(s), ranked by units well detected on the
+    first recording it cites, then on the second (``also``)."""
     for row in load_table():
-        source = REPO / row["source"]
-        assert source.is_file(), row["source"]
-        data = json.loads(source.read_text())
-        dataset = row["recording"].split()[0]
-        scores = []
-        for entry in row["ranking"]:
-            runs = [r for r in data["runs"] if r["sorter"] == entry["sorter"] and r["dataset"] == dataset
-                    and r.get("via") == entry["via"] and r.get("ok")]
-            assert runs, (dataset, entry)
-            assert (
-                entry["well_detected"] == f"{runs[0]['after']['well_detected']}/{entry['well_detected'].split('/')[1]}"
-            )
-            scores.append(runs[0]["after"]["well_detected"])
+        scores = _cited_runs(row["source"], row["recording"], row["ranking"])
+        if "also" in row:
+            also = [{"sorter": e["sorter"], **e["also"]} for e in row["ranking"]]
+            scores = list(zip(scores, _cited_runs(row["also"]["source"], row["also"]["recording"], also)))
         assert scores == sorted(scores, reverse=True), row["source"]
+
+
+def test_a_second_recording_is_cited_beside_the_first():
+    row = _row("grid", "realistic.json", [("fake", "5/16")])
+    row["also"] = {"source": "generated.json", "recording": "generated data"}
+    row["ranking"][0]["also"] = {"well_detected": "13/16", "via": "spikelab"}
+    choice = choose_sorter(_recording(_grid()), table=[row], **NO_GPU)
+    assert ("5/16 ground-truth units well detected after curation on realistic.json data (realistic.json) "
+            "and 13/16 on generated data (generated.json)") in choice.reason
+
+
+def test_a_second_recording_without_its_source_is_a_config_error(tmp_path):
+    table = tmp_path / "choices.toml"
+    table.write_text('[[choice]]\narray = "grid"\nsource = "a.json"\nalso = { recording = "b" }\n'
+                     'ranking = [{ sorter = "fake", well_detected = "5/6" }]\n')
+    with pytest.raises(ConfigError, match="`also` names a second recording and needs its source"):
+        load_table(table)
 
 
 def test_multistream_auto_chooses_once_and_reports_it_for_every_well(tmp_path, monkeypatch):

@@ -2,7 +2,8 @@
 
 The choices are data, not code: ``sorter_choice.toml`` beside this module (or the file named by
 ``SPIKELAB_SORTER_CHOICES``) holds one row per kind of recording, each citing the benchmark
-result it comes from. :func:`choose_sorter` reads the recording's channel positions (a dense 2-D
+result it comes from (and may cite a second recording, ``also``: a realistic one beside a
+generated one). :func:`choose_sorter` reads the recording's channel positions (a dense 2-D
 grid or a linear / multi-shank probe: :func:`array_kind`), its sampling rate and whether NVML
 sees an NVIDIA GPU, takes the first matching row and picks the first sorter of its ranking that
 is installed and can sort the recording. The reason it gives names the measurement, and any
@@ -134,7 +135,8 @@ def load_table(path: str | Path | None = None) -> list[dict[str, Any]]:
     Raises
     ------
     ConfigError
-        For an unreadable table or a row without ``array``, ``source`` or ``ranking``.
+        For an unreadable table, a row without ``array``, ``source`` or ``ranking``, or an ``also``
+        without its ``source``.
     """
     path = Path(path or os.environ.get(ENV_TABLE) or TABLE_PATH)
     try:
@@ -146,6 +148,8 @@ def load_table(path: str | Path | None = None) -> list[dict[str, Any]]:
         if missing or row["array"] not in ("grid", "probe"):
             raise ConfigError(f"{path}: choice {index + 1} needs array ('grid' or 'probe'), source and "
                               f"ranking; it lacks {missing or ['a valid array']}.")
+        if "also" in row and not (isinstance(row["also"], dict) and row["also"].get("source")):
+            raise ConfigError(f"{path}: choice {index + 1}: `also` names a second recording and needs its source.")
     return rows
 
 
@@ -171,6 +175,10 @@ def _cannot_sort(manager: SpikeLabPluginManager, name: str, recording: Any) -> s
 def _where(fs: float, array: str, gpu: bool) -> str:
     shape = "dense 2-D grid" if array == "grid" else "linear/multi-shank probe"
     return f"a {shape} at {fs / 1000:g} kHz {'with' if gpu else 'without'} an NVIDIA GPU"
+
+
+def _via(entry: dict[str, Any]) -> str:
+    return f", run through {entry['via']}" if entry.get("via") not in (None, "spikelab") else ""
 
 
 def choose_sorter(
@@ -225,10 +233,12 @@ def choose_sorter(
         if problem:
             skipped.append(f"{name} ({entry.get('well_detected', '?')}) cannot sort it here: {problem}")
             continue
-        via = f", run through {entry['via']}" if entry.get("via") not in (None, "spikelab") else ""
         reason = (f"best measured for {_where(fs, array, gpu)}: {entry.get('well_detected', '?')} ground-truth "
-                  f"units well detected after curation{via} on {row.get('recording', 'its benchmark')} "
+                  f"units well detected after curation{_via(entry)} on {row.get('recording', 'its benchmark')} "
                   f"({row['source']})")
+        if row.get("also") and entry.get("also"):
+            reason += (f" and {entry['also'].get('well_detected', '?')}{_via(entry['also'])} on "
+                       f"{row['also'].get('recording', 'its benchmark')} ({row['also']['source']})")
         if skipped:
             reason += "; ranked above it: " + "; ".join(skipped)
         return SorterChoice(sorter=name, reason=reason, array=array, sampling_frequency=fs, gpu=gpu,
