@@ -30,7 +30,8 @@ def checks(entries: list[dict]) -> dict:
         b, a = e["before"], e["after"]
         precision_ok = (a["unit_precision"] or 0.0) >= (b["unit_precision"] or 0.0)
         kept_ok = a["well_detected"] >= math.ceil(0.9 * b["well_detected"])
-        out[f"{e['dataset']}/{e['sorter']}" + (f"@{e['via']}" if "via" in e else "")] = {"precision_not_lowered": precision_ok,
+        key = f"{e['dataset']}/{e['sorter']}" + (f"@{e['via']}" if "via" in e else "")
+        out[key] = {"precision_not_lowered": precision_ok,
                                                 "well_detected_kept_90pct": kept_ok, "ok": precision_ok and kept_ok}
     out["all_ok"] = all(v["ok"] for v in out.values()) if out else False
     return out
