@@ -175,3 +175,77 @@ def test_wide_array_templates_are_exact_near_the_unit_and_close_elsewhere(make_k
         np.testing.assert_allclose(unit["template"][near], dense[near], rtol=1e-4, atol=1e-3)
         np.testing.assert_allclose(unit["template"][~near], waveform[~near], atol=4 * 5 / np.sqrt(50) + 0.5)
         assert unit["snr"] == pytest.approx(np.abs(waveform).max() / 5.0, rel=0.1)
+
+
+def test_a_long_recording_is_read_where_the_samples_are_not_end_to_end(make_known, tmp_path):
+    """Every unit draws its 300 spikes from the same randomly ordered 1 s blocks (at most 10 per
+    block and round): with 40 units at 20 Hz over 2 minutes, uniformly drawn spikes would fall
+    every few milliseconds and make the stage read the whole recording; drawn by blocks they make it
+    read about a third, yet each unit's sample spans dozens of seconds from both halves."""
+    from spikeinterface.core import NumpyRecording, NumpySorting
+
+    rng = np.random.default_rng(1)
+    n = int(120 * FS)
+    recording = NumpyRecording([rng.normal(0, 5, (n, 4)).astype(np.float32)], sampling_frequency=FS)
+    recording.set_dummy_probe_from_locations(np.column_stack([np.zeros(4), 20.0 * np.arange(4)]))
+    recording.annotate(is_filtered=True)
+    trains = {u: np.sort(rng.choice(np.arange(100, n - 100), size=2400, replace=False)) for u in range(40)}
+    sorting = NumpySorting.from_unit_dict([trains], FS)
+    read = []
+    original = recording.get_traces
+
+    def counting(*args, **kwargs):
+        traces = original(*args, **kwargs)
+        read.append(traces.shape[0])
+        return traces
+
+    recording.get_traces = counting
+    sd = build_spikedata(recording, sorting, _config(), tmp_path / "wf", progress_bar=False)
+    assert [u["n_waveform_spikes"] for u in sd.neuron_attributes] == [300] * 40
+    assert sum(read) < 0.5 * n
+    from spikelab.spike_sorting.waveforms._extract import sample_spikes
+
+    vector = sorting.to_spike_vector()
+    sampled = sample_spikes(vector["sample_index"], vector["unit_index"], 40, np.array([0, n]), n, 20, 40, 300, 0,
+                            seed=0, block_samples=int(FS))
+    for unit in range(40):
+        seconds = np.unique(sampled.frames[sampled.groups == unit] // int(FS))
+        assert seconds.size >= 30
+        assert seconds.min() < 60 <= seconds.max()
+
+
+def test_templates_from_block_drawn_spikes_match_the_truth(make_known, tmp_path):
+    recording, sorting, truth = make_known(duration_s=120.0)  # 960 spikes a unit, 300 drawn
+    sd = build_spikedata(recording, sorting, _config(), tmp_path / "wf", progress_bar=False)
+    for unit, waveform in zip(sd.neuron_attributes, truth.values()):
+        assert unit["n_waveform_spikes"] == 300
+        # channels beyond 100 µm of the peak keep the mean of the first 50 spikes
+        np.testing.assert_allclose(unit["template"], waveform, atol=4 * 5 / np.sqrt(50) + 0.5)
+        assert unit["snr"] == pytest.approx(np.abs(waveform).max() / 5.0, rel=0.1)
+
+
+def test_the_band_pass_matches_spikeinterface_and_does_not_depend_on_the_reads():
+    """The stage's FFT band-pass gives SpikeInterface's zero-phase Butterworth (``bandpass_filter``)
+    away from the recording's ends, on raw Maxwell-like traces with a 3 mV offset and slow drift,
+    and the same traces whether read at once or in pieces."""
+    import spikeinterface.preprocessing as spre
+    from spikeinterface.core import NumpyRecording
+
+    from spikelab.spike_sorting.waveforms._bandpass import zero_phase_bandpass
+
+    rng = np.random.default_rng(3)
+    n = int(3 * FS)
+    t = np.arange(n) / FS
+    raw = 3000 + 300 * np.sin(2 * np.pi * 0.7 * t)[:, None] + rng.normal(0, 10, (n, 70))
+    raw[20000:20060, 5] -= 150 * np.exp(-0.5 * ((np.arange(60) - 20) / 3.0) ** 2)  # a spike-like dip
+    recording = NumpyRecording([raw.astype(np.float32)], sampling_frequency=FS)
+    ours = zero_phase_bandpass(recording, 300.0, 6000.0)
+    theirs = spre.bandpass_filter(recording, freq_min=300.0, freq_max=6000.0, dtype="float32")
+    assert ours.is_filtered() and ours.get_dtype() == np.float32
+    whole = ours.get_traces()
+    inner = slice(1000, n - 1000)
+    np.testing.assert_allclose(whole[inner], theirs.get_traces()[inner], atol=0.01)
+    assert whole[20000:20060, 5].min() < -75  # the dip survives, the offset does not
+    assert abs(float(np.median(whole[:, 5]))) < 1.0
+    pieces = np.concatenate([ours.get_traces(start_frame=a, end_frame=min(a + 7777, n)) for a in range(0, n, 7777)])
+    np.testing.assert_allclose(pieces, whole, atol=0.01)

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 log = structlog.get_logger("spikelab.waveforms")
 
 #: Bumped when the extraction changes what it computes, so old caches are not reused.
-EXTRACTION_VERSION = 4
+EXTRACTION_VERSION = 5
 SPIKEDATA_FILE = "spikedata.pkl"
 
 

@@ -46,6 +46,16 @@ class SampledSpikes:
     snippet: np.ndarray
 
 
+#: Spikes are sampled by blocks of this many seconds of recording, taken in one random order
+#: shared by every unit, so that the units' samples fall in the same stretches and the stage reads
+#: (and band-passes) those stretches instead of the whole recording.
+SAMPLE_BLOCK_S = 1.0
+#: A unit takes at most ``ceil(max_per_group / MIN_SAMPLE_BLOCKS)`` spikes from one block before it
+#: takes more from any block, so its sample spans at least this many blocks where it fires in as
+#: many (bursts and drift are then averaged over the recording, not read from a few seconds).
+MIN_SAMPLE_BLOCKS = 30
+
+
 def sample_spikes(
     frames: np.ndarray,
     unit_index: np.ndarray,
@@ -57,8 +67,16 @@ def sample_spikes(
     max_per_group: int,
     max_snippets_per_unit: int,
     seed: int,
+    block_samples: int | None = None,
 ) -> SampledSpikes:
-    """Choose up to ``max_per_group`` spikes per (unit, epoch) whose window fits in the recording."""
+    """Choose up to ``max_per_group`` spikes per (unit, epoch) whose window fits in the recording.
+
+    A group with more spikes than that takes them block by block (``block_samples`` long, by
+    default the whole recording as one block) in a random order of blocks that every group shares,
+    at most ``ceil(max_per_group / MIN_SAMPLE_BLOCKS)`` from a block on each round, and at random
+    within a block. Fast units therefore all draw from the same few dozen blocks, and a recording's
+    length adds reads only for the units too sparse to fill their sample there.
+    """
     rng = np.random.default_rng(seed)
     n_epochs = len(epoch_bounds) - 1
     fits = (frames - nbefore >= 0) & (frames + nafter <= n_samples)
@@ -69,6 +87,9 @@ def sample_spikes(
     keys = unit_index[order] * n_epochs + epoch[order]
     bounds = np.searchsorted(keys, np.arange(n_units * n_epochs + 1))
     sorted_frames = frames[order]
+    block = max(int(block_samples or n_samples), 1)
+    block_rank = rng.permutation(n_samples // block + 1)  # the order blocks are drawn in, one for all units
+    per_round = -(-max_per_group // MIN_SAMPLE_BLOCKS)
     chosen_frames, chosen_groups, chosen_snippet = [], [], []
     for unit in range(n_units):
         unit_frames: list[np.ndarray] = []
@@ -76,7 +97,7 @@ def sample_spikes(
             group = unit * n_epochs + e
             candidates = sorted_frames[bounds[group] : bounds[group + 1]]
             if candidates.size > max_per_group:
-                candidates = np.sort(rng.choice(candidates, size=max_per_group, replace=False))
+                candidates = _draw_by_blocks(candidates, block, block_rank, per_round, max_per_group, rng)
             unit_frames.append(candidates)
             chosen_groups.append(np.full(candidates.size, group, dtype=np.int64))
         unit_all = np.concatenate(unit_frames) if unit_frames else np.empty(0, dtype=np.int64)
@@ -91,6 +112,20 @@ def sample_spikes(
     snippet_out = np.concatenate(chosen_snippet) if chosen_snippet else np.empty(0, bool)
     order = np.argsort(frames_out, kind="stable")
     return SampledSpikes(frames_out[order], groups_out[order], snippet_out[order])
+
+
+def _draw_by_blocks(candidates: np.ndarray, block: int, block_rank: np.ndarray, per_round: int, size: int,
+                    rng: np.random.Generator) -> np.ndarray:
+    """``size`` of the sorted ``candidates``: round by round, up to ``per_round`` from each block in
+    ``block_rank`` order, at random within a block."""
+    rank = block_rank[candidates // block]
+    shuffle = rng.random(candidates.size)
+    order = np.lexsort((shuffle, rank))  # by block rank, at random within a block
+    ranked = rank[order]
+    starts = np.flatnonzero(np.concatenate([[True], ranked[1:] != ranked[:-1]]))
+    position = np.arange(candidates.size) - np.repeat(starts, np.diff(np.append(starts, candidates.size)))
+    picked = order[np.lexsort((ranked, position // per_round))[:size]]
+    return np.sort(candidates[picked])
 
 
 def merge_windows(starts: np.ndarray, width: int) -> np.ndarray:

@@ -11,7 +11,13 @@ import structlog
 
 from spikelab.errors import InputError
 from spikelab.spike_sorting.waveforms import _cache
-from spikelab.spike_sorting.waveforms._extract import accumulate, noise_levels, sample_spikes, unit_summaries
+from spikelab.spike_sorting.waveforms._extract import (
+    SAMPLE_BLOCK_S,
+    accumulate,
+    noise_levels,
+    sample_spikes,
+    unit_summaries,
+)
 
 if TYPE_CHECKING:
     from spikeinterface.core import BaseRecording, BaseSorting
@@ -121,7 +127,7 @@ def _build(
     per_unit_bytes = max(n_units, 1) * width * n_channels * 4
     n_snippets = int(min(MAX_SNIPPETS_PER_UNIT, wf.max_waveforms_per_unit, SNIPPET_BUDGET_BYTES // per_unit_bytes))
     sampled = sample_spikes(frames, unit_index, n_units, epoch_bounds, n_samples, nbefore, nafter,
-                            wf.max_waveforms_per_unit, n_snippets, seed)
+                            wf.max_waveforms_per_unit, n_snippets, seed, block_samples=int(round(SAMPLE_BLOCK_S * fs)))
     in_uv = bool(recording.has_scaleable_traces())
     chunk_size = max(int(wf.chunk_duration_s * fs), width)
     stats = accumulate(recording, sampled, n_units, n_units * n_epochs, nbefore, width, chunk_size, in_uv, progress_bar)
@@ -184,18 +190,18 @@ def _unit_attributes(unit_id: Any, summary: dict[str, Any], noise: np.ndarray, l
 
 
 def _ensure_filtered(recording: BaseRecording, config: SortingPipelineConfig) -> tuple[BaseRecording, Any]:
-    """Band-pass (lazily, float32) a recording not annotated as filtered.
+    """Band-pass (lazily, float32, zero phase: :mod:`._bandpass`) a recording not annotated as filtered.
 
     Backends that filter internally (Kilosort4) sort the raw traces, whose DC offset (about
     3 mV on Maxwell arrays) would otherwise swamp every template.
     """
     if recording.is_filtered():
         return recording, None
-    import spikeinterface.preprocessing as spre
+    from spikelab.spike_sorting.waveforms._bandpass import zero_phase_bandpass
 
     band = (config.recording.freq_min, min(config.recording.freq_max, 0.45 * recording.get_sampling_frequency()))
     log.info("waveforms_bandpass", freq_min=band[0], freq_max=band[1])
-    return spre.bandpass_filter(recording, freq_min=band[0], freq_max=band[1], dtype="float32"), list(band)
+    return zero_phase_bandpass(recording, band[0], band[1]), list(band)
 
 
 def _epoch_bounds(rec_chunks_ms: list[tuple[float, float]] | None, fs: float, n_samples: int) -> np.ndarray:
