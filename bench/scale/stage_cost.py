@@ -4,8 +4,10 @@
 
 * ``read``: the signal read once through SpikeLab's Maxwell reader in 1 s blocks (what every
   stage pays at least);
-* ``filter``: the same blocks through the waveforms stage's band-pass (SpikeInterface
-  ``bandpass_filter``, 300-6000 Hz, float32, zero phase), in this one process;
+* ``filter``: the same blocks through the waveforms stage's band-pass (SpikeLab's FFT zero-phase
+  Butterworth, 300-6000 Hz, float32), in this one process;
+* ``filter_si``: the same through SpikeInterface's ``bandpass_filter`` (sosfiltfilt, what the
+  stage used until the FFT band-pass replaced it);
 * ``copy``: the preprocess stage's binary copy (``recording.save`` with the stage's job kwargs but
   the given ``chunk_memory`` and ``n_jobs``), into a folder deleted afterwards.
 
@@ -37,8 +39,12 @@ def one(args) -> dict:
     fs = int(recording.get_sampling_frequency())
     n = recording.get_num_samples(0)
     began, cpu = time.perf_counter(), time.process_time()
-    if args.what in ("read", "filter"):
+    if args.what in ("read", "filter", "filter_si"):
         if args.what == "filter":
+            from spikelab.spike_sorting.waveforms._bandpass import zero_phase_bandpass
+
+            recording = zero_phase_bandpass(recording, 300.0, 6000.0)
+        elif args.what == "filter_si":
             import spikeinterface.preprocessing as spre
 
             recording = spre.bandpass_filter(recording, freq_min=300.0, freq_max=6000.0, dtype="float32")
@@ -65,7 +71,8 @@ def one(args) -> dict:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("file")
-    parser.add_argument("--what", nargs="+", default=["read", "filter", "copy"], choices=["read", "filter", "copy"])
+    parser.add_argument("--what", nargs="+", default=["read", "filter", "copy"],
+                        choices=["read", "filter", "filter_si", "copy"])
     parser.add_argument("--chunk-memory", nargs="+", default=["128M"])
     parser.add_argument("--n-jobs", nargs="+", type=int, default=[-1])
     parser.add_argument("--scratch", default=None, help="folder for the copy (default: beside the file)")
