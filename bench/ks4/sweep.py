@@ -113,6 +113,11 @@ VARIANTS = {
         "spikes as ONE cluster (hard-coded in clustering_qr.run); doubling dmin halves the groups",
         lambda fs, xc, yc: {"dmin": 2 * _ystep(yc)},
     ),
+    "derived_pitch": (
+        "the derived settings plus dmin/dminx at the contact pitch: whether SpikeLab should add the "
+        "grid's pitch to what it derives",
+        lambda fs, xc, yc: {**_derived(fs), "dmin": _pitch(xc, yc), "dminx": _pitch(xc, yc)},
+    ),
     "derived": (
         "what spikelab_ks4 now derives from the recording (spikelab_ks4.params.derived_settings): "
         "nt and nt0min scaled to the rate, the same as nt_fs",
