@@ -72,6 +72,10 @@ def test_sort_recording_finds_half_the_ground_truth_units(tmp_path):
     sorting = NumpySorting.from_unit_dict(trains, fs)
     perf = compare_sorter_to_ground_truth(gt, sorting, delta_time=0.4).get_performance()
     assert (perf["accuracy"] > 0.8).mean() >= 0.5, perf
+    # the sorter's log shows detection's progress: on a whole array it runs for many minutes, and
+    # a silent log is what the inactivity watchdog stops as hung
+    log_text = next((tmp_path / "inter").rglob("rt_sort.log")).read_text()
+    assert "rtsort detection" in log_text and "rtsort sequences" in log_text
 
 
 def test_spikelab_rtsort_train_runs_through_core_command_line(tmp_path, monkeypatch):
