@@ -130,7 +130,10 @@ class RTSortBackendParams:
     )
     rt_sort_device: str = knob("cpu", "Torch device of the detection model: 'cpu', 'cuda' or 'cuda:N'.")
     rt_sort_detection_window_s: float | None = knob(
-        None, "Seconds of recording used to detect sequences (None: all of it).", unit="s", validator=positive
+        None,
+        "Seconds of recording used to detect sequences (None: all of it, or as much as fits in half the free memory; "
+        "detection holds ~8 bytes per channel and frame).",
+        unit="s", validator=positive,
     )
     rt_sort_batch_size: int = knob(
         64, "Recording windows the model reads at once; lower it after GPU out-of-memory errors.", validator=positive
