@@ -132,7 +132,7 @@ class RTSortBackendParams:
     rt_sort_detection_window_s: float | None = knob(
         None,
         "Seconds of recording used to detect sequences (None: all of it, or as much as fits in half the free memory; "
-        "detection holds ~8 bytes per channel and frame).",
+        "detection holds ~17 bytes per channel and frame).",
         unit="s", validator=positive,
     )
     rt_sort_batch_size: int = knob(

@@ -36,8 +36,9 @@ SORTING_FILE = "sorting.npz"
 #: Backend parameters (flat ``sort_recording`` keyword arguments) and their defaults.
 DEFAULT_PARAMS: dict[str, Any] = attrs.asdict(RTSortBackendParams())
 #: Memory sequence detection holds per channel and frame of its window: the network's float32
-#: logits and the scaled float32 traces (measured: 8.8 GB at 1,020 channels x 60 s, 7.2 B).
-DETECTION_BYTES_PER_CHANNEL_FRAME = 8
+#: logits, the scaled float32 traces and the working copies of detection and assignment
+#: (measured: the sorter's process peaked at 20.1 GB on 1,020 channels x 60 s, 16.4 B).
+DETECTION_BYTES_PER_CHANNEL_FRAME = 17
 #: Share of the memory available when the sort starts that the detection window may take.
 DETECTION_MEMORY_SHARE = 0.5
 #: Shortest detection window worth running (s): below it a whole array does not fit at all.
@@ -48,8 +49,8 @@ def detection_window(requested: float | None, n_channels: int, fs: float, durati
                      available_bytes: int | None = None) -> float | None:
     """The detection window (s, or None for the whole recording) that fits in memory.
 
-    Sequence detection holds its whole window in memory (about 8 bytes per channel and frame),
-    which is 9.8 GB for one minute of a 1,020-electrode array. The default window (all of the
+    Sequence detection holds its whole window in memory (about 17 bytes per channel and frame),
+    which is 20 GB for one minute of a 1,020-electrode array. The default window (all of the
     recording) is shortened to what fits in half the memory available now, and the rest of the
     recording is sorted block by block with the sequences found there. A window the user set that
     does not fit is refused before any work, with the size that would.
