@@ -115,7 +115,7 @@ class TreeMonitor:
                 continue
         cpu = sum(self._seen.values())
         if self.folder is not None and now - self._folder_at >= self.folder_every_s:
-            self._folder_at, self._folder_bytes = now, folder_total(self.folder)
+            self._folder_at, self._folder_bytes = now, folder_bytes(self.folder)["total"]
         self.samples.append((now, rss, cpu, wchar, alive, proportional, self._folder_bytes))
 
     def _loop(self) -> None:
@@ -148,25 +148,19 @@ def read_once(path: Path) -> dict:
             "bytes": total}
 
 
-def folder_total(folder: Path) -> int:
-    """Bytes of the files under ``folder`` (0 where it does not exist; files vanishing meanwhile are skipped)."""
-    total = 0
+def folder_bytes(folder: Path) -> dict:
+    """Bytes under ``folder`` by top-level entry (files vanishing meanwhile, as ``delete_inter`` removes
+    them during the call, are skipped)."""
+    sizes: dict[str, int] = {}
     for root, _, files in os.walk(folder):
         for name in files:
+            path = Path(root) / name
             try:
-                total += os.stat(os.path.join(root, name)).st_size
+                size = path.stat().st_size
             except OSError:
                 continue
-    return total
-
-
-def folder_bytes(folder: Path) -> dict:
-    sizes: dict[str, int] = {}
-    if folder.exists():
-        for item in folder.rglob("*"):
-            if item.is_file():
-                top = item.relative_to(folder).parts[0]
-                sizes[top] = sizes.get(top, 0) + item.stat().st_size
+            top = path.relative_to(folder).parts[0]
+            sizes[top] = sizes.get(top, 0) + size
     return {"total": sum(sizes.values()), "by_entry": dict(sorted(sizes.items(), key=lambda kv: -kv[1])[:8])}
 
 
