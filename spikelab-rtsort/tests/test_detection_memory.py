@@ -16,18 +16,35 @@ def test_a_recording_that_fits_is_detected_on_all_of_it():
 
 
 def test_a_whole_array_default_window_is_shortened_to_what_fits():
-    # 1,020 channels at 20 kHz hold ~0.35 GB a second; half of 32 GB is ~46 s of them
-    window = detection_window(None, 1020, 20000.0, 600.0, available_bytes=32 * GB)
-    assert 44.0 <= window <= 48.0
+    # float16 windows: 1,020 channels at 20 kHz hold ~0.1 GB a second; half of 16 GB is ~78 s
+    window = detection_window(None, 1020, 20000.0, 600.0, available_bytes=16 * GB)
+    assert 74.0 <= window <= 80.0
+    # a float32 window costs nearly twice as much, so about half of it fits
+    narrow = detection_window(None, 1020, 20000.0, 600.0, available_bytes=16 * GB, float16=False)
+    assert 0.5 * window <= narrow <= 0.6 * window
 
 
 def test_a_window_the_user_set_that_does_not_fit_is_refused_with_one_that_would():
     with pytest.raises(HostMemoryError) as info:
-        detection_window(300.0, 1020, 20000.0, 600.0, available_bytes=32 * GB)
+        detection_window(300.0, 1020, 20000.0, 600.0, available_bytes=16 * GB)
     message = str(info.value)
-    assert "rt_sort_detection_window_s=300" in message and "46 s or less" in message
+    assert "rt_sort_detection_window_s=300" in message and "78 s or less" in message
 
 
 def test_too_little_memory_for_any_useful_window_fails_before_work():
     with pytest.raises(HostMemoryError, match="not even 30 s fit"):
-        detection_window(None, 1020, 20000.0, 600.0, available_bytes=8 * GB)
+        detection_window(None, 1020, 20000.0, 600.0, available_bytes=5 * GB)
+
+
+def test_noise_taken_a_block_of_channels_at_a_time_is_the_whole_window_median(monkeypatch):
+    import numpy as np
+
+    import spikelab_rtsort.sequences as sequences
+
+    traces = np.random.default_rng(5).standard_t(3, size=(3001, 37)).astype(np.float32)
+    expected = np.maximum(np.median(np.abs(traces), axis=0) / np.float32(0.6745), np.float32(1e-3))
+    monkeypatch.setattr(sequences, "NOISE_BLOCK_BYTES", 3001 * 4 * 5)  # 5 channels a block
+    noise = sequences.robust_noise(traces)
+    assert noise.dtype == np.float32 and np.array_equal(noise, expected)
+    half = sequences.robust_noise(traces.astype(np.float16))
+    np.testing.assert_allclose(half, expected, rtol=2e-3)

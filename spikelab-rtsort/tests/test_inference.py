@@ -34,6 +34,40 @@ def test_find_peaks_reports_each_local_maximum_above_threshold_once():
     assert sorted(zip(frames.tolist(), channels.tolist())) == [(5, 0), (9, 1)]
 
 
+def test_find_peaks_taken_block_by_block_finds_the_same_peaks_across_block_edges(monkeypatch):
+    import spikelab_rtsort.inference as inference
+
+    rng = np.random.default_rng(3)
+    logits = np.round(rng.normal(size=(1000, 7)), 1).astype(np.float32)  # rounding makes plateaus
+    columns = np.array([6, 0, 3])
+    whole_f, whole_c = find_peaks(logits, 0.5, columns=columns)
+    monkeypatch.setattr(inference, "PEAK_BLOCK_FRAMES", 17)  # edges fall on peaks and plateaus
+    for source in (logits, logits.astype(np.float16)):
+        frames, cols = find_peaks(source, 0.5, columns=columns)
+        assert np.array_equal(frames, whole_f) and np.array_equal(cols, whole_c)
+    # the same local maxima a reader would mark by hand (neither end frame can be one)
+    sub = logits[:, columns]
+    expect = [(t, c) for t in range(1, 999) for c in range(3)
+              if sub[t, c] >= 0.5 and sub[t, c] > sub[t - 1, c] and sub[t, c] >= sub[t + 1, c]]
+    assert list(zip(whole_f.tolist(), whole_c.tolist())) == expect
+
+
+def test_detection_window_held_as_float16_stays_finite_through_a_saturated_artifact():
+    from spikeinterface.core import NumpyRecording
+
+    from spikelab_rtsort.inference import detect_recording
+
+    traces = np.random.default_rng(4).normal(scale=5.0, size=(4000, 4)).astype(np.float32)
+    traces[2000:2050, 1] = 1e9  # far beyond float16 once scaled
+    recording = NumpyRecording([traces], sampling_frequency=20000.0)
+    logits, scaled, _ = detect_recording(_model(), recording, gain=1.0, dtype=np.float16)
+    assert logits.dtype == scaled.dtype == np.float16
+    assert np.isfinite(scaled).all() and np.isfinite(logits).all()
+    reference, _, _ = detect_recording(_model(), recording, gain=1.0)
+    np.testing.assert_allclose(logits.astype(np.float32)[:, [0, 2, 3]], reference[:, [0, 2, 3]],
+                               rtol=2e-3, atol=2e-2)
+
+
 def test_streaming_inference_gives_the_one_pass_logits_chunk_by_chunk():
     model = _model()
     traces = np.random.default_rng(2).normal(size=(3000, 5)).astype(np.float32)

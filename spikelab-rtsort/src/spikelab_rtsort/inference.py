@@ -257,7 +257,7 @@ class StreamingInference:
 def detect_recording(model: DetectionModel, recording, batch_size: int = 64,
                      chunk_duration_s: float = 1.0, gain: float | None = None,
                      progress_bar: bool = False, prefilter_sd: float | None = None,
-                     chunk_frames: int = 2000):
+                     chunk_frames: int = 2000, dtype=np.float32):
     """Run the detection network over a whole (single-segment) recording.
 
     Parameters
@@ -276,13 +276,17 @@ def detect_recording(model: DetectionModel, recording, batch_size: int = 64,
         Show a tqdm bar.
     prefilter_sd, chunk_frames
         Passed to :func:`infer_logits`.
+    dtype : numpy dtype, default: float32
+        What the logits and scaled traces are held as: float16 halves the memory of a long
+        window (the network still computes in float32).
 
     Returns
     -------
     logits : np.ndarray
-        (frames, channels) float32 logits.
+        (frames, channels) logits, as ``dtype``.
     scaled : np.ndarray
-        (frames, channels) scaled, median-subtracted traces (the network's input units).
+        (frames, channels) scaled, median-subtracted traces (the network's input units), as
+        ``dtype``.
     gain : float
         Input gain used.
     """
@@ -295,8 +299,9 @@ def detect_recording(model: DetectionModel, recording, batch_size: int = 64,
     n_frames, n_channels = recording.get_num_frames(), recording.get_num_channels()
     chunk = int(chunk_duration_s * fs)
     rf = model.receptive_field
-    scaled = np.empty((n_frames, n_channels), dtype=np.float32)
-    logits = np.full((n_frames, n_channels), NO_OUTPUT, dtype=np.float32)
+    finite_max = None if np.dtype(dtype).itemsize >= 4 else float(np.finfo(dtype).max)
+    scaled = np.empty((n_frames, n_channels), dtype=dtype)
+    logits = np.full((n_frames, n_channels), NO_OUTPUT, dtype=dtype)
     steps = range(0, n_frames, chunk)
     for start in tqdm(steps, desc="rtsort detection", disable=not progress_bar):
         stop = min(n_frames, start + chunk)
@@ -304,27 +309,55 @@ def detect_recording(model: DetectionModel, recording, batch_size: int = 64,
         ctx_stop = min(n_frames, stop + model.buffer_end)
         raw = read_microvolts(recording, ctx_start, ctx_stop)
         piece = scale_traces(raw, gain)
-        scaled[start:stop] = piece[start - ctx_start:start - ctx_start + stop - start]
+        kept = piece[start - ctx_start:start - ctx_start + stop - start]
+        if finite_max is not None:  # (a saturated artifact stays finite in float16)
+            kept = np.clip(kept, -finite_max, finite_max)
+        scaled[start:stop] = kept
         if piece.shape[0] < rf:
             continue
         out = infer_logits(model, piece, batch_size=batch_size, prefilter_sd=prefilter_sd,
                            chunk_frames=chunk_frames)
         lo = max(start, ctx_start + model.buffer_front)
         hi = min(stop, ctx_stop - model.buffer_end)
-        logits[lo:hi] = out[lo - ctx_start:hi - ctx_start]
+        out = out[lo - ctx_start:hi - ctx_start]
+        logits[lo:hi] = out if finite_max is None else np.clip(out, -finite_max, finite_max)
     log.info("rtsort.detection_done", frames=n_frames, channels=n_channels, gain=gain)
     return logits, scaled, gain
 
 
-def find_peaks(logits: np.ndarray, threshold_logit: float) -> tuple[np.ndarray, np.ndarray]:
-    """Frames and channels where ``logits`` is a local maximum at or above ``threshold_logit``.
+#: Frames handled at once by :func:`find_peaks` (its boolean temporaries stay a few MB at 1,020
+#: channels instead of five times the window's frames x channels).
+PEAK_BLOCK_FRAMES = 8192
 
-    A plateau counts once (at its first frame).
+
+def find_peaks(logits: np.ndarray, threshold_logit: float,
+               columns: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Frames and column indices where ``logits[:, columns]`` (all columns when None) is a local
+    maximum at or above ``threshold_logit``, in frame then column order.
+
+    A plateau counts once (at its first frame). The comparison is made in float32 whatever the
+    logits are stored as, and frame blocks of :data:`PEAK_BLOCK_FRAMES` are taken one at a time.
     """
-    above = logits >= threshold_logit
-    left = np.zeros_like(above)
-    left[1:] = logits[1:] > logits[:-1]
-    right = np.zeros_like(above)
-    right[:-1] = logits[:-1] >= logits[1:]
-    frames, channels = np.nonzero(above & left & right)
-    return frames, channels
+    n_frames = logits.shape[0]
+    threshold = np.float32(threshold_logit)
+    found_f, found_c = [], []
+    for start in range(0, max(n_frames, 1), PEAK_BLOCK_FRAMES):
+        stop = min(n_frames, start + PEAK_BLOCK_FRAMES)
+        first, last = max(0, start - 1), min(n_frames, stop + 1)
+        part = logits[first:last] if columns is None else logits[first:last][:, columns]
+        part = part.astype(np.float32, copy=False)
+        mid = part[start - first:start - first + stop - start]
+        left = np.zeros(mid.shape, dtype=bool)
+        right = np.zeros(mid.shape, dtype=bool)
+        if start > 0:
+            left[:] = mid > part[:stop - start]
+        else:
+            left[1:] = mid[1:] > mid[:-1]
+        if stop < n_frames:
+            right[:] = mid >= part[start - first + 1:start - first + 1 + stop - start]
+        else:
+            right[:-1] = mid[:-1] >= mid[1:]
+        frames, cols = np.nonzero((mid >= threshold) & left & right)
+        found_f.append(frames + start)
+        found_c.append(cols)
+    return np.concatenate(found_f), np.concatenate(found_c)

@@ -38,6 +38,13 @@ class RTSortParams:
       below -3 noise SD (None runs it everywhere).
     * ``int8_inference = True``: an int8 copy of the network calibrated on the recording
       (:mod:`spikelab_rtsort.quantized`); ignored on a GPU.
+
+    One sets what sequence detection holds in memory (measured in
+    ``bench/results/rtsort/memory.md``):
+
+    * ``float16_window = True``: the detection window's logits and scaled traces are held as
+      float16, as the published code stores them on disk; half the memory of float32, so twice
+      the window fits (the network and every statistic still compute in float32).
     """
 
     stringent_thresh: float | None = None
@@ -83,6 +90,7 @@ class RTSortParams:
     gmm_random_state: int = 1150
     prefilter_sd: float | None = 3.0
     int8_inference: bool = True
+    float16_window: bool = True
 
     def override(self, **changes) -> RTSortParams:
         """Copy with some fields changed; unknown names raise ``TypeError`` naming them."""
@@ -132,7 +140,7 @@ class RTSortBackendParams:
     rt_sort_detection_window_s: float | None = knob(
         None,
         "Seconds of recording used to detect sequences (None: all of it, or as much as fits in half the free memory; "
-        "detection holds ~17 bytes per channel and frame).",
+        "detection holds ~5 bytes per channel and frame with float16_window, ~9 without).",
         unit="s", validator=positive,
     )
     rt_sort_batch_size: int = knob(

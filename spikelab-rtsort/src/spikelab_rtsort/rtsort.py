@@ -196,8 +196,9 @@ class RTSort:
         detector = quantize_int8(model, calibration) if params.int8_inference else model
         prefilter = {} if params.prefilter_sd is None else dict(
             prefilter_sd=params.prefilter_sd, chunk_frames=prefilter_chunk_frames(fs))
-        logits, scaled, gain = detect_recording(detector, recording, batch_size=batch_size,
-                                                gain=gain, progress_bar=progress_bar, **prefilter)
+        logits, scaled, gain = detect_recording(
+            detector, recording, batch_size=batch_size, gain=gain, progress_bar=progress_bar,
+            dtype=np.float16 if params.float16_window else np.float32, **prefilter)
         noise = robust_noise(scaled)
         stringent = params.stringent_thresh or model.stringent_thresh
         loose = params.loose_thresh or model.loose_thresh
@@ -233,7 +234,7 @@ class RTSort:
         w = self.half_window
         frames, units = assign_spikes(bank, ctx.logits, ctx.traces, ctx.noise,
                                       (w + 2, ctx.logits.shape[0] - w - 2), self.params,
-                                      logit(ctx.stringent), logit(ctx.loose), w,
+                                      ctx.stringent_logit, ctx.loose_logit, w,
                                       self.overlap_frames)
         minimum = _min_seq_spikes(self.params, seconds)
         kept = []
@@ -280,7 +281,8 @@ class RTSort:
 
     def _assign(self, logits, scaled, lo, hi):
         return assign_spikes(self.bank, logits, scaled, self.noise, (lo, hi), self.params,
-                             logit(self.stringent), logit(self.loose), self.half_window,
+                             np.float32(logit(self.stringent)), np.float32(logit(self.loose)),
+                             self.half_window,
                              self.overlap_frames)
 
     # streaming ----------------------------------------------------------------------------

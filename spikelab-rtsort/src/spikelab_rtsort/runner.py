@@ -35,10 +35,12 @@ SORTING_FILE = "sorting.npz"
 
 #: Backend parameters (flat ``sort_recording`` keyword arguments) and their defaults.
 DEFAULT_PARAMS: dict[str, Any] = attrs.asdict(RTSortBackendParams())
-#: Memory sequence detection holds per channel and frame of its window: the network's float32
-#: logits, the scaled float32 traces and the working copies of detection and assignment
-#: (measured: the sorter's process peaked at 20.1 GB on 1,020 channels x 60 s, 16.4 B).
-DETECTION_BYTES_PER_CHANNEL_FRAME = 17
+#: Memory sequence detection holds per channel and frame of its window: the network's logits and
+#: the scaled traces, 2 bytes each as float16 (``float16_window``, the default) and 4 as float32,
+#: plus one byte of margin for what does not grow with the window (``bench/rtsort/memory.py``
+#: measured 4.0 B per channel-frame of slope and 6.0 B at 256 channels x 30 s with float16, 9.7 B
+#: with float32; 17 B before noise and peaks were taken by blocks).
+DETECTION_BYTES_PER_CHANNEL_FRAME = {True: 5, False: 9}
 #: Share of the memory available when the sort starts that the detection window may take.
 DETECTION_MEMORY_SHARE = 0.5
 #: Shortest detection window worth running (s): below it a whole array does not fit at all.
@@ -46,11 +48,12 @@ MIN_DETECTION_WINDOW_S = 30.0
 
 
 def detection_window(requested: float | None, n_channels: int, fs: float, duration_s: float,
-                     available_bytes: int | None = None) -> float | None:
+                     available_bytes: int | None = None, float16: bool = True) -> float | None:
     """The detection window (s, or None for the whole recording) that fits in memory.
 
-    Sequence detection holds its whole window in memory (about 17 bytes per channel and frame),
-    which is 20 GB for one minute of a 1,020-electrode array. The default window (all of the
+    Sequence detection holds its whole window in memory (about 5 bytes per channel and frame
+    with ``float16``, 9 without), which is 6 GB for one minute of a 1,020-electrode array. The
+    default window (all of the
     recording) is shortened to what fits in half the memory available now, and the rest of the
     recording is sorted block by block with the sequences found there. A window the user set that
     does not fit is refused before any work, with the size that would.
@@ -65,7 +68,7 @@ def detection_window(requested: float | None, n_channels: int, fs: float, durati
     from spikelab.plugin import HostMemoryError
 
     available = psutil.virtual_memory().available if available_bytes is None else available_bytes
-    per_second = n_channels * fs * DETECTION_BYTES_PER_CHANNEL_FRAME
+    per_second = n_channels * fs * DETECTION_BYTES_PER_CHANNEL_FRAME[bool(float16)]
     fits_s = DETECTION_MEMORY_SHARE * available / per_second
     wanted_s = duration_s if requested is None else min(float(requested), duration_s)
     if wanted_s <= fits_s:
@@ -135,7 +138,8 @@ def run(job) -> None:
     if n_jobs > 0:
         torch.set_num_threads(n_jobs)
     window_s = detection_window(params["rt_sort_detection_window_s"], recording.get_num_channels(),
-                                recording.get_sampling_frequency(), recording.get_total_duration())
+                                recording.get_sampling_frequency(), recording.get_total_duration(),
+                                float16=sorter_params(params).float16_window)
     # One network pass when sequences are detected on the whole recording. The progress bars
     # go to the sorter's log: on a whole array detection takes many minutes, and a silent log
     # is what the inactivity watchdog stops as hung.
