@@ -262,6 +262,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="keep successful runs of the saved JSON (same recording parameters) and run the rest; "
                         "saved data sets that --datasets leaves out are kept whole")
     parser.add_argument("--replot", action="store_true", help="rewrite the markdown and PNGs from the saved JSON")
+    parser.add_argument("--refresh-gt-curation", action="store_true",
+                        help="measure, with no sort, how many true units the default curation keeps on each saved "
+                        "data set (whose preset is unchanged), store it in the saved JSON and replot")
     parser.add_argument("--worker", nargs=4, metavar=("SORTER", "VIA", "DATASET", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
@@ -272,6 +275,19 @@ def main(argv: list[str] | None = None) -> int:
     import _report
 
     mode = "quick" if args.quick else "realistic" if args.realistic else "full"
+    if args.refresh_gt_curation:
+        path = RESULTS / f"accuracy_{mode}.json"
+        report = json.loads(path.read_text())
+        for name, info in report["datasets"].items():
+            saved = {**info, "runs": [r for r in report["runs"] if r["dataset"] == name]}
+            if not _still_current(name, saved):
+                print(f"[accuracy] {name}: its preset changed since the saved run; not measured", flush=True)
+                continue
+            recording, gt, _ = load_dataset(name)
+            info["gt_curation"] = gt_curation(recording, gt)
+            print(f"[accuracy] {name}: {_report.gt_kept(info)}", flush=True)
+        path.write_text(json.dumps(report, indent=1))
+        args.replot = True
     if args.replot:
         report = json.loads((RESULTS / f"accuracy_{mode}.json").read_text())
         report["checks"] = _report.checks(report["runs"])

@@ -57,13 +57,19 @@ def auto_sorter(params: dict) -> str | None:
     return rows[0]["ranking"][0]["sorter"] if rows else None
 
 
-def _shortfall(ours: dict, peer: dict, n: int) -> str:
-    """What was measured where a target is missed."""
+def _shortfall(ours: dict, peer: dict, n: int, truth: dict | None = None) -> str:
+    """What was measured where a target is missed (``truth``: the default curation applied to
+    the ground truth itself, when measured)."""
     before, after = ours["before"], ours["after"]
     notes = []
     if after["well_detected"] < peer["before"]["well_detected"]:
         notes.append(f"{ours['sorter']} found {after['well_detected']}/{n} well, {peer['sorter']} "
                      f"{peer['before']['well_detected']}/{n}")
+        if truth and truth["kept"] < peer["before"]["well_detected"]:
+            failed = ", ".join(f"{k} {v}" for k, v in truth["removed_by"].items() if v)
+            notes.append(f"the default curation keeps only {truth['kept']}/{n} of the true units themselves "
+                         f"(failing: {failed}), so no curated sort can match {peer['sorter']}'s uncurated "
+                         f"{peer['before']['well_detected']}/{n}")
         if before["well_detected"] > after["well_detected"]:
             removed = ", ".join(f"{k} {v}" for k, v in (ours.get("removed_by") or {}).items() if v)
             notes.append(f"{ours['sorter']}'s own output had {before['well_detected']}/{n}: curation removed "
@@ -92,7 +98,7 @@ def rows() -> list[dict]:
             "n": p["num_units"], "ours": ours, "best": best, "peer": peer, "pick": pick,
             "detect_met": ours is not None and ours["after"]["well_detected"] >= peer["before"]["well_detected"],
             "precision_met": ours is not None and (ours["after"]["unit_precision"] or 0.0) >= 0.9,
-            "shortfall": _shortfall(ours, peer, p["num_units"]) if ours else
+            "shortfall": _shortfall(ours, peer, p["num_units"], info.get("gt_curation")) if ours else
             f"not measured: {pick} was not run through sort_recording on this recording",
             "ceiling": gt_kept(info),
         })
