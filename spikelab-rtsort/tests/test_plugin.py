@@ -1,6 +1,8 @@
 """The rt_sort backend through core's plugin manager, its classifier and the conformance suite."""
 
+from pathlib import Path
 
+import numpy as np
 import pytest
 
 pytest.importorskip("spikelab.spike_sorting.backend")
@@ -76,6 +78,24 @@ def test_sort_recording_finds_half_the_ground_truth_units(tmp_path):
     # a silent log is what the inactivity watchdog stops as hung
     log_text = next((tmp_path / "inter").rglob("rt_sort.log")).read_text()
     assert "rtsort detection" in log_text and "rtsort sequences" in log_text
+    # the band-passed copy written for RT-Sort is float16: half this float32 input on disk
+    import spikeinterface as si
+
+    prepared = si.load(sd.metadata["recording_folder"])
+    assert prepared.get_dtype() == np.float16
+    copy_bytes = sum(f.stat().st_size for f in Path(sd.metadata["recording_folder"]).rglob("*.raw"))
+    assert copy_bytes <= 0.51 * recording.get_num_samples() * recording.get_num_channels() * 4
+    # and phy opens it: its traces are the band-passed recording
+    from phylib.io.model import load_model
+
+    from spikelab.export import export
+
+    model = load_model(export(sd, "phy", tmp_path / "phy") / "params.py")
+    try:
+        shown = np.asarray(model.traces[:20000], dtype=np.float32)
+    finally:
+        model.close()
+    assert np.isfinite(shown).all() and 2.0 < shown.std() < 50.0  # µV: noise and spikes, no offset
 
 
 def test_spikelab_rtsort_train_runs_through_core_command_line(tmp_path, monkeypatch):
