@@ -52,6 +52,13 @@ def test_find_peaks_taken_block_by_block_finds_the_same_peaks_across_block_edges
     assert list(zip(whole_f.tolist(), whole_c.tolist())) == expect
 
 
+def test_find_peaks_keeps_float64_logits_in_float64():
+    logits = np.array([[0.0], [1.0], [1.0 + 1e-12], [0.0]])
+    assert find_peaks(logits, 0.5)[0].tolist() == [2]  # not a float32 plateau at frame 1
+    below = np.array([[0.0], [0.5 - 1e-12], [0.0]])
+    assert find_peaks(below, 0.5 - 1e-13)[0].size == 0
+
+
 def test_detection_window_held_as_float16_stays_finite_through_a_saturated_artifact():
     from spikeinterface.core import NumpyRecording
 

@@ -96,6 +96,12 @@ def test_sort_recording_finds_half_the_ground_truth_units(tmp_path):
     finally:
         model.close()
     assert np.isfinite(shown).all() and 2.0 < shown.std() < 50.0  # µV: noise and spikes, no offset
+    # SpikeInterface's analyzer of the export reads the copy in µV, widened: its std templates
+    # (squares of traces of several hundred µV) stay finite
+    analyzer = si.load_sorting_analyzer(export(sd, "spikeinterface", tmp_path / "si",
+                                                recording=sd.metadata["recording_folder"]) / "analyzer")
+    spread = analyzer.get_extension("templates").get_templates(operator="std")
+    assert np.isfinite(spread).all() and spread.max() > 0
 
 
 def test_spikelab_rtsort_train_runs_through_core_command_line(tmp_path, monkeypatch):

@@ -113,7 +113,7 @@ def _window_argmax(logits, frames, channels, half_window):
     pairs a score weighs are asked for; over every electrode of a 1,020-channel array this
     arg-max was most of a 5 ms streaming chunk's assignment."""
     offsets = np.arange(-half_window, half_window + 1)
-    window = logits[frames[:, None] + offsets, channels[:, None]]  # (pairs, 2 w + 1)
+    window = logits[frames[:, None] + offsets, channels[:, None]].astype(np.float32, copy=False)  # (pairs, 2 w + 1)
     return window.argmax(axis=1) - half_window
 
 
@@ -160,6 +160,8 @@ def assign_spikes(bank: SequenceBank, logits: np.ndarray, traces: np.ndarray, no
         Index of the sequence of each spike.
     """
     lo, hi = frame_range
+    # float32 thresholds: against float16 logits a Python float would be compared in float16
+    stringent_logit, loose_logit = np.float32(stringent_logit), np.float32(loose_logit)
     empty = np.zeros(0, np.int64), np.zeros(0, np.int64)
     if len(bank.roots) == 0 or hi <= lo:
         return empty

@@ -335,17 +335,19 @@ def find_peaks(logits: np.ndarray, threshold_logit: float,
     """Frames and column indices where ``logits[:, columns]`` (all columns when None) is a local
     maximum at or above ``threshold_logit``, in frame then column order.
 
-    A plateau counts once (at its first frame). The comparison is made in float32 whatever the
-    logits are stored as, and frame blocks of :data:`PEAK_BLOCK_FRAMES` are taken one at a time.
+    A plateau counts once (at its first frame). The comparison is made in float32 (float64 for
+    float64 logits) whatever the logits are stored as, and frame blocks of
+    :data:`PEAK_BLOCK_FRAMES` are taken one at a time.
     """
     n_frames = logits.shape[0]
-    threshold = np.float32(threshold_logit)
+    work = np.result_type(logits.dtype, np.float32)
+    threshold = work.type(threshold_logit)
     found_f, found_c = [], []
     for start in range(0, max(n_frames, 1), PEAK_BLOCK_FRAMES):
         stop = min(n_frames, start + PEAK_BLOCK_FRAMES)
         first, last = max(0, start - 1), min(n_frames, stop + 1)
         part = logits[first:last] if columns is None else logits[first:last][:, columns]
-        part = part.astype(np.float32, copy=False)
+        part = part.astype(work, copy=False)
         mid = part[start - first:start - first + stop - start]
         left = np.zeros(mid.shape, dtype=bool)
         right = np.zeros(mid.shape, dtype=bool)

@@ -205,4 +205,10 @@ def prepare_recording(recording, config):
     if not params.get("rt_sort_bandpass", True):
         return recording
     filtered = bandpass(recording, config.recording.freq_min, config.recording.freq_max)
-    return spre.astype(spre.clip(filtered, a_min=-FLOAT16_LIMIT, a_max=FLOAT16_LIMIT), dtype="float16")
+    copy = spre.astype(spre.clip(filtered, a_min=-FLOAT16_LIMIT, a_max=FLOAT16_LIMIT), dtype="float16")
+    if not copy.has_scaleable_traces():
+        # traces already in µV: unit gains, so that every read in µV (waveforms, the analyzers of
+        # the exports, whose std templates square the traces) is widened to float32
+        copy.set_channel_gains(1.0)
+        copy.set_channel_offsets(0.0)
+    return copy
