@@ -48,3 +48,28 @@ def test_noise_taken_a_block_of_channels_at_a_time_is_the_whole_window_median(mo
     assert noise.dtype == np.float32 and np.array_equal(noise, expected)
     half = sequences.robust_noise(traces.astype(np.float16))
     np.testing.assert_allclose(half, expected, rtol=2e-3)
+
+
+def test_the_detection_window_is_released_before_the_rest_is_sorted(monkeypatch):
+    import gc
+
+    from spikelab_rtsort._paths import default_model_path
+    from spikelab_rtsort.model import load_detection_model
+    from spikelab_rtsort.rtsort import RTSort
+    from spikelab_rtsort.sequences import DetectionContext
+    from spikelab_rtsort.synthetic import generate_mea_recording
+
+    recording, _ = generate_mea_recording(duration_s=20.0, num_units=8, seed=777)
+    alive_while_sorting = []
+    sort_offline = RTSort.sort_offline
+
+    def watched(self, *args, **kwargs):
+        gc.collect()
+        alive_while_sorting.append(sum(isinstance(o, DetectionContext) for o in gc.get_objects()))
+        return sort_offline(self, *args, **kwargs)
+
+    monkeypatch.setattr(RTSort, "sort_offline", watched)
+    rts, trains = RTSort.detect_and_sort(recording, load_detection_model(default_model_path("mea")),
+                                         detection_window_s=12.0)
+    assert alive_while_sorting == [0]  # its logits and traces were freed (GBs on a whole array)
+    assert len(trains) == rts.num_units > 0

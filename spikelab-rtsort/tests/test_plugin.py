@@ -78,6 +78,9 @@ def test_sort_recording_finds_half_the_ground_truth_units(tmp_path):
     # a silent log is what the inactivity watchdog stops as hung
     log_text = next((tmp_path / "inter").rglob("rt_sort.log")).read_text()
     assert "rtsort detection" in log_text and "rtsort sequences" in log_text
+    # and so does every later step of sequence detection (each took minutes on a whole array)
+    for step in ("rtsort assignment", "rtsort sequence statistics", "rtsort.reassigned", "rtsort.merged"):
+        assert step in log_text, step
     # the band-passed copy written for RT-Sort is float16: half this float32 input on disk
     import spikeinterface as si
 

@@ -129,7 +129,8 @@ def _root_is_largest(bank, amp_all, cand_root, ratio):
 
 def assign_spikes(bank: SequenceBank, logits: np.ndarray, traces: np.ndarray, noise: np.ndarray,
                   frame_range: tuple[int, int], params: RTSortParams, stringent_logit: float,
-                  loose_logit: float, half_window: int, overlap_frames: int):
+                  loose_logit: float, half_window: int, overlap_frames: int,
+                  progress_bar: bool = False):
     """Assign the spikes whose root peak lies in ``frame_range``.
 
     Parameters
@@ -151,6 +152,9 @@ def assign_spikes(bank: SequenceBank, logits: np.ndarray, traces: np.ndarray, no
         Co-detection half window in frames.
     overlap_frames : int
         Duplicate-suppression window in frames.
+    progress_bar : bool, default: False
+        Show a bar over the candidate blocks (a detection window of a whole array takes minutes,
+        and a silent log is what the inactivity watchdog stops as hung).
 
     Returns
     -------
@@ -169,10 +173,15 @@ def assign_spikes(bank: SequenceBank, logits: np.ndarray, traces: np.ndarray, no
     cand_f, cand_col = find_peaks(logits[lo - 1:hi + 1], stringent_logit, columns=roots)
     keep = (cand_f >= 1) & (cand_f <= hi - lo)
     cand_f, cand_root = cand_f[keep] + lo - 1, roots[cand_col[keep]]
+    blocks = range(0, cand_f.size, SCORE_BLOCK)
+    if progress_bar:
+        from tqdm.auto import tqdm
+
+        blocks = tqdm(blocks, desc="rtsort assignment")
     scored = [_score_candidates(bank, logits, traces, noise, cand_f[first:first + SCORE_BLOCK],
                                 cand_root[first:first + SCORE_BLOCK], params, loose_logit,
                                 half_window)
-              for first in range(0, cand_f.size, SCORE_BLOCK)]
+              for first in blocks]
     if not scored:
         return empty
     frames, seqs, score = (np.concatenate(parts) for parts in zip(*scored))

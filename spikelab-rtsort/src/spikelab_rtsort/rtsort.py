@@ -175,6 +175,7 @@ class RTSort:
         rts, ctx = cls._detect(recording, model, params, detection_window_s, batch_size,
                                progress_bar)
         if ctx.logits.shape[0] < recording.get_num_frames():
+            del ctx  # the window's logits and traces (GBs on a whole array) are not needed to sort the rest
             return rts, rts.sort_offline(recording, batch_size=batch_size,
                                          return_spikeinterface_sorter=False,
                                          progress_bar=progress_bar)
@@ -213,11 +214,15 @@ class RTSort:
         seqs = [s for s in prelim if compute_stats(s, ctx)]
         seconds = recording.get_num_frames() / fs
         sorter = cls(model, [], ctx.locations, fs, params, gain, noise, calibration)
-        seqs = sorter._reassign(seqs, ctx, seconds)
+        # each step logs as it ends: on a whole array they take minutes each
+        seqs = sorter._reassign(seqs, ctx, seconds, progress_bar)
+        log.info("rtsort.reassigned", sequences=len(seqs))
         seqs = merge_sequences(seqs, ctx, same_root_only=True)
         seqs = [relocate_root(s, ctx) for s in seqs]
+        log.info("rtsort.merged_same_root", sequences=len(seqs))
         seqs = merge_sequences(seqs, ctx)
-        seqs = sorter._reassign(seqs, ctx, seconds)
+        log.info("rtsort.merged", sequences=len(seqs))
+        seqs = sorter._reassign(seqs, ctx, seconds, progress_bar)
         seqs.sort(key=lambda s: (s.root, -len(s.spike_frames)))
         log.info("rtsort.sequences", preliminary=len(prelim), final=len(seqs))
         if not seqs:
@@ -226,7 +231,8 @@ class RTSort:
                 "propagation sequences.", sorter="rt_sort", units_at_failure=0)
         return cls(model, seqs, ctx.locations, fs, params, gain, noise, calibration), ctx
 
-    def _reassign(self, seqs: list[Sequence], ctx: DetectionContext, seconds: float):
+    def _reassign(self, seqs: list[Sequence], ctx: DetectionContext, seconds: float,
+                  progress_bar: bool = False):
         """Replace each sequence's spikes by what assignment gives it; drop the small ones."""
         if not seqs:
             return []
@@ -235,10 +241,10 @@ class RTSort:
         frames, units = assign_spikes(bank, ctx.logits, ctx.traces, ctx.noise,
                                       (w + 2, ctx.logits.shape[0] - w - 2), self.params,
                                       ctx.stringent_logit, ctx.loose_logit, w,
-                                      self.overlap_frames)
+                                      self.overlap_frames, progress_bar=progress_bar)
         minimum = _min_seq_spikes(self.params, seconds)
         kept = []
-        for k, seq in enumerate(seqs):
+        for k, seq in enumerate(tqdm(seqs, desc="rtsort sequence statistics", disable=not progress_bar)):
             new = Sequence(root=seq.root, spike_frames=np.sort(frames[units == k]),
                            split_electrodes=set(seq.split_electrodes), roots=set(seq.roots))
             if new.spike_frames.size >= minimum and compute_stats(new, ctx):

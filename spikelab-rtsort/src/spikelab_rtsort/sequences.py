@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import attrs
 import numpy as np
+import structlog
 
 from .model import logit
 from .params import RTSortParams
+
+log = structlog.get_logger(__name__)
 
 
 @attrs.define(slots=False)
@@ -252,6 +255,7 @@ def merge_sequences(seqs: list[Sequence], ctx: DetectionContext,
         compute_stats(merged, ctx)
         pool.append(merged)
         live = [i for i in live if i not in pair] + [len(pool) - 1]
+        log.debug("rtsort.merge", sequences=len(live), root=merged.root)
 
 
 def with_root(seq: Sequence, root: int, ctx: DetectionContext) -> Sequence:
