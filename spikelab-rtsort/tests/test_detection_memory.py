@@ -52,24 +52,31 @@ def test_noise_taken_a_block_of_channels_at_a_time_is_the_whole_window_median(mo
 
 def test_the_detection_window_is_released_before_the_rest_is_sorted(monkeypatch):
     import gc
+    import weakref
 
     from spikelab_rtsort._paths import default_model_path
     from spikelab_rtsort.model import load_detection_model
     from spikelab_rtsort.rtsort import RTSort
-    from spikelab_rtsort.sequences import DetectionContext
     from spikelab_rtsort.synthetic import generate_mea_recording
 
     recording, _ = generate_mea_recording(duration_s=20.0, num_units=8, seed=777)
-    alive_while_sorting = []
-    sort_offline = RTSort.sort_offline
+    windows, alive_while_sorting = [], []
+    detect, sort_offline = RTSort._detect.__func__, RTSort.sort_offline
+
+    def remembered(cls, *args, **kwargs):
+        rts, ctx = detect(cls, *args, **kwargs)
+        windows.append(weakref.ref(ctx))
+        return rts, ctx
 
     def watched(self, *args, **kwargs):
         gc.collect()
-        alive_while_sorting.append(sum(isinstance(o, DetectionContext) for o in gc.get_objects()))
+        alive_while_sorting.append(windows[-1]() is not None)
         return sort_offline(self, *args, **kwargs)
 
+    monkeypatch.setattr(RTSort, "_detect", classmethod(remembered))
     monkeypatch.setattr(RTSort, "sort_offline", watched)
     rts, trains = RTSort.detect_and_sort(recording, load_detection_model(default_model_path("mea")),
                                          detection_window_s=12.0)
-    assert alive_while_sorting == [0]  # its logits and traces were freed (GBs on a whole array)
+    # the window's logits and traces (GBs on a whole array) were freed before the rest was sorted
+    assert alive_while_sorting == [False]
     assert len(trains) == rts.num_units > 0
