@@ -43,12 +43,17 @@ def _atomic(path: Path, write) -> None:
     tmp.replace(path)
 
 
+def criterion_counts(counts: dict) -> str:
+    """``snr 7, std_norm 2``: the non-zero counts of a ``removed_by`` mapping ('' when none)."""
+    return ", ".join(f"{k} {v}" for k, v in counts.items() if v)
+
+
 def gt_kept(info: dict) -> str:
     """``SpikeLab curation keeps 9/16 true units (snr 7, std_norm 2)``, or '' when not measured."""
     g = info.get("gt_curation")
     if not g:
         return ""
-    failed = ", ".join(f"{k} {v}" for k, v in g["removed_by"].items() if v)
+    failed = criterion_counts(g["removed_by"])
     return f"SpikeLab's default curation keeps {g['kept']}/{g['of']} true units" + (f" (failing: {failed})"
                                                                                     if failed else "")
 
@@ -96,7 +101,7 @@ def markdown(report: dict) -> str:
             continue
         b, a = e["before"], e["after"]
         n = n_units[e["dataset"]]
-        removed = ", ".join(f"{k} {v}" for k, v in e["removed_by"].items() if v) or "none"
+        removed = criterion_counts(e["removed_by"]) or "none"
         lines.append(
             f"| {e['dataset']} | {label} | {b['units_found']} → {a['units_found']} | "
             f"{b['well_detected']}/{n} → {a['well_detected']}/{n} | "

@@ -24,7 +24,7 @@ import json
 import sys
 from pathlib import Path
 
-from _report import gt_kept
+from _report import criterion_counts, gt_kept
 
 RESULTS = Path(__file__).resolve().parent.parent / "results" / "accuracy"
 MODES = ("quick", "realistic")
@@ -66,12 +66,12 @@ def _shortfall(ours: dict, peer: dict, n: int, truth: dict | None = None) -> str
         notes.append(f"{ours['sorter']} found {after['well_detected']}/{n} well, {peer['sorter']} "
                      f"{peer['before']['well_detected']}/{n}")
         if truth and truth["kept"] < peer["before"]["well_detected"]:
-            failed = ", ".join(f"{k} {v}" for k, v in truth["removed_by"].items() if v)
+            failed = criterion_counts(truth["removed_by"])
             notes.append(f"the default curation keeps only {truth['kept']}/{n} of the true units themselves "
                          f"(failing: {failed}), so no curated sort can match {peer['sorter']}'s uncurated "
                          f"{peer['before']['well_detected']}/{n}")
         if before["well_detected"] > after["well_detected"]:
-            removed = ", ".join(f"{k} {v}" for k, v in (ours.get("removed_by") or {}).items() if v)
+            removed = criterion_counts(ours.get("removed_by") or {})
             notes.append(f"{ours['sorter']}'s own output had {before['well_detected']}/{n}: curation removed "
                          f"{before['well_detected'] - after['well_detected']} well-detected unit(s) (units removed "
                          f"per criterion: {removed})")

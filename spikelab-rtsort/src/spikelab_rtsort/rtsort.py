@@ -287,8 +287,7 @@ class RTSort:
 
     def _assign(self, logits, scaled, lo, hi):
         return assign_spikes(self.bank, logits, scaled, self.noise, (lo, hi), self.params,
-                             np.float32(logit(self.stringent)), np.float32(logit(self.loose)),
-                             self.half_window,
+                             logit(self.stringent), logit(self.loose), self.half_window,
                              self.overlap_frames)
 
     # streaming ----------------------------------------------------------------------------

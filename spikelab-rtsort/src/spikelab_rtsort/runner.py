@@ -137,14 +137,15 @@ def run(job) -> None:
     n_jobs = int(getattr(job.config.execution, "n_jobs", -1) or -1)
     if n_jobs > 0:
         torch.set_num_threads(n_jobs)
+    rt_params = sorter_params(params)
     window_s = detection_window(params["rt_sort_detection_window_s"], recording.get_num_channels(),
                                 recording.get_sampling_frequency(), recording.get_total_duration(),
-                                float16=sorter_params(params).float16_window)
+                                float16=rt_params.float16_window)
     # One network pass when sequences are detected on the whole recording. The progress bars
     # go to the sorter's log: on a whole array detection takes many minutes, and a silent log
     # is what the inactivity watchdog stops as hung.
     rts, trains = RTSort.detect_and_sort(
-        recording, model, params=sorter_params(params), detection_window_s=window_s,
+        recording, model, params=rt_params, detection_window_s=window_s,
         batch_size=int(params["rt_sort_batch_size"]), progress_bar=True)
     log.info("rtsort.sequences_detected", units=rts.num_units)
     fs = recording.get_sampling_frequency()
