@@ -11,7 +11,12 @@ LADDER = [(c, m) for c in (64, 256, 1020) for m in (1, 10, 30)]
 
 
 def load_runs(results: Path, tag: str = "") -> list[dict]:
-    return [json.loads(p.read_text()) for p in sorted((results / f"runs{tag}").glob("*.json"))]
+    """The saved runs; a variant (a run with non-default settings) is its own sorter, ``rt_sort (window30)``."""
+    runs = [json.loads(p.read_text()) for p in sorted((results / f"runs{tag}").glob("*.json"))]
+    for run in runs:
+        if run.get("variant"):
+            run["sorter"] = f"{run['sorter']} ({run['variant']})"
+    return runs
 
 
 def fit(x, y) -> dict | None:

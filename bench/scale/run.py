@@ -262,7 +262,7 @@ def measure(args) -> int:
     run = {
         "file": path.name, "sorter": args.sorter, "channels": args.channels, "minutes": args.minutes,
         "layout": args.layout, "input_bytes": path.stat().st_size, "read_once": floor,
-        "overrides": overrides(args.set),
+        "overrides": overrides(args.set), "variant": args.variant,
         "wall_s": round(wall, 2), "status": result.status if result else None, "error": error,
         "ratio_to_read_once": round(wall / floor["wall_s"], 1) if floor["wall_s"] else None,
         "stages": stages,
@@ -323,11 +323,13 @@ def ladder(args) -> int:
                     if sorter == "rt_sort" and channels > args.rtsort_max_channels:
                         print(f"skip rt_sort at {channels} ch (--rtsort-max-channels)", flush=True)
                         continue
-                    out = RESULTS / f"runs{args.tag}" / f"{channels}ch_{minutes:g}min_{layout}_{sorter}.json"
+                    suffix = f"_{args.variant}" if args.variant else ""
+                    out = RESULTS / f"runs{args.tag}" / f"{channels}ch_{minutes:g}min_{layout}_{sorter}{suffix}.json"
                     subprocess.run([sys.executable, __file__, "measure", str(path), "--sorter", sorter,
                                     "--channels", str(channels), "--minutes", str(minutes), "--layout", layout,
                                     "--work", str(data / "work"), "--json", str(out),
-                                    *(["--set", *args.set] if args.set else [])], check=False)
+                                    *(["--set", *args.set] if args.set else []),
+                                    *(["--variant", args.variant] if args.variant else [])], check=False)
             finally:
                 path.unlink(missing_ok=True)
                 Path(str(path) + ".gt.npz").unlink(missing_ok=True)
@@ -349,6 +351,9 @@ def main(argv=None) -> int:
         command.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
                              help="configuration overrides for sort_recording (preflight=false, delete_inter=true);"
                                   " recorded in the run's JSON")
+        command.add_argument("--variant", default="",
+                             help="name of a run with non-default settings (window30): saved beside the default"
+                                  " run, not over it, and shown as its own sorter row in the report")
     parser.add_argument("--rungs", nargs="+", default=["64x1", "256x1", "1020x1"])
     parser.add_argument("--layouts", nargs="+", default=["legacy", "new"])
     parser.add_argument("--sorters", nargs="+", default=["fake", "rt_sort"])

@@ -80,3 +80,40 @@ def test_the_detection_window_is_released_before_the_rest_is_sorted(monkeypatch)
     # the window's logits and traces (GBs on a whole array) were freed before the rest was sorted
     assert alive_while_sorting == [False]
     assert len(trains) == rts.num_units > 0
+
+
+def test_the_default_sort_block_fits_its_budget_on_a_whole_array():
+    from spikelab_rtsort.rtsort import SORT_BLOCK_BYTES, SORT_BYTES_PER_CHANNEL_FRAME, sort_block_seconds
+
+    # a 10 s block of 1,020 channels held 4.1 GB, more than detection on a 30 s window
+    whole = sort_block_seconds(1020, 20000.0)
+    assert 2.0 <= whole <= 2.5
+    assert whole * 1020 * 20000.0 * SORT_BYTES_PER_CHANNEL_FRAME <= SORT_BLOCK_BYTES
+    assert sort_block_seconds(64, 20000.0) == 10.0
+
+
+def test_short_sort_blocks_read_little_at_a_time_and_sort_the_same_spikes(monkeypatch):
+    import numpy as np
+
+    import spikelab_rtsort.rtsort as rtsort_module
+    from spikelab_rtsort._paths import default_model_path
+    from spikelab_rtsort.model import load_detection_model
+    from spikelab_rtsort.rtsort import RTSort
+    from spikelab_rtsort.synthetic import generate_mea_recording
+
+    recording, _ = generate_mea_recording(duration_s=20.0, num_units=8, seed=778)
+    rts = RTSort.detect_sequences(recording, load_detection_model(default_model_path("mea")))
+    long_blocks = rts.sort_offline(recording, block_duration_s=10.0, return_spikeinterface_sorter=False)
+
+    reads, read = [], rtsort_module.read_microvolts
+    monkeypatch.setattr(rtsort_module, "read_microvolts",
+                        lambda rec, start, end: reads.append(end - start) or read(rec, start, end))
+    fs, channels = recording.get_sampling_frequency(), recording.get_num_channels()
+    # a budget of 1.5 s of this recording: the default block follows it
+    monkeypatch.setattr(rtsort_module, "SORT_BLOCK_BYTES", int(1.5 * fs * channels * 20))
+    short_blocks = rts.sort_offline(recording, return_spikeinterface_sorter=False)
+    assert len(reads) >= 13 and max(reads) < 1.6 * fs
+    total = sum(len(t) for t in long_blocks)
+    same = sum(len(np.intersect1d(a, b)) for a, b in zip(long_blocks, short_blocks, strict=True))
+    assert total > 100 and same >= 0.99 * total
+    assert abs(sum(len(t) for t in short_blocks) - total) <= 0.01 * total

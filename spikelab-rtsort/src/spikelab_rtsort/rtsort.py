@@ -49,6 +49,26 @@ class StreamedSpike:
     latency_ms: float  # trough -> assignment: data still to arrive plus compute time
 
 
+#: Memory one :meth:`RTSort.sort_offline` block may hold: the µV read, its scaled copy, their
+#: temporaries and the logits come to about ``SORT_BYTES_PER_CHANNEL_FRAME`` per channel and frame
+#: (measured: 4.10 GB added for 10 s of 1,024 channels, 1.03 GB for 2.5 s), so a fixed 10 s block
+#: was the peak of a whole-array sort, above sequence detection on a 30 s window.
+SORT_BLOCK_BYTES = 1_000_000_000
+SORT_BYTES_PER_CHANNEL_FRAME = 20
+#: Longest and shortest default block (s): longer blocks gain nothing measurable (2.5 s of 1,024
+#: channels cost 15 % less CPU than 10 s in one measurement), shorter ones would spend a growing share on the margins.
+SORT_BLOCK_S = (10.0, 1.0)
+
+
+def sort_block_seconds(n_channels: int, fs: float, budget_bytes: int | None = None) -> float:
+    """Default :meth:`RTSort.sort_offline` block (s) whose working set fits ``budget_bytes``
+    (``SORT_BLOCK_BYTES`` when None): 10 s up to about 250 channels at 20 kHz, 2.45 s at 1,020."""
+    longest, shortest = SORT_BLOCK_S
+    budget = SORT_BLOCK_BYTES if budget_bytes is None else budget_bytes
+    fits = budget / (SORT_BYTES_PER_CHANNEL_FRAME * max(1, n_channels) * fs)
+    return float(min(longest, max(shortest, fits)))
+
+
 def _min_seq_spikes(params: RTSortParams, seconds: float) -> int:
     return max(params.min_seq_spikes_n, int(np.ceil(params.min_seq_spikes_hz * seconds)))
 
@@ -252,9 +272,12 @@ class RTSort:
         return kept
 
     # offline sorting ----------------------------------------------------------------------
-    def sort_offline(self, recording, batch_size: int = 64, block_duration_s: float = 10.0,
+    def sort_offline(self, recording, batch_size: int = 64, block_duration_s: float | None = None,
                      return_spikeinterface_sorter: bool = True, progress_bar: bool = False):
         """Sort a whole recording block by block (memory bounded by ``block_duration_s``).
+
+        ``block_duration_s`` defaults to :func:`sort_block_seconds`: blocks of about 1 GB, 10 s of
+        a 64-channel recording and 2.45 s of a 1,020-channel array.
 
         Returns a SpikeInterface ``NumpySorting`` (unit ids 0..K-1), or a list of per-unit spike
         frame arrays when ``return_spikeinterface_sorter`` is False.
@@ -262,7 +285,9 @@ class RTSort:
         fs = self.sampling_frequency
         n_frames = recording.get_num_frames()
         margin = self.model.receptive_field + self.half_window + 4
-        block = int(block_duration_s * fs)
+        if block_duration_s is None:
+            block_duration_s = sort_block_seconds(recording.get_num_channels(), fs)
+        block = max(1, int(block_duration_s * fs))
         all_f, all_k = [], []
         for start in tqdm(range(0, n_frames, block), desc="rtsort sorting",
                           disable=not progress_bar):
