@@ -15,16 +15,23 @@ from spikelab.spike_sorting.stages import RecordingRun, stage
 FOLDER = "recording"
 
 
-def job_kwargs(config) -> dict:
-    """SpikeInterface job kwargs from ``config.execution``."""
+#: Channel-frames per chunk of the prepared copy (32,768 frames of 1,024 channels).
+COPY_CHUNK_CHANNEL_FRAMES = 2**25
+
+
+def job_kwargs(config, num_channels: int) -> dict:
+    """SpikeInterface job kwargs from ``config.execution`` for a copy of ``num_channels`` channels."""
     execution = config.execution
     kwargs = {"n_jobs": execution.n_jobs, "progress_bar": execution.progress_bar}
     if execution.total_memory:
         kwargs["total_memory"] = execution.total_memory
     else:
         # Large chunks: SpikeInterface's per-chunk cost dominates a plain copy at 1 s chunks
-        # (measured 4x slower on a 64-channel Maxwell file); 128 MB keeps memory modest.
-        kwargs["chunk_memory"] = "128M"
+        # (measured 4x slower on a 64-channel Maxwell file). Sized in channel-frames, not bytes of
+        # the output: a backend's band-pass works in float at about 20 bytes per channel-frame
+        # whatever the copy's width, so 128 MB of RT-Sort's float16 copy held 1.7 GB in each worker
+        # at 1,020 channels; these chunks hold about 0.7 GB.
+        kwargs["chunk_size"] = max(1, COPY_CHUNK_CHANNEL_FRAMES // max(1, num_channels))
     return kwargs
 
 
@@ -58,7 +65,8 @@ def run(run: RecordingRun) -> None:
             recording = run.loaded.recording
             if backend.prepare_recording is not None:
                 recording = backend.prepare_recording(recording, run.config)
-            recording.save(folder=folder, overwrite=True, verbose=False, **job_kwargs(run.config))
+            jobs = job_kwargs(run.config, recording.get_num_channels())
+            recording.save(folder=folder, overwrite=True, verbose=False, **jobs)
             cache.mark_valid(folder, key, recording=run.name)
             run.rebuilt.add("preprocess")
         run.prepared = si.load(folder)
