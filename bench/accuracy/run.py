@@ -191,6 +191,11 @@ def _still_current(name: str, saved: dict) -> bool:
         r.get("dataset_key") == groundtruth.key(groundtruth.PRESETS[name]) for r in saved["runs"])
 
 
+def _saved(report: dict, name: str) -> dict:
+    """One data set of a saved report, with its runs."""
+    return {**report["datasets"][name], "runs": [r for r in report["runs"] if r["dataset"] == name]}
+
+
 def _carried(mode: str, names: list[str]) -> dict:
     """With ``--resume``: the saved data sets this run does not name, with all their runs, when
     their presets are unchanged; so one recording can be added without regenerating the others."""
@@ -199,8 +204,8 @@ def _carried(mode: str, names: list[str]) -> dict:
         return {}
     report = json.loads(path.read_text())
     out = {}
-    for name, info in report["datasets"].items():
-        saved = {**info, "runs": [r for r in report["runs"] if r["dataset"] == name]}
+    for name in report["datasets"]:
+        saved = _saved(report, name)
         if name not in names and _still_current(name, saved):
             out[name] = saved
         elif name not in names:
@@ -279,8 +284,7 @@ def main(argv: list[str] | None = None) -> int:
         path = RESULTS / f"accuracy_{mode}.json"
         report = json.loads(path.read_text())
         for name, info in report["datasets"].items():
-            saved = {**info, "runs": [r for r in report["runs"] if r["dataset"] == name]}
-            if not _still_current(name, saved):
+            if not _still_current(name, _saved(report, name)):
                 print(f"[accuracy] {name}: its preset changed since the saved run; not measured", flush=True)
                 continue
             recording, gt, _ = load_dataset(name)
