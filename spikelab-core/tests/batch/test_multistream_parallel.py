@@ -66,3 +66,26 @@ def test_failed_wells_leave_the_other_wells_sorted_and_reported(tmp_path):
     assert batch["counts"] == {"failed": 1, "not_sortable": 1, "success": 2}
     assert [e["name"] for e in batch["recordings"]] == [f"plate_{w}" for w in WELLS]
 
+
+
+def test_wells_sorted_at_once_share_the_cores_instead_of_each_taking_all(tmp_path):
+    from spikelab.spike_sorting.batch.driver import allowed_cores
+
+    path = tmp_path / "data" / "plate.raw.h5"
+    write_demo_recording(path, duration_s=3.0, num_channels=16, num_units=4, seed=12, wells=WELLS[:2])
+    default_jobs = {k: v for k, v in FAST.items() if k != "n_jobs"}
+    results = sort_multistream(path, WELLS[:2], workers=2, report_folder=tmp_path / "batch", **default_jobs)
+    assert list(results) == list(WELLS[:2]) and all(len(sds) == 1 and sds[0].N > 0 for sds in results.values())
+    for well in WELLS[:2]:
+        report = json.loads((tmp_path / "data" / "sorted_fake" / f"plate_{well}" / "recording_report.json").read_text())
+        # two sorts on this machine at once: each was given half of the cores (at least one)
+        assert report["config"]["execution"]["n_jobs"] == max(1, allowed_cores() // 2)
+
+
+def test_a_core_count_the_user_set_is_kept_in_a_batch():
+    from spikelab.spike_sorting.batch.driver import cores_per_sort
+
+    assert cores_per_sort(-1, sorts_on_host=4, cores=16) == 4
+    assert cores_per_sort(-1, sorts_on_host=3, cores=2) == 1
+    assert cores_per_sort(-1, sorts_on_host=1, cores=16) == -1
+    assert cores_per_sort(8, sorts_on_host=4, cores=16) == 8
