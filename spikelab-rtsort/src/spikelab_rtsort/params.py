@@ -140,7 +140,9 @@ class RTSortBackendParams:
     rt_sort_detection_window_s: float | None = knob(
         None,
         "Seconds of recording used to detect sequences (None: all of it, or as much as fits in half the free memory; "
-        "detection holds ~5 bytes per channel and frame with float16_window, ~9 without).",
+        "detection holds ~5 bytes per channel and frame with float16_window, ~9 without). 30 keeps a whole "
+        "1,020-electrode array under 4 GB, but a unit needs 10 spikes in the window to be found: 30 s loses units "
+        "firing under ~0.34 Hz.",
         unit="s", validator=positive,
     )
     rt_sort_batch_size: int = knob(
