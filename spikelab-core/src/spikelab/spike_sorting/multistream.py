@@ -69,7 +69,8 @@ def sort_multistream(
         one stream after another in this process. Each worker holds one whole stream's sort:
         about 1.4 GB for a 1,020-channel well with the fake sorter, several GB with a real
         sorter, so keep ``workers`` times that under the free RAM (a count the available RAM
-        cannot hold at ``preflight_min_available_ram_gb`` each is logged as a warning).
+        cannot hold at ``preflight_min_available_ram_gb`` each is logged as a warning). Unless
+        ``n_jobs`` is set, each sort gets an equal share of the machine's cores.
     client : distributed.Client, optional
         Sort the streams in parallel on this Dask cluster.
     scheduler : str, optional

@@ -133,7 +133,8 @@ def sort_batch(
         Use this cluster (any Dask cluster: local, SLURM through dask-jobqueue, Kubernetes...).
     workers : int, optional
         Workers of the local cluster made when neither ``client`` nor ``scheduler`` is given
-        (default: one per GPU for GPU sorters, else one per two cores).
+        (default: one per GPU for GPU sorters, else one per two cores). Unless ``n_jobs`` is
+        set, each sort gets an equal share of the cores of the machine it runs on.
     scheduler : str, optional
         Address of a running Dask scheduler (``tcp://host:8786``).
     intermediate_folders, results_folders : list, optional
