@@ -69,7 +69,7 @@ def test_failed_wells_leave_the_other_wells_sorted_and_reported(tmp_path):
 
 
 def test_wells_sorted_at_once_share_the_cores_instead_of_each_taking_all(tmp_path):
-    from spikelab.spike_sorting.batch.driver import allowed_cores
+    from spikelab.spike_sorting.batch.cluster import allowed_cores
 
     path = tmp_path / "data" / "plate.raw.h5"
     write_demo_recording(path, duration_s=3.0, num_channels=16, num_units=4, seed=12, wells=WELLS[:2])

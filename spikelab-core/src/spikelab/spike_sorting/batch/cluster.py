@@ -17,6 +17,13 @@ log = structlog.get_logger("spikelab.batch")
 GB = 1e9
 
 
+def allowed_cores() -> int:
+    """Cores this process may run on (its affinity mask where the platform has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1  # macOS, Windows
+
+
 def default_workers(
     n_recordings: int, needs_gpu: bool, gpus: int, *, ram_per_worker_gb: float = 0.0, available_ram: float | None = None
 ) -> int:
@@ -24,8 +31,7 @@ def default_workers(
     and never more than the available host RAM holds at ``ram_per_worker_gb`` per sort."""
     if needs_gpu and gpus:
         return max(1, min(n_recordings, gpus))
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    workers = min(n_recordings, cores // 2)
+    workers = min(n_recordings, allowed_cores() // 2)
     if ram_per_worker_gb > 0:
         available = psutil.virtual_memory().available if available_ram is None else available_ram
         workers = min(workers, int(available // (ram_per_worker_gb * GB)))

@@ -18,7 +18,7 @@ from spikelab.spike_sorting import sorter_choice
 from spikelab.spike_sorting._config_check import check_config
 from spikelab.spike_sorting.api import build_config, run_configured
 from spikelab.spike_sorting.batch._guard import check_main_guard
-from spikelab.spike_sorting.batch.cluster import batch_client
+from spikelab.spike_sorting.batch.cluster import allowed_cores, batch_client
 from spikelab.spike_sorting.batch.policy import decide
 from spikelab.spike_sorting.batch.report import BatchReport, Entry
 from spikelab.spike_sorting.batch.resume import completed_result
@@ -40,14 +40,6 @@ class BatchStoppedError(SpikeLabError):
     """The recording was never sorted: the batch stopped submitting work before it."""
 
     status = "failed"
-
-
-def allowed_cores() -> int:
-    """Cores this process may run on (its affinity mask where the platform has one)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS, Windows
-        return os.cpu_count() or 1
 
 
 def cores_per_sort(n_jobs: int, sorts_on_host: int, cores: int) -> int:
