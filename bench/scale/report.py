@@ -205,9 +205,9 @@ def markdown(runs: list[dict], fitted: dict, host: str) -> str:
     ran = {(r["channels"], r["minutes"]) for r in runs}
     missing = [f"{c} ch x {m} min" for c, m in LADDER if (c, m) not in ran]
     lines += ["", f"Not run yet: {', '.join(missing) or 'none'} (1,020 ch x 30 min needs about 147 GB of disk at "
-              "the peak, input and binary copy: more than this machine has, see findings.md); nor Kilosort4 at "
-              "these sizes (its CPU cost is extrapolated in findings.md). The 6-well MaxTwo plate through "
-              "sort_multistream: multiwell.md.", ""]
+              "the peak, input and binary copy: more than this machine has, see findings.md); nor Kilosort4 to the "
+              "end (at 1,020 ch x 1 min its first pass alone projected to 40 min: findings.md). "
+              "The 6-well MaxTwo plate through sort_multistream: multiwell.md.", ""]
     return "\n".join(lines)
 
 
