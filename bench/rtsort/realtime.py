@@ -22,9 +22,12 @@ machine's real-time factor), with the load average beside them:
    latency from trough to assignment (wall clock, and with each call's CPU time in place of its
    wall time), per-chunk compute.
 
-OpenMP threads wait passively (``OMP_WAIT_POLICY=PASSIVE`` unless set): on a shared machine a
-spinning thread whose sibling was descheduled burns CPU time that is not work, which inflated the
-CPU figures up to 4x in a first run at load 3.5.
+OpenMP's wait policy is left as the pipeline leaves it (libgomp's default: spin a while, then
+sleep) unless ``OMP_WAIT_POLICY`` is set. Measured on idle cores (2026-12-06, load 1.1-1.6), the
+default gave the best wall times (offline 0.92 s per s, streaming median latency 9.1 ms) against
+ACTIVE (1.02 s, 10.1 ms) and PASSIVE (1.44 s, 10.1 ms). On a shared machine a spinning thread whose
+sibling was descheduled burns CPU that is not work: the earlier rows were run with PASSIVE for that
+reason, which inflated nothing but made the idle-core figures slower.
 
 Writes ``bench/results/rtsort/realtime.json`` and ``.md``.
 """
@@ -243,7 +246,6 @@ def main(argv=None) -> int:
     parser.add_argument("--skip-plain-sort", action="store_true",
                         help="sort the 1,020-channel recording with the defaults only")
     args = parser.parse_args(argv)
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # read when torch starts its threads
     import torch
 
     torch.set_num_threads(args.threads)
@@ -258,7 +260,7 @@ def main(argv=None) -> int:
                                            seed=size["seed"])
     labels = channel_labels(recording, gt, noise_level=5.0)
     model = load_detection_model(DEFAULT_MEA_MODEL_PATH)
-    report = dict(threads=args.threads, omp_wait_policy=os.environ["OMP_WAIT_POLICY"],
+    report = dict(threads=args.threads, omp_wait_policy=os.environ.get("OMP_WAIT_POLICY", "unset (libgomp default)"),
                   date=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                   load_start=[round(x, 2) for x in os.getloadavg()],
                   recording=dict(channels=64, **size))
