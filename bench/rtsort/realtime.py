@@ -27,7 +27,7 @@ sleep) unless ``OMP_WAIT_POLICY`` is set. Measured on idle cores (2026-12-06, lo
 default gave the best wall times (offline 0.92 s per s, streaming median latency 9.1 ms) against
 ACTIVE (1.02 s, 10.1 ms) and PASSIVE (1.44 s, 10.1 ms). On a shared machine a spinning thread whose
 sibling was descheduled burns CPU that is not work: the earlier rows were run with PASSIVE for that
-reason, which inflated nothing but made the idle-core figures slower.
+reason; on idle cores PASSIVE is the slowest of the three.
 
 Writes ``bench/results/rtsort/realtime.json`` and ``.md``.
 """

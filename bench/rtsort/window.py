@@ -3,10 +3,11 @@
     python bench/rtsort/window.py                       # 100 ch x 300 s, windows 30/60/120 s and all
     python bench/rtsort/window.py --seconds 60 --windows 20 --units 8    # a quick check
 
-Sequence detection holds its whole window in memory (4 bytes per channel and frame), so at
-1,020 channels the window is what sets RT-Sort's peak memory: 30 s hold about 2.5 GB, a minute
-4.9 GB. A unit enters the sorter only if its sequence is found in the window (at least
-``min_seq_spikes_n`` = 10 spikes there), so a short window drops slow units. This measures how
+Sequence detection holds its whole window in memory (4 bytes per channel and frame measured,
+``bench/rtsort/memory.py``; the runner's window rule allows 5), so at 1,020 channels the window is
+what sets RT-Sort's peak memory: 30 s hold about 2.5 GB, a minute 4.9 GB. A unit enters the
+sorter only if its sequence is found in the window (at least ``min_seq_spikes_n`` = 10 spikes
+there), so a short window drops slow units. This measures how
 many: one MEA-like recording whose units fire at rates spread geometrically from ``--min-rate``
 to ``--max-rate`` Hz, sorted with each detection window (the rest of the recording sorted with
 the sequences found there), scored against the ground truth (0.4 ms, accuracy >= 0.8 = well

@@ -104,17 +104,6 @@ def test_cpu_device_uses_every_allowed_core():
         assert torch.get_num_threads() == len(os.sched_getaffinity(0))
 
 
-def test_cpu_device_keeps_to_the_share_of_cores_a_batch_gave_it():
-    import torch
-
-    before = torch.get_num_threads()
-    try:
-        device = resolve_device("cpu", n_jobs=1)
-        assert device.type == "cpu" and torch.get_num_threads() == 1
-    finally:
-        torch.set_num_threads(before)
-
-
 def test_bad_device_names_fail_clearly():
     import torch
 

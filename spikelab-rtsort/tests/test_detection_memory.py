@@ -117,3 +117,6 @@ def test_short_sort_blocks_read_little_at_a_time_and_sort_the_same_spikes(monkey
     same = sum(len(np.intersect1d(a, b)) for a, b in zip(long_blocks, short_blocks, strict=True))
     assert total > 100 and same >= 0.99 * total
     assert abs(sum(len(t) for t in short_blocks) - total) <= 0.01 * total
+    for bad in (0.0, -1.0, float("nan")):  # refused at once, not a loop of one-frame blocks
+        with pytest.raises(ValueError, match="block_duration_s"):
+            rts.sort_offline(recording, block_duration_s=bad)

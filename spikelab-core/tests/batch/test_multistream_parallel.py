@@ -89,3 +89,17 @@ def test_a_core_count_the_user_set_is_kept_in_a_batch():
     assert cores_per_sort(-1, sorts_on_host=3, cores=2) == 1
     assert cores_per_sort(-1, sorts_on_host=1, cores=16) == -1
     assert cores_per_sort(8, sorts_on_host=4, cores=16) == 8
+
+
+def test_sorts_per_host_counts_every_worker_on_the_busiest_host_and_no_more_than_the_jobs():
+    from spikelab.spike_sorting.batch.driver import _sorts_per_host
+
+    class Client:
+        def nthreads(self):
+            return {"tcp://10.0.0.1:4001": 1, "tcp://10.0.0.1:4002": 1, "tcp://10.0.0.1:4003": 2,
+                    "tcp://10.0.0.2:4001": 1}
+
+    assert _sorts_per_host(Client(), n_jobs=8) == 4
+    # two recordings on a cluster of many slots: two sorts at once, each with half the cores
+    assert _sorts_per_host(Client(), n_jobs=2) == 2
+    assert _sorts_per_host(Client(), n_jobs=1) == 1

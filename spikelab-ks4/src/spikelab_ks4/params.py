@@ -136,17 +136,13 @@ def fit_batch_size(batch_size: int, num_samples: int) -> int:
     return fitted
 
 
-def resolve_device(torch_device: str, n_jobs: int = -1):
-    """The ``torch.device`` to sort on; on the CPU, torch uses ``n_jobs`` threads (every core
-    allowed to us when -1).
+def resolve_device(torch_device: str):
+    """The ``torch.device`` to sort on; on the CPU, torch may use every core allowed to us.
 
     Parameters
     ----------
     torch_device : str
         ``"auto"`` (CUDA when available, else the CPU), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
-    n_jobs : int, default: -1
-        The pipeline's ``n_jobs``: a batch running several sorts on one machine gives each its
-        share of the cores.
     """
     import torch
 
@@ -171,7 +167,7 @@ def resolve_device(torch_device: str, n_jobs: int = -1):
             sorter="kilosort4",
             setting="torch_device",
         )
-    torch.set_num_threads(n_jobs if n_jobs > 0 else allowed_cpu_count())
+    torch.set_num_threads(allowed_cpu_count())
     return torch.device("cpu")
 
 

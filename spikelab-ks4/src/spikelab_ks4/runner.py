@@ -193,7 +193,7 @@ def run_local(job: SortJob, call: KilosortCall, inputs: KilosortInputs) -> dict[
     """Run ``kilosort.run_kilosort`` in this process; returns what the run record keeps."""
     from kilosort import run_kilosort
 
-    device = resolve_device(call.options["torch_device"], int(job.config.execution.n_jobs or -1))
+    device = resolve_device(call.options["torch_device"])
     results_dir = fresh_results_folder(job.sorter_folder)
     import torch
 

@@ -56,7 +56,8 @@ class StreamedSpike:
 SORT_BLOCK_BYTES = 1_000_000_000
 SORT_BYTES_PER_CHANNEL_FRAME = 20
 #: Longest and shortest default block (s): longer blocks gain nothing measurable (2.5 s of 1,024
-#: channels cost 15 % less CPU than 10 s in one measurement), shorter ones would spend a growing share on the margins.
+#: channels cost 15 % less CPU than 10 s in one measurement), shorter ones would spend a growing
+#: share on the margins (so above about 2,500 channels at 20 kHz a block holds more than the budget).
 SORT_BLOCK_S = (10.0, 1.0)
 
 
@@ -287,7 +288,9 @@ class RTSort:
         margin = self.model.receptive_field + self.half_window + 4
         if block_duration_s is None:
             block_duration_s = sort_block_seconds(recording.get_num_channels(), fs)
-        block = max(1, int(block_duration_s * fs))
+        if not (np.isfinite(block_duration_s) and block_duration_s * fs >= 1):
+            raise ValueError(f"block_duration_s must be a positive number of seconds, got {block_duration_s!r}.")
+        block = int(block_duration_s * fs)
         all_f, all_k = [], []
         for start in tqdm(range(0, n_frames, block), desc="rtsort sorting",
                           disable=not progress_bar):

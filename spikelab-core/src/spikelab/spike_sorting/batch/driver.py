@@ -55,13 +55,17 @@ def cores_per_sort(n_jobs: int, sorts_on_host: int, cores: int) -> int:
     return max(1, cores // sorts_on_host)
 
 
-def _sorts_per_host(client) -> int:
-    """The most sorting slots (worker threads) the cluster has on any one host."""
+def _sorts_per_host(client, n_jobs: int) -> int:
+    """How many of ``n_jobs`` sorts can run at once on one host: its worker threads (the busiest
+    host's), at most ``n_jobs``. ``client.nthreads()`` lists every worker (``scheduler_info``
+    lists only some on some Dask releases)."""
+    from urllib.parse import urlsplit
+
     per_host: dict[str, int] = {}
-    for info in client.scheduler_info().get("workers", {}).values():
-        host = str(info.get("host", ""))
-        per_host[host] = per_host.get(host, 0) + int(info.get("nthreads", 1))
-    return max(per_host.values(), default=1)
+    for address, threads in client.nthreads().items():
+        host = urlsplit(address).hostname or address
+        per_host[host] = per_host.get(host, 0) + int(threads)
+    return max(1, min(max(per_host.values(), default=1), n_jobs))
 
 
 def sort_on_worker(
@@ -229,7 +233,7 @@ def run_batch(
         in_flight: dict[Any, tuple[int, int, SortingPipelineConfig]] = {}
         queue: deque[tuple[int, int, SortingPipelineConfig]] = deque()
         resources = {"GPU": 1} if needs_gpu else None
-        sorts_on_host = _sorts_per_host(dask_client)
+        sorts_on_host = _sorts_per_host(dask_client, len(jobs))
 
         def fill() -> None:
             # Only as many tasks as the cluster can run at once are handed to Dask, so a stop

@@ -28,9 +28,9 @@ def job_kwargs(config, num_channels: int) -> dict:
     else:
         # Large chunks: SpikeInterface's per-chunk cost dominates a plain copy at 1 s chunks
         # (measured 4x slower on a 64-channel Maxwell file). Sized in channel-frames, not bytes of
-        # the output: a backend's band-pass works in float at about 20 bytes per channel-frame
-        # whatever the copy's width, so 128 MB of RT-Sort's float16 copy held 1.7 GB in each worker
-        # at 1,020 channels; these chunks hold about 0.7 GB.
+        # the output: a backend's band-pass works in float whatever the copy's width, so 128 MB of
+        # RT-Sort's float16 copy added 1.30 GB to each worker at 1,024 channels, these chunks 0.69 GB
+        # (each worker's RSS at 1,020 channels: 1.69 GB before, 0.96 GB after).
         kwargs["chunk_size"] = max(1, COPY_CHUNK_CHANNEL_FRAMES // max(1, num_channels))
     return kwargs
 
