@@ -28,7 +28,9 @@ import tempfile
 import time
 from pathlib import Path
 
-RESULTS = Path(__file__).resolve().parents[1] / "results" / "rtsort"
+ROOT = Path(__file__).resolve().parents[2]
+RESULTS = ROOT / "bench" / "results" / "rtsort"
+sys.path.insert(0, str(ROOT))
 
 
 def _rss_now() -> int:
@@ -70,9 +72,8 @@ def measure(folder: str, gt_folder: str, threads: int, overrides: dict) -> dict:
     import numpy as np
     import spikeinterface as si
     import torch
-    from spikeinterface.comparison import compare_sorter_to_ground_truth
-    from spikeinterface.core import NumpySorting
 
+    from bench.rtsort.cases import unit_accuracy
     from spikelab_rtsort._paths import default_model_path
     from spikelab_rtsort.model import load_detection_model
     from spikelab_rtsort.params import RTSortParams
@@ -90,10 +91,7 @@ def measure(folder: str, gt_folder: str, threads: int, overrides: dict) -> dict:
     wall, cpu = time.perf_counter() - began, time.process_time() - cpu0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     channel_frames = recording.get_num_frames() * recording.get_num_channels()
-    fs = recording.get_sampling_frequency()
-    sorting = NumpySorting.from_unit_dict({k: t for k, t in enumerate(trains)}, fs)
-    perf = compare_sorter_to_ground_truth(gt, sorting, delta_time=0.4).get_performance()
-    acc = perf["accuracy"].to_numpy(dtype=float)
+    acc = unit_accuracy(gt, trains, recording.get_sampling_frequency()).to_numpy(dtype=float)
     return dict(channels=recording.get_num_channels(), seconds=round(recording.get_total_duration(), 3),
                 base_gb=round(base / 1e9, 3), peak_gb=round(peak / 1e9, 3),
                 bytes_per_channel_frame=round((peak - base) / channel_frames, 2),
@@ -127,18 +125,13 @@ def main(argv=None) -> int:
         print(json.dumps(measure(*args._child, args.threads, _overrides(args.param))))
         return 0
 
-    from spikelab_rtsort.synthetic import generate_mea_recording
+    from bench.rtsort.cases import run_child, save_mea_recording
 
     with tempfile.TemporaryDirectory(dir=os.environ.get("TMPDIR")) as tmp:
-        recording, gt = generate_mea_recording(duration_s=args.seconds, num_units=args.units, seed=4242,
-                                               num_rows=args.rows, num_columns=args.rows, firing_rate=8.0)
-        recording.save(folder=Path(tmp) / "rec", n_jobs=1, chunk_duration="1s", progress_bar=False)
-        gt.save(folder=Path(tmp) / "gt")
+        rec, gt = save_mea_recording(Path(tmp), seconds=args.seconds, units=args.units, rows=args.rows, seed=4242,
+                                     firing_rate=8.0)
         params = [f"--param={p}" for p in args.param]
-        done = subprocess.run([sys.executable, __file__, "--threads", str(args.threads), *params, "--_child",
-                               str(Path(tmp) / "rec"), str(Path(tmp) / "gt")],
-                              check=True, capture_output=True, text=True)
-    row = json.loads(done.stdout.strip().splitlines()[-1])
+        row = run_child(__file__, ["--threads", str(args.threads), *params, "--_child", str(rec), str(gt)])
     row.update(label=args.label, params=" ".join(args.param), when=dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%MZ"),
                commit=subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
                                      text=True, cwd=RESULTS).stdout.strip(),

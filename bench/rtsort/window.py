@@ -26,7 +26,9 @@ import tempfile
 import time
 from pathlib import Path
 
-RESULTS = Path(__file__).resolve().parents[1] / "results" / "rtsort"
+ROOT = Path(__file__).resolve().parents[2]
+RESULTS = ROOT / "bench" / "results" / "rtsort"
+sys.path.insert(0, str(ROOT))
 BANDS = ((0.0, 0.34), (0.34, 1.0), (1.0, float("inf")))  # Hz: under 10 spikes in 30 s, under 1 Hz, the rest
 
 
@@ -39,9 +41,8 @@ def sort_with_window(folder: str, gt_folder: str, window_s: float | None, thread
     import numpy as np
     import spikeinterface as si
     import torch
-    from spikeinterface.comparison import compare_sorter_to_ground_truth
-    from spikeinterface.core import NumpySorting
 
+    from bench.rtsort.cases import unit_accuracy
     from spikelab_rtsort._paths import default_model_path
     from spikelab_rtsort.model import load_detection_model
     from spikelab_rtsort.rtsort import RTSort
@@ -52,11 +53,10 @@ def sort_with_window(folder: str, gt_folder: str, window_s: float | None, thread
     began, cpu0 = time.perf_counter(), time.process_time()
     rts, trains = RTSort.detect_and_sort(recording, model, detection_window_s=window_s)
     wall, cpu = time.perf_counter() - began, time.process_time() - cpu0
-    sorting = NumpySorting.from_unit_dict({k: t for k, t in enumerate(trains)}, recording.get_sampling_frequency())
-    perf = compare_sorter_to_ground_truth(gt, sorting, delta_time=0.4).get_performance()
+    accuracy = unit_accuracy(gt, trains, recording.get_sampling_frequency())
     duration = recording.get_total_duration()
     rates = {u: len(gt.get_unit_spike_train(u)) / duration for u in gt.unit_ids}
-    well = {u for u, a in perf["accuracy"].items() if a >= 0.8}
+    well = {u for u, a in accuracy.items() if a >= 0.8}
     by_band = {}
     for low, high in BANDS:
         units = [u for u, r in rates.items() if low <= r < high]
@@ -65,7 +65,7 @@ def sort_with_window(folder: str, gt_folder: str, window_s: float | None, thread
     seconds = duration if window_s is None else min(window_s, duration)
     return dict(window_s=window_s, window_gb_at_1020ch=round(seconds * 20000 * 1020 * 4 / 1e9, 2),
                 channels=channels, units_found=rts.num_units, well_detected=len(well), gt_units=len(rates),
-                by_band=by_band, mean_accuracy=round(float(np.mean(perf["accuracy"])), 4),
+                by_band=by_band, mean_accuracy=round(float(np.mean(accuracy)), 4),
                 wall_s=round(wall, 1), cpu_s=round(cpu, 1))
 
 
@@ -116,21 +116,17 @@ def main(argv=None) -> int:
 
     import numpy as np
 
-    from spikelab_rtsort.synthetic import generate_mea_recording
+    from bench.rtsort.cases import run_child, save_mea_recording
 
     rates = np.geomspace(args.min_rate, args.max_rate, args.units)
     rows = []
     with tempfile.TemporaryDirectory(dir=os.environ.get("TMPDIR")) as tmp:
-        recording, gt = generate_mea_recording(duration_s=args.seconds, num_units=args.units, seed=2024,
-                                               num_rows=args.rows, num_columns=args.rows, firing_rate=rates)
-        recording.save(folder=Path(tmp) / "rec", n_jobs=1, chunk_duration="1s", progress_bar=False)
-        gt.save(folder=Path(tmp) / "gt")
+        rec, gt = save_mea_recording(Path(tmp), seconds=args.seconds, units=args.units, rows=args.rows, seed=2024,
+                                     firing_rate=rates)
         for window in [*(w for w in args.windows if w < args.seconds), "all"]:
             # a fresh process each: no window's allocations or caches carried into the next
-            done = subprocess.run([sys.executable, __file__, "--threads", str(args.threads), "--_child",
-                                   str(Path(tmp) / "rec"), str(Path(tmp) / "gt"), str(window)],
-                                  check=True, capture_output=True, text=True)
-            rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
+            rows.append(run_child(__file__, ["--threads", str(args.threads), "--_child", str(rec), str(gt),
+                                             str(window)]))
             print(json.dumps(rows[-1]), flush=True)
     meta = dict(argv=" ".join(sys.argv[1:] if argv is None else argv),
                 when=dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%MZ"),
